@@ -1,0 +1,161 @@
+// CShim: only what Swift cannot import by itself. Every group says why it is here.
+// No _GNU_SOURCE in this header: it would clash with the Glibc module Swift imports
+// (DESIGN.md, toolchain facts). GNU-only calls live out of line in shim.c.
+#ifndef SHMIPC_CSHIM_H
+#define SHMIPC_CSHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+
+// MARK: futex — syscall(2) is variadic, so Swift cannot call it; FUTEX_* are macros.
+// Shared futexes only (never FUTEX_PRIVATE_FLAG): the word lives in memory mapped by
+// several processes. Both return the raw syscall result (-1 and errno on failure).
+
+/// Sleeps while *word == expected, until woken or until the absolute CLOCK_MONOTONIC time
+/// `deadline` (NULL: no timeout). FUTEX_WAIT_BITSET takes an absolute time, so a retry after
+/// EINTR re-arms the same deadline: a signal never extends a timeout.
+static inline long shmipc_futex_wait(uint32_t *word, uint32_t expected,
+                                     const struct timespec *deadline) {
+    return syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline, NULL,
+                   FUTEX_BITSET_MATCH_ANY);
+}
+
+/// Wakes at most `count` waiters parked on `word`; returns how many were woken.
+static inline long shmipc_futex_wake(uint32_t *word, int32_t count) {
+    return syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
+}
+
+// MARK: CPU relax — an instruction, not a function Swift can reach.
+/// The spin-loop hint: lets the sibling hyperthread run and avoids the memory-order
+/// machine clear when the spin ends.
+static inline void shmipc_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/// A cheap cycle-counter read for benchmarks (rdtsc on x86-64, cntvct on arm64).
+static inline uint64_t shmipc_cycle_counter(void) {
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+    uint64_t value;
+    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(value));
+    return value;
+#else
+    return 0;
+#endif
+}
+
+// MARK: wait status — WIFEXITED & co. are macros, which Swift does not import.
+static inline int shmipc_wifexited(int status) { return WIFEXITED(status); }
+static inline int shmipc_wexitstatus(int status) { return WEXITSTATUS(status); }
+static inline int shmipc_wifsignaled(int status) { return WIFSIGNALED(status); }
+static inline int shmipc_wtermsig(int status) { return WTERMSIG(status); }
+
+// MARK: GNU-only calls — defined in shim.c, which may define _GNU_SOURCE.
+/// Pins the calling thread to one CPU (sched_setaffinity + CPU_SET). Returns 0 or -1/errno.
+int shmipc_pin_current_thread(int cpu);
+/// The number of CPUs the calling thread may run on (CPU_COUNT of its affinity mask), or -1.
+int shmipc_allowed_cpu_count(void);
+/// memfd_create(2): an anonymous shared file, the base of inheritable segments. -1/errno.
+int shmipc_memfd_create(const char *name, unsigned int flags);
+/// Seals a memfd against shrinking and growing (F_ADD_SEALS), so no holder can truncate
+/// it under another's mapping. Returns 0 or -1/errno.
+int shmipc_memfd_seal_size(int fd);
+/// MFD_CLOEXEC | MFD_ALLOW_SEALING, the flags inheritable segments are created with.
+unsigned int shmipc_memfd_default_flags(void);
+/// pipe2(O_CLOEXEC), atomically (no window in which a concurrent spawn inherits the ends);
+/// the read end optionally non-blocking. Returns 0 or -1/errno.
+int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end);
+
+// MARK: prctl — variadic, so Swift cannot call it.
+/// Asks the kernel to send `sig` to this process when the thread that spawned it exits.
+static inline int shmipc_set_parent_death_signal(int sig) {
+    return (int)syscall(SYS_prctl, 1 /* PR_SET_PDEATHSIG */, (unsigned long)sig, 0UL, 0UL, 0UL);
+}
+
+// MARK: shared layouts — the compiler checks these offsets (_Static_assert below).
+
+/// "SHMIPC\0\1" read as a little-endian integer: the first 8 bytes of every ShmIPC object.
+#define SHMIPC_MAGIC 0x0100434950494D53ULL
+/// Size of the common header; the object's own state starts at a multiple of it.
+#define SHMIPC_HEADER_SIZE 128
+/// Cache-line pair size on x86-64 (the adjacent-line prefetcher pairs 64-byte lines).
+#define SHMIPC_CACHE_PAIR 128
+
+/// init_state values. The word is also a futex: attachers park on it while INITIALIZING.
+enum {
+    SHMIPC_INIT_EMPTY = 0,        ///< fresh zero-filled memory: the creator has not started
+    SHMIPC_INIT_INITIALIZING = 1, ///< creator_pid is written; the creator is filling the object
+    SHMIPC_INIT_READY = 2,        ///< every field and the object's state are published
+};
+
+/// The common header at offset 0 of every ShmIPC object (DESIGN.md, shared-memory contract).
+/// Plain data only. Written once by the creator before init_state becomes READY
+/// (release); read by attachers after they load READY (acquire).
+typedef struct shmipc_segment_header {
+    uint64_t magic;             ///< SHMIPC_MAGIC
+    uint32_t layout_version;    ///< version of the object kind's layout
+    uint32_t kind;              ///< ObjectKind raw value
+    uint32_t init_state;        ///< SHMIPC_INIT_*; atomic; a futex word
+    int32_t creator_pid;        ///< written before INITIALIZING is published
+    uint64_t segment_size;      ///< bytes the creator sized the file to
+    uint64_t capacity;          ///< element count (kind-specific meaning)
+    uint64_t element_size;      ///< MemoryLayout<T>.size
+    uint64_t element_stride;    ///< MemoryLayout<T>.stride
+    uint64_t element_alignment; ///< MemoryLayout<T>.alignment
+    uint64_t type_name_hash;    ///< FNV-1a 64 of the element type's reflected name
+    uint64_t state_offset;      ///< where the object's own state starts
+    uint64_t state_size;        ///< bytes of the object's own state
+    uint64_t reserved[5];       ///< zero; room for later fields without a version bump
+} shmipc_segment_header;
+
+_Static_assert(sizeof(shmipc_segment_header) == SHMIPC_HEADER_SIZE, "header is 128 bytes");
+_Static_assert(offsetof(shmipc_segment_header, magic) == 0, "magic first");
+_Static_assert(offsetof(shmipc_segment_header, layout_version) == 8, "layout_version");
+_Static_assert(offsetof(shmipc_segment_header, kind) == 12, "kind");
+_Static_assert(offsetof(shmipc_segment_header, init_state) == 16, "init_state");
+_Static_assert(offsetof(shmipc_segment_header, creator_pid) == 20, "creator_pid");
+_Static_assert(offsetof(shmipc_segment_header, segment_size) == 24, "segment_size");
+_Static_assert(offsetof(shmipc_segment_header, capacity) == 32, "capacity");
+_Static_assert(offsetof(shmipc_segment_header, element_size) == 40, "element_size");
+_Static_assert(offsetof(shmipc_segment_header, type_name_hash) == 64, "type_name_hash");
+_Static_assert(offsetof(shmipc_segment_header, state_offset) == 72, "state_offset");
+_Static_assert(offsetof(shmipc_segment_header, state_size) == 80, "state_size");
+_Static_assert(offsetof(shmipc_segment_header, init_state) % 4 == 0, "futex word aligned");
+
+/// The benchmark's control block: a start barrier and the ping/pong words, each written by
+/// a different side, each on its own cache-line pair.
+typedef struct shmipc_bench_control {
+    uint32_t arrived;           ///< start barrier: parties that arrived (atomic)
+    uint32_t generation;        ///< start barrier: bumped when all arrived (atomic)
+    uint8_t pad0[SHMIPC_CACHE_PAIR - 8];
+    uint64_t ping;              ///< written by the parent only
+    uint8_t pad1[SHMIPC_CACHE_PAIR - 8];
+    uint64_t pong;              ///< written by the child only
+    uint8_t pad2[SHMIPC_CACHE_PAIR - 8];
+    uint64_t shared;            ///< one line both sides write (floor scenarios)
+    uint8_t pad3[SHMIPC_CACHE_PAIR - 8];
+    uint64_t child_result;      ///< a number the child reports back (e.g. elapsed ns)
+    uint8_t pad4[SHMIPC_CACHE_PAIR - 8];
+} shmipc_bench_control;
+
+_Static_assert(offsetof(shmipc_bench_control, ping) == SHMIPC_CACHE_PAIR, "ping on its own pair");
+_Static_assert(offsetof(shmipc_bench_control, pong) == 2 * SHMIPC_CACHE_PAIR, "pong a pair apart");
+_Static_assert(offsetof(shmipc_bench_control, shared) == 3 * SHMIPC_CACHE_PAIR, "shared line");
+_Static_assert(sizeof(shmipc_bench_control) == 5 * SHMIPC_CACHE_PAIR, "bench control size");
+
+#endif

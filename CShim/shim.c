@@ -1,0 +1,45 @@
+// Out-of-line wrappers: _GNU_SOURCE is required for sched_setaffinity, CPU_SET, memfd_create
+// and F_ADD_SEALS, and defining it in a header Swift imports conflicts with the Glibc module.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include "CShim.h"
+
+int shmipc_pin_current_thread(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
+int shmipc_allowed_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return -1;
+    return CPU_COUNT(&set);
+}
+
+int shmipc_memfd_create(const char *name, unsigned int flags) {
+    return memfd_create(name, flags);
+}
+
+int shmipc_memfd_seal_size(int fd) {
+    return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+}
+
+unsigned int shmipc_memfd_default_flags(void) {
+    return MFD_CLOEXEC | MFD_ALLOW_SEALING;
+}
+
+int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    if (nonblocking_read_end && fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) {
+        int saved = errno;
+        close(fds[0]);
+        close(fds[1]);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "ShmIPC",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ShmIPC", targets: ["ShmIPC"]),
+        .executable(name: "shm-bench", targets: ["ShmBench"]),
+        .executable(name: "shmipc-test-helper", targets: ["ShmIPCTestHelper"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C: only what Swift cannot import (futex syscalls, GNU-only calls, macros, layout structs).
+        .target(name: "CShim", path: "CShim"),
+        .target(
+            name: "ShmIPC",
+            dependencies: [
+                "CShim",
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        // Code the tests and their helper executable share (test object layouts).
+        .target(
+            name: "ShmIPCTestSupport",
+            dependencies: ["ShmIPC"],
+            path: "Tests/ShmIPCTestSupport",
+            swiftSettings: strict
+        ),
+        // The executable cross-process tests spawn: runs one named scenario in another process.
+        .executableTarget(
+            name: "ShmIPCTestHelper",
+            dependencies: ["ShmIPC", "ShmIPCTestSupport", "CShim", .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/ShmIPCTestHelper",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ShmIPCTests",
+            dependencies: [
+                "ShmIPC", "CShim", "ShmIPCTestSupport", "ShmIPCTestHelper",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ShmBench",
+            dependencies: [
+                "ShmIPC",
+                "CShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/ShmBench",
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,107 @@
+/// What a shared object is, as recorded in its header. An attacher that expects one kind and
+/// finds another fails with ``SharedObjectError/kindMismatch(expected:found:)``.
+public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let lock = ObjectKind(rawValue: 1)
+    public static let recursiveLock = ObjectKind(rawValue: 2)
+    public static let semaphore = ObjectKind(rawValue: 3)
+    public static let boundedSemaphore = ObjectKind(rawValue: 4)
+    public static let event = ObjectKind(rawValue: 5)
+    public static let condition = ObjectKind(rawValue: 6)
+    public static let barrier = ObjectKind(rawValue: 7)
+    public static let queue = ObjectKind(rawValue: 8)
+    public static let joinableQueue = ObjectKind(rawValue: 9)
+    public static let value = ObjectKind(rawValue: 10)
+    public static let array = ObjectKind(rawValue: 11)
+    public static let pipe = ObjectKind(rawValue: 12)
+    /// For tests and tools that need a kind of their own.
+    public static let testing = ObjectKind(rawValue: 0xFFFF)
+
+    public var description: String {
+        switch self {
+        case .lock: "lock"
+        case .recursiveLock: "rlock"
+        case .semaphore: "semaphore"
+        case .boundedSemaphore: "bounded-semaphore"
+        case .event: "event"
+        case .condition: "condition"
+        case .barrier: "barrier"
+        case .queue: "queue"
+        case .joinableQueue: "joinable-queue"
+        case .value: "value"
+        case .array: "array"
+        case .pipe: "pipe"
+        case .testing: "testing"
+        default: "kind(\(rawValue))"
+        }
+    }
+}
+
+/// The identity of an element type as two processes can compare it: size, stride, alignment
+/// and a stable hash (FNV-1a, 64 bits) of the type's fully qualified name.
+///
+/// The name hash is stable across processes and runs of the same program, and across programs
+/// that declare the type in a module of the same name. It cannot prove two types have the same
+/// meaning; it catches the common mistake of attaching with the wrong type.
+public struct TypeFingerprint: Hashable, Sendable, CustomStringConvertible {
+    public let size: Int
+    public let stride: Int
+    public let alignment: Int
+    public let nameHash: UInt64
+
+    public init(size: Int, stride: Int, alignment: Int, nameHash: UInt64) {
+        self.size = size
+        self.stride = stride
+        self.alignment = alignment
+        self.nameHash = nameHash
+    }
+
+    /// The fingerprint of `type`.
+    public init<T>(of type: T.Type) {
+        self.init(
+            size: MemoryLayout<T>.size, stride: MemoryLayout<T>.stride,
+            alignment: MemoryLayout<T>.alignment,
+            nameHash: Self.fnv1a(String(reflecting: type)))
+    }
+
+    /// For objects without an element type (locks, events…).
+    public static let none = TypeFingerprint(size: 0, stride: 0, alignment: 0, nameHash: 0)
+
+    public var description: String {
+        self == .none
+            ? "no element type"
+            : "size \(size), stride \(stride), alignment \(alignment), name hash 0x\(String(nameHash, radix: 16))"
+    }
+
+    /// FNV-1a, 64-bit: simple, fixed, and identical in every process (unlike `Hasher`,
+    /// which is seeded per process).
+    static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+}
+
+/// Everything an attacher checks against the header before it touches the object's state.
+package struct ObjectLayout: Hashable, Sendable {
+    package var kind: ObjectKind
+    /// The version of this kind's state layout; bump it when the layout changes.
+    package var version: UInt32
+    package var element: TypeFingerprint
+    package var capacity: Int
+    /// Bytes of the object's state after the header.
+    package var stateSize: Int
+
+    package init(kind: ObjectKind, version: UInt32, element: TypeFingerprint, capacity: Int, stateSize: Int) {
+        self.kind = kind
+        self.version = version
+        self.element = element
+        self.capacity = capacity
+        self.stateSize = stateSize
+    }
+}

@@ -1,0 +1,177 @@
+internal import CShim
+#if canImport(Glibc)
+internal import Glibc
+#endif
+package import SystemPackage
+
+/// How a child process ended.
+package enum TerminationStatus: Hashable, Sendable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    package var description: String {
+        switch self {
+        case .exited(let code): "exited with \(code)"
+        case .signaled(let signal): "killed by signal \(signal)"
+        }
+    }
+}
+
+/// A child process started with `posix_spawn` (never `fork`: DESIGN.md, processes), with its
+/// standard output and error captured, waited for against a deadline.
+///
+/// Package-internal: the tests' helper runner and shm-bench use it; the public `Process`
+/// type of a later issue builds on the same calls. Not thread-safe: one owner at a time.
+package final class ChildProcess {
+    package let pid: Int32
+    private var outputDescriptor: FileDescriptor?
+    private var outputBytes: [UInt8] = []
+    package private(set) var status: TerminationStatus?
+
+    /// Everything the child wrote to stdout and stderr so far.
+    package var output: String { String(decoding: outputBytes, as: UTF8.self) }
+
+    /// Spawns `executable` with `arguments` (argv[0] is the executable path).
+    ///
+    /// - Parameters:
+    ///   - descriptors: (source in this process, number in the child) pairs, dup2'ed in the
+    ///     child; the sources may be close-on-exec here. Targets must not collide with sources.
+    ///   - environment: extra variables, added to this process's environment.
+    package init(
+        executable: String,
+        arguments: [String],
+        descriptors: [(source: FileDescriptor, target: Int32)] = [],
+        environment: [String: String] = [:],
+        captureOutput: Bool = true
+    ) throws(Errno) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // The child starts with no blocked signals, whatever the spawning thread had blocked.
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+
+        var pipeEnds: [Int32] = [-1, -1]
+        if captureOutput {
+            let made = valueOrErrno(.pipe) { shmipc_pipe_cloexec(&pipeEnds, 1) }
+            if case .failure(let error) = made { throw error }
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+        }
+        for (source, target) in descriptors {
+            posix_spawn_file_actions_adddup2(&actions, source.rawValue, target)
+        }
+
+        var environ = ProcessEnvironment.current
+        for (key, value) in environment { environ[key] = value }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environ.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+
+        var child: pid_t = 0
+        let spawned = valueOrErrno(.posixSpawn) { () -> Int32 in
+            let code = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+            if code == 0 { return 0 }
+            errno = code
+            return -1
+        }
+        if captureOutput { Sys.close(FileDescriptor(rawValue: pipeEnds[1])) }
+        if case .failure(let error) = spawned {
+            if captureOutput { Sys.close(FileDescriptor(rawValue: pipeEnds[0])) }
+            throw error
+        }
+        pid = child
+        outputDescriptor = captureOutput ? FileDescriptor(rawValue: pipeEnds[0]) : nil
+    }
+
+    /// Waits until the child exits or `deadline` passes; returns its status, or nil if it is
+    /// still running at the deadline. Output is collected while waiting, so a chatty child
+    /// never blocks on a full pipe.
+    @discardableResult
+    package func wait(deadline: Deadline) -> TerminationStatus? {
+        var pause: Duration = .microseconds(100)
+        while status == nil {
+            drainOutput()
+            if reap(blocking: false) { break }
+            if deadline.hasPassed { return nil }
+            Sys.sleep(min(pause, deadline.remaining))
+            pause = min(pause * 2, .milliseconds(5))
+        }
+        drainOutput()
+        return status
+    }
+
+    /// Sends `signal` to the child, if it has not been reaped yet.
+    package func send(_ signal: Int32) {
+        guard status == nil else { return }
+        _ = Sys.sendSignal(signal, to: pid)
+    }
+
+    /// SIGKILLs the child (if still running) and reaps it.
+    @discardableResult
+    package func kill() -> TerminationStatus {
+        send(SIGKILL)
+        while status == nil { _ = reap(blocking: true) }
+        drainOutput()
+        return status!
+    }
+
+    deinit {
+        if status == nil { kill() }
+        if let outputDescriptor { Sys.close(outputDescriptor) }
+    }
+
+    private func reap(blocking: Bool) -> Bool {
+        var raw: Int32 = 0
+        let result = valueOrErrno(.waitpid) { waitpid(pid, &raw, blocking ? 0 : WNOHANG) }
+        guard case .success(let reaped) = result, reaped == pid else { return false }
+        if shmipc_wifexited(raw) != 0 {
+            status = .exited(shmipc_wexitstatus(raw))
+        } else if shmipc_wifsignaled(raw) != 0 {
+            status = .signaled(shmipc_wtermsig(raw))
+        } else {
+            return false
+        }
+        return true
+    }
+
+    private func drainOutput() {
+        guard let outputDescriptor else { return }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let result = buffer.withUnsafeMutableBytes { bytes in
+                valueOrErrno(.read) { Glibc.read(outputDescriptor.rawValue, bytes.baseAddress, bytes.count) }
+            }
+            guard case .success(let count) = result, count > 0 else { return }  // EAGAIN or EOF
+            outputBytes.append(contentsOf: buffer[0..<count])
+        }
+    }
+}
+
+/// This process's environment as a dictionary.
+package enum ProcessEnvironment {
+    package static var current: [String: String] {
+        var result: [String: String] = [:]
+        var cursor = environ
+        while let entry = cursor.pointee {
+            let pair = String(cString: entry)
+            if let equals = pair.firstIndex(of: "=") {
+                result[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            cursor += 1
+        }
+        return result
+    }
+
+    package static func value(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}

@@ -1,0 +1,108 @@
+// The executable cross-process tests spawn: `shmipc-test-helper <scenario> [arguments…]`.
+// Each scenario is one small program acting as "the other process"; it reports through its
+// exit status (0 = as expected) and one-line messages on stdout that tests check.
+import CShim
+import Glibc
+import ShmIPC
+import ShmIPCTestSupport
+import SystemPackage
+
+@main
+enum Helper {
+    static func main() {
+        // Die with the test process: a crashed or killed test must not leave helpers behind.
+        _ = shmipc_set_parent_death_signal(SIGKILL)
+        if let expected = ProcessEnvironment.value("SHMIPC_PARENT_PID"), Int32(expected) != getppid() {
+            fail("parent \(expected) already gone")
+        }
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        guard !arguments.isEmpty else { fail("usage: shmipc-test-helper <scenario> [arguments…]") }
+        let scenario = arguments.removeFirst()
+        guard let run = scenarios[scenario] else { fail("unknown scenario '\(scenario)'") }
+        run(arguments)
+        exit(0)
+    }
+
+    static let scenarios: [String: @Sendable ([String]) -> Void] = [
+        "exit": { args in exit(Int32(args.first ?? "0") ?? 0) },
+        "hang": { _ in
+            say("hanging")
+            while true { Sys.sleep(.seconds(1)) }
+        },
+        "echo-named": { args in
+            let memory = attempt { () throws(SharedMemoryError) in try SharedMemory.open(name: SegmentName(args[0])) }
+            echo(memory)
+        },
+        "echo-inherited": { args in
+            let fd = FileDescriptor(rawValue: Int32(args[0])!)
+            let memory = attempt { () throws(SharedMemoryError) in try SharedMemory(inheriting: fd) }
+            echo(memory)
+        },
+        "futex-wait": { args in
+            let memory = attempt { () throws(SharedMemoryError) in try SharedMemory.open(name: SegmentName(args[0])) }
+            memory.withUnsafeMutableBytes { bytes in
+                let word = bytes.baseAddress!.assumingMemoryBound(to: UInt32.self)
+                let deadline = Deadline.after(.seconds(20))
+                say("waiting")
+                while loadAcquire(word) == 0 {
+                    if Futex(word).wait(expected: 0, deadline: deadline) == .timedOut { fail("timed out") }
+                }
+                say("saw \(loadAcquire(word))")
+            }
+        },
+        "create-object": { args in
+            // create-object <name> <capacity> <hold-ms>: holds initialization open for hold-ms,
+            // then publishes; stays the owner until the test sets the state's first word, then
+            // unlinks the name (the one owner unlinks).
+            let name = attempt { () throws(SharedMemoryError) in try SegmentName(args[0]) }
+            let capacity = Int(args[1])!
+            let hold = Duration.milliseconds(Int(args[2])!)
+            let segment = attempt { () throws(SharedObjectError) in
+                try SharedObjectSegment.create(
+                    name: name, mode: .createExclusive, layout: TestObject.layout(capacity: capacity)
+                ) { state in
+                    say("initializing")
+                    Sys.sleep(hold)
+                    TestObject.fill(state)
+                }
+            }
+            say("ready")
+            segment.withState { state in
+                let word = state.baseAddress!.assumingMemoryBound(to: UInt32.self)
+                let deadline = Deadline.after(.seconds(20))
+                while loadAcquire(word) == 0 {
+                    if Futex(word).wait(expected: 0, deadline: deadline) == .timedOut { fail("never released") }
+                }
+            }
+            do { try segment.unlink() } catch { fail("\(error)") }
+            say("unlinked")
+        },
+    ]
+
+    /// Reads 8 bytes at offset 0, reports them, and writes their double at offset 8.
+    static func echo(_ memory: borrowing SharedMemory) {
+        memory.withUnsafeMutableBytes { bytes in
+            let value = bytes.load(fromByteOffset: 0, as: UInt64.self)
+            bytes.storeBytes(of: value &* 2, toByteOffset: 8, as: UInt64.self)
+            say("read \(value) size \(bytes.count)")
+        }
+    }
+
+    static func loadAcquire(_ word: UnsafeMutablePointer<UInt32>) -> UInt32 {
+        SharedWord(word).loadAcquiring()
+    }
+
+    static func say(_ line: String) {
+        print(line)
+        fflush(nil)  // all streams: `stdout` is a C global Swift 6 will not touch
+    }
+
+    static func fail(_ message: String) -> Never {
+        say("error: \(message)")
+        exit(2)
+    }
+
+    static func attempt<T: ~Copyable, E: Error>(_ body: () throws(E) -> T) -> T {
+        do { return try body() } catch { fail("\(error)") }
+    }
+}

@@ -1,0 +1,68 @@
+import Glibc
+@testable import ShmIPC
+import SystemPackage
+import Testing
+
+extension ShmIPCTests {
+    @Suite struct CrossProcessTests {
+        @Test func aSecondProcessSeesWritesThroughANamedSegment() throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let sut = try SharedMemory.create(name: name, size: 64)
+            sut.withUnsafeMutableBytes { $0.storeBytes(of: 21, as: UInt64.self) }
+
+            let (status, output) = try Helper.run("echo-named", [name.rawValue])
+
+            #expect(status == .exited(0), "\(output)")
+            #expect(output.contains("read 21 size \(Sys.pageSize)"))
+            #expect(sut.withUnsafeMutableBytes { $0.load(fromByteOffset: 8, as: UInt64.self) } == 42)
+            try sut.unlink()
+        }
+
+        @Test func aSecondProcessSeesWritesThroughAnInheritedSegment() throws {
+            let sut = try SharedMemory(inheritableSize: 64)
+            sut.withUnsafeMutableBytes { $0.storeBytes(of: 1234, as: UInt64.self) }
+            let descriptor = sut.inheritableDescriptor
+            let fd = try #require(descriptor)
+
+            let (status, output) = try Helper.run("echo-inherited", ["10"], descriptors: [(fd, 10)])
+
+            #expect(status == .exited(0), "\(output)")
+            #expect(output.contains("read 1234 size \(Sys.pageSize)"))
+            #expect(sut.withUnsafeMutableBytes { $0.load(fromByteOffset: 8, as: UInt64.self) } == 2468)
+        }
+
+        @Test func aFutexWakeReachesAWaiterInAnotherProcess() throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let sut = try SharedMemory.create(name: name, size: 64)
+            let child = try Helper.start("futex-wait", [name.rawValue])
+            #expect(Helper.waitForOutput(child, containing: "waiting"))
+
+            sut.withUnsafeMutableBytes { bytes in
+                let word = SharedWord(bytes.baseAddress!.assumingMemoryBound(to: UInt32.self))
+                word.storeReleasing(7)  // pairs with the acquire load in the helper's wait loop
+                // Wake until the child has gone: it may not have parked yet on the first wake.
+                while child.wait(deadline: .after(.milliseconds(5))) == nil && child.output.contains("saw") == false {
+                    word.futex.wakeAll()
+                }
+            }
+            let status = Helper.finish(child)
+            #expect(status == .exited(0), "\(child.output)")
+            #expect(child.output.contains("saw 7"))
+            try sut.unlink()
+        }
+
+        @Test func theWatchdogKillsAHelperThatOverrunsItsDeadline() throws {
+            let sut = try Helper.start("hang")
+            #expect(Helper.waitForOutput(sut, containing: "hanging"))
+            #expect(sut.wait(deadline: .after(.milliseconds(50))) == nil)
+            #expect(sut.kill() == .signaled(SIGKILL))
+        }
+
+        @Test func theHelpersExitStatusIsReported() throws {
+            let (status, _) = try Helper.run("exit", ["7"])
+            #expect(status == .exited(7))
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Glibc
+@testable import ShmIPC
+import Synchronization
+import Testing
+
+/// Names unique to this process and test, all under one prefix the suite-level leak check
+/// looks for: `shmipc.t<pid>-<n>-<tag>` in /dev/shm.
+enum TestNames {
+    private static let counter = Atomic<Int>(0)
+
+    static var prefix: String { "t\(getpid())-" }
+
+    static func unique(_ tag: String = "seg") -> SegmentName {
+        let n = counter.add(1, ordering: .relaxed).newValue  // relaxed: only uniqueness matters
+        return try! SegmentName("\(prefix)\(n)-\(tag)")
+    }
+
+    /// ShmIPC files in /dev/shm whose names this test process made.
+    static func leftovers() -> [String] {
+        guard let dir = opendir("/dev/shm") else { return [] }
+        defer { closedir(dir) }
+        var found: [String] = []
+        let mine = SegmentName.osPrefix + prefix
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasPrefix(mine) { found.append(name) }
+        }
+        return found
+    }
+
+    /// Removes `name` if a failing test left it behind (never hides a leak: the leak check
+    /// runs on the names the code under test should have removed itself).
+    static func cleanUp(_ name: SegmentName) {
+        _ = try? SharedMemory.removeLeftover(name)
+    }
+}
+
+/// A suite trait: after the whole suite ran, nothing this process created may remain in
+/// /dev/shm. Any leftover is reported (and then removed, so one leak does not cascade).
+struct NoSharedMemoryLeaks: SuiteTrait, TestScoping {
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        try await function()
+        let left = TestNames.leftovers()
+        #expect(left.isEmpty, "the suite left shared memory behind: \(left)")
+        for name in left { unlink("/dev/shm/" + name) }
+    }
+}
+
+extension Trait where Self == NoSharedMemoryLeaks {
+    static var noSharedMemoryLeaks: Self { Self() }
+}
+
+/// Runs the package's helper executable (`shmipc-test-helper`, built beside the test bundle)
+/// as "the other process". Every wait has a watchdog: past its timeout the child is SIGKILLed
+/// and the test fails; a test can fail, never hang.
+enum Helper {
+    static let path: String = {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        precondition(length > 0, "cannot read /proc/self/exe")
+        let exe = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var directory = exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)]
+        // On Linux the test bundle is `<bin>/ShmIPCPackageTests.xctest`, an executable.
+        if directory.hasSuffix(".xctest") { directory = directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)] }
+        return "\(directory)/shmipc-test-helper"
+    }()
+
+    /// Starts `scenario`; pass inherited descriptors as (source, number in the child).
+    static func start(
+        _ scenario: String, _ arguments: [String] = [],
+        descriptors: [(source: FileDescriptor, target: Int32)] = [],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ChildProcess {
+        #expect(access(path, X_OK) == 0, "helper executable missing at \(path)", sourceLocation: sourceLocation)
+        return try ChildProcess(
+            executable: path, arguments: [scenario] + arguments, descriptors: descriptors,
+            environment: ["SHMIPC_PARENT_PID": "\(getpid())"])
+    }
+
+    /// Waits for `child` with a watchdog; on timeout kills it and records a failure.
+    @discardableResult
+    static func finish(
+        _ child: ChildProcess, timeout: Duration = .seconds(60),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) -> TerminationStatus {
+        if let status = child.wait(deadline: .after(timeout)) { return status }
+        let status = child.kill()
+        Issue.record("watchdog: helper pid \(child.pid) still running after \(timeout); killed. Output:\n\(child.output)",
+                     sourceLocation: sourceLocation)
+        return status
+    }
+
+    /// Runs `scenario` to completion under the watchdog.
+    static func run(
+        _ scenario: String, _ arguments: [String] = [],
+        descriptors: [(source: FileDescriptor, target: Int32)] = [],
+        timeout: Duration = .seconds(60),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> (status: TerminationStatus, output: String) {
+        let child = try start(scenario, arguments, descriptors: descriptors, sourceLocation: sourceLocation)
+        let status = finish(child, timeout: timeout, sourceLocation: sourceLocation)
+        return (status, child.output)
+    }
+
+    /// Waits until the child has printed `line` (or exited, or the timeout passed).
+    static func waitForOutput(_ child: ChildProcess, containing line: String, timeout: Duration = .seconds(30)) -> Bool {
+        let deadline = Deadline.after(timeout)
+        while !child.output.contains(line) {
+            if child.wait(deadline: .after(.milliseconds(2))) != nil { return child.output.contains(line) }
+            if deadline.hasPassed { return false }
+        }
+        return true
+    }
+}
+
+import SystemPackage
