@@ -171,6 +171,16 @@ package enum ProcessEnvironment {
         return result
     }
 
+    /// The path of this process's executable (/proc/self/exe).
+    package static var executablePath: String {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = buffer.withUnsafeMutableBytes { bytes in
+            readlink("/proc/self/exe", bytes.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count - 1)
+        }
+        precondition(length > 0, "cannot read /proc/self/exe")
+        return String(decoding: buffer[0..<length], as: UTF8.self)
+    }
+
     package static func value(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }

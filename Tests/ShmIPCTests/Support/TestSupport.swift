@@ -57,10 +57,7 @@ extension Trait where Self == NoSharedMemoryLeaks {
 /// and the test fails; a test can fail, never hang.
 enum Helper {
     static let path: String = {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        precondition(length > 0, "cannot read /proc/self/exe")
-        let exe = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let exe = ProcessEnvironment.executablePath
         var directory = exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)]
         // On Linux the test bundle is `<bin>/ShmIPCPackageTests.xctest`, an executable.
         if directory.hasSuffix(".xctest") { directory = directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)] }

@@ -1,0 +1,15 @@
+/// Every scenario shm-bench knows, in report order. Registration only: workloads live in
+/// their own files.
+enum Registry {
+    static let all: [any Scenario] = [
+        SpinFloor(),
+        FutexFloor(),
+        KernelRoundTrip(transport: .pipe),
+        KernelRoundTrip(transport: .socketpair),
+        PipeThroughput(messageSize: 8, label: "8B", defaultIterations: 200_000),
+        PipeThroughput(messageSize: 64, label: "64B", defaultIterations: 200_000),
+        PipeThroughput(messageSize: 4096, label: "4KiB", defaultIterations: 50_000),
+        PipeThroughput(messageSize: 1 << 20, label: "1MiB", defaultIterations: 400),
+        AtomicAddFloor(),
+    ]
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import CShim
+import Foundation
+import ShmIPC
+
+@main
+struct ShmBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-bench",
+        abstract: "Cross-process benchmarks: ShmIPC against the hardware floor and the kernel transports, in one run.",
+        discussion: """
+            Two processes, pinned to two CPUs and started behind a barrier, run each scenario \
+            --runs times. Latency rows report the median, min and max over runs of each run's \
+            p50, and p99/p999 over all samples; throughput and cost rows report the median, min \
+            and max of the runs' values. Compare ratios, not absolute times: a noisy machine \
+            moves both.
+            """,
+        subcommands: [Run.self, Peer.self],
+        defaultSubcommand: Run.self)
+}
+
+extension ShmBench {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Run scenarios (the default).")
+
+        @Argument(help: "Scenario name prefixes to run (default: all), e.g. rtt or throughput.pipe.")
+        var scenarios: [String] = []
+
+        @Option(help: "Runs per scenario; each run is a fresh pair of processes.")
+        var runs: Int = 3
+
+        @Option(help: "Multiplies every scenario's iteration count (e.g. 0.1 for a quick look).")
+        var scale: Double = 1
+
+        @Option(help: "Write the results as JSON to this path.")
+        var json: String?
+
+        @Option(help: "The two CPUs to pin the parent and the child to, as A,B.")
+        var cpus: String = "0,1"
+
+        @Flag(help: "Do not pin the processes.")
+        var noPin = false
+
+        @Flag(help: "List the scenarios and exit.")
+        var list = false
+
+        mutating func validate() throws {
+            guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+            guard scale > 0 else { throw ValidationError("--scale must be positive") }
+            for prefix in scenarios where !Registry.all.contains(where: { $0.name.hasPrefix(prefix) }) {
+                throw ValidationError("no scenario starts with '\(prefix)'; see --list")
+            }
+        }
+
+        func run() throws {
+            if list {
+                for scenario in Registry.all {
+                    print(scenario.name.padding(toLength: 26, withPad: " ", startingAt: 0) + scenario.summary)
+                }
+                return
+            }
+            let pinned = try pinning()
+            if let pinned, case .failure(let errno) = Sys.pinCurrentThread(to: pinned.parent) {
+                throw ValidationError("cannot pin to CPU \(pinned.parent): \(errno)")
+            }
+            #if DEBUG
+            print("warning: a debug build; measure with `swift run -c release shm-bench`")
+            #endif
+            let selected = Registry.all.filter { scenario in
+                scenarios.isEmpty || scenarios.contains { scenario.name.hasPrefix($0) }
+            }
+            let machine = MachineInfo.current(pinned: pinned, runs: runs, scale: scale)
+            print("shm-bench: \(machine.cpuModel), \(machine.logicalCPUs) CPUs, kernel \(machine.kernel), "
+                + "\(machine.build) build, pinned \(pinned.map { "\($0.parent),\($0.child)" } ?? "no"), \(runs) runs")
+            var rows: [ResultRow] = []
+            var failures: [String] = []
+            for scenario in selected {
+                let iterations = max(1, Int((Double(scenario.defaultIterations) * scale).rounded()))
+                var measurements: [RunMeasurement] = []
+                do {
+                    for _ in 0..<runs {
+                        measurements.append(try Harness.runOnce(scenario, iterations: iterations, cpus: pinned))
+                    }
+                    let row = ResultRow(scenario: scenario.name, unit: scenario.unit, measurements: measurements)
+                    rows.append(row)
+                    print(Report(machine: machine, results: [row]).table().split(separator: "\n").last!)
+                } catch {
+                    failures.append("\(scenario.name): \(error)")
+                    print("\(scenario.name): FAILED: \(error)")
+                }
+            }
+            let report = Report(machine: machine, results: rows)
+            print("\n" + report.table())
+            if let json {
+                try report.write(to: json)
+                print("wrote \(json)")
+            }
+            if !failures.isEmpty {
+                throw ValidationError("\(failures.count) scenario(s) failed:\n" + failures.joined(separator: "\n"))
+            }
+        }
+
+        private func pinning() throws -> (parent: Int, child: Int)? {
+            if noPin { return nil }
+            let parts = cpus.split(separator: ",").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] != parts[1] else { throw ValidationError("--cpus takes two different CPUs, A,B") }
+            if Sys.allowedCPUCount < 2 {
+                print("warning: fewer than 2 CPUs available; running unpinned")
+                return nil
+            }
+            return (parts[0], parts[1])
+        }
+    }
+
+    /// The other process of a scenario; started by `run`, never by hand.
+    struct Peer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "peer", abstract: "Internal: the child side of a scenario.", shouldDisplay: false)
+
+        @Argument var scenario: String
+        @Option var iterations: Int
+        @Option var descriptors: Int
+        @Option var cpu: Int?
+
+        func run() throws {
+            _ = shmipc_set_parent_death_signal(SIGKILL)  // never outlive the measuring process
+            guard let found = Registry.all.first(where: { $0.name == scenario }) else {
+                throw ValidationError("unknown scenario \(scenario)")
+            }
+            try Harness.runPeer(found, iterations: iterations, descriptorCount: descriptors, cpu: cpu)
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Glibc
+@testable import ShmIPC
+import Testing
+
+extension ShmIPCTests {
+    /// shm-bench end to end, at a tiny scale: every scenario of this issue runs across two
+    /// processes and the JSON report has the documented schema. (No speed is asserted here:
+    /// speed targets belong in the benchmark, not in tests.)
+    @Suite struct ShmBenchTests {
+        static let scenarios = [
+            "rtt.floor.spin", "rtt.floor.futex", "rtt.pipe", "rtt.socketpair",
+            "throughput.pipe.8B", "throughput.pipe.64B", "throughput.pipe.4KiB", "throughput.pipe.1MiB",
+            "atomic.floor.add.2proc",
+        ]
+
+        var benchPath: String { Helper.path.replacingOccurrences(of: "shmipc-test-helper", with: "shm-bench") }
+
+        @Test func listNamesEveryScenario() throws {
+            let child = try ChildProcess(executable: benchPath, arguments: ["--list"])
+            let status = Helper.finish(child)
+            #expect(status == .exited(0), "\(child.output)")
+            for name in Self.scenarios { #expect(child.output.contains(name)) }
+        }
+
+        @Test func aQuickRunWritesTheDocumentedJSONSchema() throws {
+            let path = "/tmp/shm-bench-test-\(getpid()).json"
+            defer { unlink(path) }
+            let child = try ChildProcess(
+                executable: benchPath, arguments: ["--runs", "2", "--scale", "0.005", "--no-pin", "--json", path])
+            let status = Helper.finish(child, timeout: .seconds(300))
+            #expect(status == .exited(0), "\(child.output)")
+
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let machine = try #require(report["machine"] as? [String: Any])
+            #expect(machine["cpuModel"] is String)
+            #expect(machine["runs"] as? Int == 2)
+            let results = try #require(report["results"] as? [[String: Any]])
+            #expect(results.compactMap { $0["scenario"] as? String } == Self.scenarios)
+            for row in results {
+                let name = row["scenario"] as? String ?? "?"
+                let median = try #require(row["median"] as? Double, "\(name)")
+                let low = try #require(row["min"] as? Double, "\(name)")
+                let high = try #require(row["max"] as? Double, "\(name)")
+                #expect(low > 0 && low <= median && median <= high, "\(name): \(low) \(median) \(high)")
+                #expect(row["unit"] is String)
+                if name.hasPrefix("rtt.") {
+                    let p99 = try #require(row["p99"] as? Double, "\(name)")
+                    let p999 = try #require(row["p999"] as? Double, "\(name)")
+                    #expect(p99 <= p999, "\(name)")
+                } else {
+                    #expect(row["p99"] == nil, "\(name)")
+                }
+            }
+        }
+
+        @Test func anUnknownScenarioPrefixIsRejected() throws {
+            let child = try ChildProcess(executable: benchPath, arguments: ["nosuch"])
+            let status = Helper.finish(child)
+            #expect(status != .exited(0))
+            #expect(child.output.contains("no scenario starts with 'nosuch'"))
+        }
+    }
+}
