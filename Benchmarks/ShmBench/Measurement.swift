@@ -43,8 +43,9 @@ struct Stopwatch {
 
 /// What one run of a scenario measured.
 enum RunMeasurement {
-    /// Per-operation latencies in nanoseconds (one per round trip).
-    case latencies([Double])
+    /// Per-operation latencies in nanoseconds (one per round trip), and their mean computed
+    /// from the run's total time (not quantized by the cycle counter's step).
+    case latencies([Double], mean: Double)
     /// Operations per second over the run.
     case rate(Double)
     /// Nanoseconds per operation, averaged over the run.
@@ -69,6 +70,10 @@ struct ResultRow: Codable {
     /// Latency rows only: percentiles over the samples of all runs pooled.
     var p99: Double?
     var p999: Double?
+    /// Latency rows only: median over runs of each run's mean (total time / round trips).
+    /// Per-sample times are quantized by the cycle counter's step (~10 ns on AMD Zen); the
+    /// mean is not.
+    var mean: Double?
     var runs: Int
 
     init(scenario: String, unit: Unit, measurements: [RunMeasurement]) {
@@ -77,12 +82,14 @@ struct ResultRow: Codable {
         runs = measurements.count
         var perRun: [Double] = []
         var pooled: [Double] = []
+        var means: [Double] = []
         for measurement in measurements {
             switch measurement {
-            case .latencies(let samples):
+            case .latencies(let samples, let mean):
                 let sorted = samples.sorted()
                 perRun.append(Self.percentile(sorted, 0.5))
                 pooled.append(contentsOf: sorted)
+                means.append(mean)
             case .rate(let value), .cost(let value):
                 perRun.append(value)
             }
@@ -95,6 +102,7 @@ struct ResultRow: Codable {
             pooled.sort()
             p99 = Self.percentile(pooled, 0.99)
             p999 = Self.percentile(pooled, 0.999)
+            mean = Self.percentile(means.sorted(), 0.5)
         }
     }
 

@@ -36,8 +36,9 @@ struct RoundTripSampler {
             cycles[i] = now &- previous
             previous = now
         }
+        let elapsed = watch.elapsedNanoseconds()
         let nsPerCycle = watch.nanosecondsPerCycle()
-        return .latencies(cycles.map { Double($0) * nsPerCycle })
+        return .latencies(cycles.map { Double($0) * nsPerCycle }, mean: Double(elapsed) / Double(iterations))
     }
 
     /// Warm-up round trips before sampling: 5% of the run, at least 100.

@@ -49,8 +49,11 @@ extension ShmIPCTests {
                     let p99 = try #require(row["p99"] as? Double, "\(name)")
                     let p999 = try #require(row["p999"] as? Double, "\(name)")
                     #expect(p99 <= p999, "\(name)")
+                    let mean = try #require(row["mean"] as? Double, "\(name)")
+                    #expect(mean > 0, "\(name)")
                 } else {
                     #expect(row["p99"] == nil, "\(name)")
+                    #expect(row["mean"] == nil, "\(name)")
                 }
             }
         }
