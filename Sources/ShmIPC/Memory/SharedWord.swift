@@ -1,52 +1,46 @@
-internal import Atomics
+package import Atomics
 
-/// An atomic 32-bit word in shared memory, with the memory ordering spelled in each method's
-/// name (no default ordering, as swift-atomics). Also the word a ``Futex`` sleeps on.
-package struct SharedWord: @unchecked Sendable {
+/// An atomic integer in shared memory, with the memory ordering spelled in each method's name
+/// (no default ordering, as swift-atomics). `@inlinable`, so hot loops in other modules of
+/// the package (shm-bench's floors) get the bare instruction, not a call.
+package struct SharedAtomic<Value: AtomicInteger>: @unchecked Sendable {
     /// `@unchecked Sendable`: a view on shared memory meant for concurrent atomic access.
-    package let pointer: UnsafeMutablePointer<UInt32>
+    package let pointer: UnsafeMutablePointer<Value>
 
-    package init(_ pointer: UnsafeMutablePointer<UInt32>) {
+    @inlinable
+    package init(_ pointer: UnsafeMutablePointer<Value>) {
         self.pointer = pointer
     }
 
-    private var atomic: UnsafeAtomic<UInt32> {
-        UnsafeAtomic(at: UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
+    @inlinable
+    var atomic: UnsafeAtomic<Value> {
+        UnsafeAtomic(at: UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Value.AtomicRepresentation.self))
     }
 
-    package func loadAcquiring() -> UInt32 { atomic.load(ordering: .acquiring) }
-    package func loadRelaxed() -> UInt32 { atomic.load(ordering: .relaxed) }
-    package func storeReleasing(_ value: UInt32) { atomic.store(value, ordering: .releasing) }
-    package func storeRelaxed(_ value: UInt32) { atomic.store(value, ordering: .relaxed) }
+    @inlinable package func loadAcquiring() -> Value { atomic.load(ordering: .acquiring) }
+    @inlinable package func loadRelaxed() -> Value { atomic.load(ordering: .relaxed) }
+    @inlinable package func storeReleasing(_ value: Value) { atomic.store(value, ordering: .releasing) }
+    @inlinable package func storeRelaxed(_ value: Value) { atomic.store(value, ordering: .relaxed) }
 
-    @discardableResult
-    package func addAcquiringAndReleasing(_ delta: UInt32) -> UInt32 {
+    /// Adds `delta` (wrapping) and returns the previous value; acquire-release.
+    @inlinable @discardableResult
+    package func addAcquiringAndReleasing(_ delta: Value) -> Value {
         atomic.loadThenWrappingIncrement(by: delta, ordering: .acquiringAndReleasing)
     }
 
-    package var futex: Futex { Futex(pointer) }
-}
-
-/// An atomic 64-bit word in shared memory; see ``SharedWord``.
-package struct SharedWord64: @unchecked Sendable {
-    /// `@unchecked Sendable`: a view on shared memory meant for concurrent atomic access.
-    package let pointer: UnsafeMutablePointer<UInt64>
-
-    package init(_ pointer: UnsafeMutablePointer<UInt64>) {
-        self.pointer = pointer
-    }
-
-    private var atomic: UnsafeAtomic<UInt64> {
-        UnsafeAtomic(at: UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
-    }
-
-    package func loadAcquiring() -> UInt64 { atomic.load(ordering: .acquiring) }
-    package func loadRelaxed() -> UInt64 { atomic.load(ordering: .relaxed) }
-    package func storeReleasing(_ value: UInt64) { atomic.store(value, ordering: .releasing) }
-    package func storeRelaxed(_ value: UInt64) { atomic.store(value, ordering: .relaxed) }
-
-    @discardableResult
-    package func addRelaxed(_ delta: UInt64) -> UInt64 {
+    /// Adds `delta` (wrapping) and returns the previous value; relaxed.
+    @inlinable @discardableResult
+    package func addRelaxed(_ delta: Value) -> Value {
         atomic.loadThenWrappingIncrement(by: delta, ordering: .relaxed)
     }
+}
+
+/// A 32-bit atomic word: the width a ``Futex`` sleeps on.
+package typealias SharedWord = SharedAtomic<UInt32>
+/// A 64-bit atomic word.
+package typealias SharedWord64 = SharedAtomic<UInt64>
+
+extension SharedAtomic where Value == UInt32 {
+    /// The futex on this word.
+    package var futex: Futex { Futex(pointer) }
 }
