@@ -76,7 +76,7 @@ struct Report: Codable {
 
     private func ratio(_ value: Double, _ base: Double?) -> String {
         guard let base, base > 0 else { return "" }
-        return String(format: "%.2f", value / base)
+        return String(format: "%.3g", value / base)  // significant digits: the floor is ~0.001× pipe
     }
 
     private func pad(_ text: String, _ width: Int) -> String {
