@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include "CShim.h"
 
@@ -42,4 +43,19 @@ int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end) {
         return -1;
     }
     return 0;
+}
+
+// The thread id cache: gettid is a syscall; the owner mark of every lock operation needs it.
+static __thread int32_t shmipc_cached_tid;
+static pthread_once_t shmipc_atfork_once = PTHREAD_ONCE_INIT;
+static void shmipc_forget_tid(void) { shmipc_cached_tid = 0; }  // fork child: a new thread id
+static void shmipc_register_atfork(void) { pthread_atfork(NULL, NULL, shmipc_forget_tid); }
+
+int32_t shmipc_thread_id(void) {
+    int32_t tid = shmipc_cached_tid;
+    if (__builtin_expect(tid != 0, 1)) return tid;
+    pthread_once(&shmipc_atfork_once, shmipc_register_atfork);
+    tid = (int32_t)syscall(SYS_gettid);
+    shmipc_cached_tid = tid;
+    return tid;
 }

@@ -81,6 +81,10 @@ unsigned int shmipc_memfd_default_flags(void);
 /// the read end optionally non-blocking. Returns 0 or -1/errno.
 int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end);
 
+/// The calling thread's kernel thread id (gettid), cached in a thread-local and reset in the
+/// child after fork(). Unique across processes among live threads: the owner mark of locks.
+int32_t shmipc_thread_id(void);
+
 // MARK: prctl — variadic, so Swift cannot call it.
 /// Asks the kernel to send `sig` to this process when the thread that spawned it exits.
 static inline int shmipc_set_parent_death_signal(int sig) {
@@ -136,6 +140,63 @@ _Static_assert(offsetof(shmipc_segment_header, type_name_hash) == 64, "type_name
 _Static_assert(offsetof(shmipc_segment_header, state_offset) == 72, "state_offset");
 _Static_assert(offsetof(shmipc_segment_header, state_size) == 80, "state_size");
 _Static_assert(offsetof(shmipc_segment_header, init_state) % 4 == 0, "futex word aligned");
+
+// MARK: synchronization primitives — state that may sit alone in a segment or be embedded in
+// another object's state. Every futex word is 32-bit and 4-byte aligned.
+
+/// Lock word: 0 when free, else the owner's thread id | SHMIPC_LOCK_WAITERS.
+#define SHMIPC_LOCK_WAITERS 0x80000000u
+#define SHMIPC_LOCK_OWNER_MASK 0x3FFFFFFFu
+
+/// Lock and RLock.
+typedef struct shmipc_lock_state {
+    uint32_t word;          ///< futex: owner tid | WAITERS, or 0
+    uint32_t inconsistent;  ///< 1 once a dead owner's lock was taken over, until markConsistent()
+    uint32_t recursion;     ///< RLock depth; written by the owner only
+    uint32_t reserved;
+} shmipc_lock_state;
+_Static_assert(sizeof(shmipc_lock_state) == 16, "lock state");
+
+/// Semaphore and BoundedSemaphore.
+typedef struct shmipc_semaphore_state {
+    uint32_t value;         ///< futex: the count
+    uint32_t waiters;       ///< threads parked or about to park on `value`
+    uint32_t maximum;       ///< bound for BoundedSemaphore; UINT32_MAX for Semaphore
+    uint32_t reserved;
+} shmipc_semaphore_state;
+_Static_assert(sizeof(shmipc_semaphore_state) == 16, "semaphore state");
+
+/// Event.
+typedef struct shmipc_event_state {
+    uint32_t flag;          ///< futex: 1 set, 0 clear
+    uint32_t waiters;       ///< threads parked or about to park on `flag`
+} shmipc_event_state;
+_Static_assert(sizeof(shmipc_event_state) == 8, "event state");
+
+/// Condition: its own recursive lock, and counters protected by that lock.
+typedef struct shmipc_condition_state {
+    shmipc_lock_state lock;
+    uint32_t sequence;      ///< futex: bumped by every notify that wakes somebody
+    uint32_t waiting;       ///< waiters registered (under the lock)
+    uint32_t signals;       ///< notifications not yet consumed by a waiter (under the lock)
+    uint32_t reserved;
+} shmipc_condition_state;
+_Static_assert(sizeof(shmipc_condition_state) == 32, "condition state");
+_Static_assert(offsetof(shmipc_condition_state, sequence) == 16, "condition sequence");
+
+/// Barrier: counters protected by its lock. `int32_t pids[parties]` follow the struct: the
+/// pid of each party arrived in the current generation, by arrival index.
+typedef struct shmipc_barrier_state {
+    shmipc_lock_state lock;
+    uint32_t generation;        ///< futex: bumped when a generation trips, breaks or resets
+    uint32_t count;             ///< parties arrived in the current generation
+    uint32_t broken;            ///< 1 while broken (abort, timeout, dead party), until reset()
+    uint32_t broken_generation; ///< waiters of this generation fail with brokenBarrier
+    uint32_t parties;
+    uint32_t reserved[3];
+} shmipc_barrier_state;
+_Static_assert(sizeof(shmipc_barrier_state) == 48, "barrier state");
+_Static_assert(offsetof(shmipc_barrier_state, generation) == 16, "barrier generation");
 
 /// The benchmark's control block: a start barrier and the ping/pong words, each written by
 /// a different side, each on its own cache-line pair.

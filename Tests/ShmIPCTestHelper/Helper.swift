@@ -23,7 +23,9 @@ enum Helper {
         exit(0)
     }
 
-    static let scenarios: [String: @Sendable ([String]) -> Void] = [
+    static let scenarios = segmentScenarios.merging(syncScenarios) { first, _ in first }
+
+    static let segmentScenarios: [String: @Sendable ([String]) -> Void] = [
         "exit": { args in exit(Int32(args.first ?? "0") ?? 0) },
         "hang": { _ in
             say("hanging")

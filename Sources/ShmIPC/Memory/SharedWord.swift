@@ -12,8 +12,9 @@ package struct SharedAtomic<Value: AtomicInteger>: @unchecked Sendable {
         self.pointer = pointer
     }
 
+    /// The swift-atomics view, for operations not wrapped here; always pass an ordering.
     @inlinable
-    var atomic: UnsafeAtomic<Value> {
+    package var atomic: UnsafeAtomic<Value> {
         UnsafeAtomic(at: UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: Value.AtomicRepresentation.self))
     }
 

@@ -158,3 +158,32 @@ extension Sys {
         }
     }
 }
+
+extension Sys {
+    /// The calling thread's kernel thread id (cached per thread; see CShim).
+    @inline(__always)
+    package static var currentThreadID: Int32 { shmipc_thread_id() }
+
+    /// Whether the thread `tid` still runs. A zombie (dead, not yet reaped) counts as dead,
+    /// which `kill(tid, 0)` would not tell: the state letter in /proc/<tid>/stat does.
+    /// An unreadable entry of an existing thread (another user's) counts as alive.
+    package static func threadIsAlive(_ tid: Int32) -> Bool {
+        guard tid > 0 else { return false }
+        let fd: Int32
+        switch valueOrErrno(.open, { Glibc.open("/proc/\(tid)/stat", O_RDONLY | O_CLOEXEC) }) {
+        case .success(let value): fd = value
+        case .failure(.noSuchFileOrDirectory), .failure(.noSuchProcess): return false
+        case .failure: return true
+        }
+        defer { close(FileDescriptor(rawValue: fd)) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = buffer.withUnsafeMutableBytes { bytes in
+            valueOrErrno(.read) { Glibc.read(fd, bytes.baseAddress, bytes.count) }
+        }
+        guard case .success(let length) = count, length > 0 else { return false }  // raced with exit
+        // "pid (comm) S ...": the state follows the last ')' (comm may contain ')').
+        guard let close = buffer[0..<length].lastIndex(of: UInt8(ascii: ")")), close + 2 < length else { return true }
+        let state = buffer[close + 2]
+        return state != UInt8(ascii: "Z") && state != UInt8(ascii: "X")
+    }
+}

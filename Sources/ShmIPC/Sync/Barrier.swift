@@ -1,0 +1,218 @@
+internal import Atomics
+internal import CShim
+public import SystemPackage
+
+/// A process-shared barrier for a fixed number of parties.
+///
+/// Python: `multiprocessing.Barrier(parties)` (`wait(timeout)`, `reset()`, `abort()`,
+/// `broken`, `n_waiting`); the `action` argument has no equivalent (run it on the party whose
+/// ``wait(timeout:)`` returns 0... or any chosen index).
+///
+/// `wait` returns the arrival index, 0 for the first party of a generation to arrive and
+/// `parties - 1` for the last, which releases them all. The barrier is then ready for the next
+/// generation.
+///
+/// Broken state: ``abort()``, a waiter's timeout, or a party's death break the barrier; every
+/// waiter and every later `wait` throws ``SyncError/brokenBarrier`` until ``reset()``.
+///
+/// - Peer death: a party that dies while waiting is noticed by the other waiters within about
+///   ``WaitStrategy/parkSlice`` (each records its pid on arrival) and breaks the barrier. A
+///   party that dies before it arrives cannot be told from a slow one: give `wait` a timeout.
+///   The internal lock survives a dead holder as ``Lock`` does.
+public final class Barrier: @unchecked Sendable {
+    /// `@unchecked Sendable`: immutable stored properties; the shared counters are accessed
+    /// under the barrier's internal lock, the generation word atomically.
+    private let storage: SharedState<shmipc_barrier_state>
+    public let waitStrategy: WaitStrategy
+    /// The number of parties.
+    public let parties: Int
+
+    static func layout(parties: Int) -> ObjectLayout {
+        ObjectLayout(
+            kind: .barrier, version: 1, element: .none, capacity: parties,
+            stateSize: MemoryLayout<shmipc_barrier_state>.stride + parties * MemoryLayout<Int32>.stride)
+    }
+
+    /// Creates or attaches the named barrier `name` for `parties` parties (attaching checks it).
+    public init(
+        name: SegmentName, mode: CreationMode, parties: Int,
+        permissions: FilePermissions = SharedMemory.defaultPermissions, waitStrategy: WaitStrategy = .default
+    ) throws(SharedObjectError) {
+        precondition(parties >= 1 && parties <= Int(Int32.max) / 4, "a barrier needs at least one party")
+        storage = try SharedState(name: name, mode: mode, layout: Self.layout(parties: parties), permissions: permissions) {
+            Self.initialize($0, parties: parties)
+        }
+        self.parties = parties
+        self.waitStrategy = waitStrategy
+    }
+
+    /// Creates an inheritable barrier.
+    public init(parties: Int, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
+        precondition(parties >= 1 && parties <= Int(Int32.max) / 4, "a barrier needs at least one party")
+        storage = try SharedState(inheritable: Self.layout(parties: parties)) { Self.initialize($0, parties: parties) }
+        self.parties = parties
+        self.waitStrategy = waitStrategy
+    }
+
+    /// Attaches an inheritable barrier; `parties` must match the creator's.
+    public init(inheriting descriptor: FileDescriptor, parties: Int, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
+        storage = try SharedState(inheriting: descriptor, layout: Self.layout(parties: parties))
+        self.parties = parties
+        self.waitStrategy = waitStrategy
+    }
+
+    private var lock: LockCore {
+        LockCore(state: UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: shmipc_lock_state.self))
+    }
+    private var generation: SharedWord {
+        SharedWord((UnsafeMutableRawPointer(storage.state) + 16).assumingMemoryBound(to: UInt32.self))
+    }
+    private var pids: UnsafeMutablePointer<Int32> { storage.trailing.assumingMemoryBound(to: Int32.self) }
+
+    /// Waits until all parties have called `wait`, or `timeout` passes (`nil`: forever).
+    ///
+    /// - Returns: this party's arrival index in its generation, `0..<parties`.
+    /// - Throws: ``SyncError/brokenBarrier`` if the barrier is or becomes broken, including
+    ///   by this wait's own timeout (which breaks it for everyone, as in Python).
+    @discardableResult
+    public func wait(timeout: Duration? = nil) throws(SyncError) -> Int {
+        let deadline = Deadline.after(timeout)
+        let me = Sys.currentThreadID
+        let state = storage.state
+        let (index, myGeneration) = try withInternalLock(me) { () throws(SyncError) -> (Int, UInt32) in
+            if state.pointee.broken != 0 { throw .brokenBarrier }
+            let index = Int(state.pointee.count)
+            let current = generation.loadRelaxed()  // under the lock: only lock holders write it
+            if index + 1 == parties {
+                state.pointee.count = 0
+                advance()
+                return (index, current)
+            }
+            state.pointee.count += 1
+            pids[index] = Sys.currentPID
+            return (index, current)
+        }
+        if index + 1 == parties { return index }
+
+        var checkedPartiesAt = Deadline.now
+        while true {
+            if waitStrategy.spin(until: deadline, { generation.loadAcquiring() != myGeneration }) { break }
+            if generation.loadAcquiring() != myGeneration { break }  // acquire: pairs with advance()
+            if deadline.hasPassed {
+                try breakIfStill(myGeneration, me)
+                break
+            }
+            if waitStrategy.parks {
+                _ = generation.futex.wait(expected: myGeneration, deadline: min(deadline, .after(WaitStrategy.parkSlice)))
+            }
+            // Every park slice (rate-limited for `.spin`): did a party that arrived die?
+            if checkedPartiesAt.advanced(by: WaitStrategy.parkSlice).hasPassed {
+                checkedPartiesAt = .now
+                if generation.loadAcquiring() == myGeneration, arrivedPartyDied() {
+                    try breakIfStill(myGeneration, me)
+                    break
+                }
+            }
+        }
+        // The generation moved on: tripped normally, or broken/reset while we waited.
+        if state.pointee.broken_generation == myGeneration &+ 1, Self.wasBroken(state) {
+            throw .brokenBarrier
+        }
+        return index
+    }
+
+    /// Breaks the barrier: waiters and later `wait` calls throw ``SyncError/brokenBarrier``
+    /// until ``reset()``.
+    public func abort() {
+        let me = Sys.currentThreadID
+        try? withInternalLock(me) { () throws(SyncError) in
+            storage.state.pointee.broken = 1
+            breakGeneration()
+        }
+    }
+
+    /// Returns the barrier to its initial state; current waiters throw ``SyncError/brokenBarrier``.
+    public func reset() {
+        let me = Sys.currentThreadID
+        try? withInternalLock(me) { () throws(SyncError) in
+            if storage.state.pointee.count > 0 { breakGeneration() }
+            storage.state.pointee.broken = 0
+        }
+    }
+
+    /// Whether the barrier is broken (a snapshot).
+    public var isBroken: Bool {
+        (try? withInternalLock(Sys.currentThreadID) { () throws(SyncError) in storage.state.pointee.broken != 0 }) ?? true
+    }
+
+    /// Parties waiting in the current generation (a snapshot). Python: `n_waiting`.
+    public var waitingCount: Int {
+        (try? withInternalLock(Sys.currentThreadID) { () throws(SyncError) in Int(storage.state.pointee.count) }) ?? 0
+    }
+
+    public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+
+    public func unlink() throws(SharedMemoryError) { try storage.unlink() }
+
+    // MARK: private (the helpers below run with the internal lock held)
+
+    private func withInternalLock<R>(_ me: Int32, _ body: () throws(SyncError) -> R) throws(SyncError) -> R {
+        // A dead holder's half-done update is repaired by breaking the barrier: the counts
+        // cannot be trusted, and every waiter must learn it.
+        if try lock.lock(me, deadline: .distantFuture, strategy: waitStrategy) == .previousOwnerDied {
+            storage.state.pointee.broken = 1
+            breakGeneration()
+            try lock.markConsistent(me)
+        }
+        defer { try? lock.unlock(me) }
+        return try body()
+    }
+
+    /// Starts the next generation and wakes every waiter of this one.
+    private func advance() {
+        // Release: pairs with the acquire loads of waiters, so the counters written under the
+        // lock (broken_generation, count) are visible when they see the new generation.
+        generation.atomic.wrappingIncrement(ordering: .releasing)
+        generation.futex.wakeAll()
+    }
+
+    /// Fails the waiters of the current generation and starts a new one.
+    private func breakGeneration() {
+        let state = storage.state
+        state.pointee.broken_generation = generation.loadRelaxed() &+ 1
+        state.pointee.count = 0
+        advance()
+    }
+
+    private func breakIfStill(_ myGeneration: UInt32, _ me: Int32) throws(SyncError) {
+        try withInternalLock(me) { () throws(SyncError) in
+            if generation.loadRelaxed() == myGeneration {
+                storage.state.pointee.broken = 1
+                breakGeneration()
+            }
+        }
+    }
+
+    /// `broken_generation` holds g + 1 when generation g was broken (0: none yet). It was
+    /// written under the lock before the releasing increment this waiter acquired, so a plain
+    /// read is ordered. Limitation: a waiter descheduled through its generation's break, a
+    /// reset, and a break of a later generation reads the later value and returns normally.
+    private static func wasBroken(_ state: UnsafeMutablePointer<shmipc_barrier_state>) -> Bool {
+        state.pointee.broken_generation != 0
+    }
+
+    /// Whether a party that arrived in this generation is no longer alive. Reads the pid table
+    /// without the lock: a stale entry can only name a live waiter of this generation or a
+    /// process that did wait in it, so a false "dead" is impossible while the generation lasts.
+    private func arrivedPartyDied() -> Bool {
+        let arrived = min(Int(storage.state.pointee.count), parties)
+        for index in 0..<arrived where !Sys.threadIsAlive(pids[index]) {  // a pid is its main thread's id
+            return true
+        }
+        return false
+    }
+
+    private static func initialize(_ state: UnsafeMutableRawBufferPointer, parties: Int) {
+        state.baseAddress!.bindMemory(to: shmipc_barrier_state.self, capacity: 1).pointee.parties = UInt32(parties)
+    }
+}

@@ -1,0 +1,138 @@
+internal import Atomics
+internal import CShim
+
+/// The lock algorithm shared by ``Lock``, ``RLock`` and the primitives that embed a lock
+/// (``Condition``, ``Barrier``), as a view on a `shmipc_lock_state` in shared memory.
+///
+/// The word holds the owner's kernel thread id (unique across processes among live threads)
+/// and a WAITERS bit (Drepper, "Futexes Are Tricky", mutex 2, with the owner's id in place of 1):
+/// - uncontended acquire: one CAS 0 → tid; uncontended release: one exchange → 0, and a
+///   FUTEX_WAKE only if the WAITERS bit was set (waiter accounting);
+/// - a waiter spins per its ``WaitStrategy``, then sets WAITERS and parks in slices of
+///   ``WaitStrategy/parkSlice``; when a slice passes with the same owner, it checks that the
+///   owner thread lives, and if it died takes the lock over, marking it inconsistent.
+struct LockCore {
+    let state: UnsafeMutablePointer<shmipc_lock_state>
+
+    private var word: SharedWord {
+        SharedWord(UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt32.self))
+    }
+    private var inconsistentFlag: SharedWord {
+        SharedWord((UnsafeMutableRawPointer(state) + 4).assumingMemoryBound(to: UInt32.self))
+    }
+
+    static func initialize(_ state: UnsafeMutablePointer<shmipc_lock_state>) {
+        state.initialize(to: shmipc_lock_state(word: 0, inconsistent: 0, recursion: 0, reserved: 0))
+    }
+
+    /// The recursion depth; read and written only by the owner (plain accesses suffice: the
+    /// acquire CAS and release exchange order them against other owners).
+    var recursion: UInt32 {
+        get { state.pointee.recursion }
+        nonmutating set { state.pointee.recursion = newValue }
+    }
+
+    /// The owning thread id, or 0 (a snapshot).
+    var owner: Int32 {
+        // Relaxed: a snapshot for ownership checks by the calling thread, which can only see
+        // its own id here if it wrote it itself.
+        Int32(bitPattern: word.loadRelaxed() & SHMIPC_LOCK_OWNER_MASK)
+    }
+
+    var isLocked: Bool { owner != 0 }
+
+    /// One attempt, no waiting: true if the calling thread `me` now holds the lock.
+    @inline(__always)
+    func tryLock(_ me: Int32) -> Bool {
+        // Acquire: pairs with the release exchange in unlock(), so the previous owner's
+        // writes to the protected data are visible.
+        word.atomic.compareExchange(expected: 0, desired: UInt32(bitPattern: me), ordering: .acquiring).exchanged
+    }
+
+    /// The result for a thread that just took the lock.
+    @inline(__always)
+    func acquisitionResult() -> LockAcquisition {
+        // Relaxed: the flag is written only by lock holders, ordered by the lock word.
+        inconsistentFlag.loadRelaxed() == 0 ? .acquired : .previousOwnerDied
+    }
+
+    /// Acquires for `me`, waiting until `deadline`.
+    func lock(_ me: Int32, deadline: Deadline, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
+        if tryLock(me) { return acquisitionResult() }
+        return try lockSlow(me, deadline: deadline, strategy: strategy)
+    }
+
+    private func lockSlow(_ me: Int32, deadline: Deadline, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
+        let mine = UInt32(bitPattern: me)
+        if word.loadRelaxed() & SHMIPC_LOCK_OWNER_MASK == mine { throw .wouldDeadlock }
+        var lastOwner: UInt32 = 0
+        var ownerSeenAt = Deadline.now
+        while true {
+            if strategy.spin(until: deadline, { word.loadRelaxed() == 0 && tryLock(me) }) {
+                return acquisitionResult()
+            }
+            let observed = word.loadRelaxed()
+            let owner = observed & SHMIPC_LOCK_OWNER_MASK
+            if owner == 0 {
+                // Free, but others may be parked: keep WAITERS set so our unlock wakes one.
+                // Acquire: pairs with the release exchange in unlock().
+                if word.atomic.compareExchange(expected: observed, desired: mine | SHMIPC_LOCK_WAITERS, ordering: .acquiring).exchanged {
+                    return acquisitionResult()
+                }
+                continue
+            }
+            if owner != lastOwner {
+                lastOwner = owner
+                ownerSeenAt = .now
+            } else if ownerSeenAt.advanced(by: WaitStrategy.parkSlice).hasPassed {
+                // The same owner for a whole park slice: is it still alive? (Rate-limited so a
+                // healthy, busy lock never pays for the /proc read.)
+                if !Sys.threadIsAlive(Int32(bitPattern: owner)) {
+                    if takeOver(observed, mine) { return .previousOwnerDied }
+                    continue
+                }
+                ownerSeenAt = .now
+            }
+            if deadline.hasPassed { throw .timedOut }
+            guard strategy.parks else { continue }
+            if observed & SHMIPC_LOCK_WAITERS == 0 {
+                // Relaxed: announcing a waiter publishes nothing; the futex re-checks the word.
+                if !word.atomic.compareExchange(expected: observed, desired: observed | SHMIPC_LOCK_WAITERS, ordering: .relaxed).exchanged {
+                    continue
+                }
+            }
+            let slice = min(deadline, .after(WaitStrategy.parkSlice))
+            _ = word.futex.wait(expected: observed | SHMIPC_LOCK_WAITERS, deadline: slice)
+        }
+    }
+
+    /// Takes the lock from a dead owner; false if somebody else changed the word first.
+    private func takeOver(_ observed: UInt32, _ mine: UInt32) -> Bool {
+        // Keep WAITERS: other waiters may be parked. Acquire: pairs with whatever release the
+        // dead owner managed, so its completed writes are visible.
+        guard word.atomic.compareExchange(expected: observed, desired: mine | SHMIPC_LOCK_WAITERS, ordering: .acquiring).exchanged else {
+            return false
+        }
+        inconsistentFlag.storeRelaxed(1)  // relaxed: published by our unlock's release
+        recursion = 0
+        return true
+    }
+
+    /// Releases a lock the calling thread `me` holds.
+    @inline(__always)
+    func unlock(_ me: Int32) throws(SyncError) {
+        let observed = word.loadRelaxed()  // relaxed: only our own id can be seen as ours
+        guard observed & SHMIPC_LOCK_OWNER_MASK == UInt32(bitPattern: me) else {
+            throw observed & SHMIPC_LOCK_OWNER_MASK == 0 ? .notLocked : .notOwner
+        }
+        // Release: pairs with the acquire CAS of the next owner (tryLock / lockSlow / takeOver).
+        let previous = word.atomic.exchange(0, ordering: .releasing)
+        if previous & SHMIPC_LOCK_WAITERS != 0 { word.futex.wake(count: 1) }
+    }
+
+    /// Clears the inconsistent mark; only the holder may.
+    func markConsistent(_ me: Int32) throws(SyncError) {
+        guard owner == me else { throw owner == 0 ? .notLocked : .notOwner }
+        inconsistentFlag.storeRelaxed(0)  // relaxed: published by the holder's unlock
+    }
+}
