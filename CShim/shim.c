@@ -46,16 +46,29 @@ int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end) {
 }
 
 // The thread id cache: gettid is a syscall; the owner mark of every lock operation needs it.
-static __thread int32_t shmipc_cached_tid;
+__thread int32_t shmipc_cached_thread_id __attribute__((tls_model("initial-exec")));
 static pthread_once_t shmipc_atfork_once = PTHREAD_ONCE_INIT;
-static void shmipc_forget_tid(void) { shmipc_cached_tid = 0; }  // fork child: a new thread id
+static void shmipc_forget_tid(void) { shmipc_cached_thread_id = 0; }  // fork child: new thread id
 static void shmipc_register_atfork(void) { pthread_atfork(NULL, NULL, shmipc_forget_tid); }
 
-int32_t shmipc_thread_id(void) {
-    int32_t tid = shmipc_cached_tid;
-    if (__builtin_expect(tid != 0, 1)) return tid;
+int32_t shmipc_thread_id_slow(void) {
     pthread_once(&shmipc_atfork_once, shmipc_register_atfork);
-    tid = (int32_t)syscall(SYS_gettid);
-    shmipc_cached_tid = tid;
+    int32_t tid = (int32_t)syscall(SYS_gettid);
+    shmipc_cached_thread_id = tid;
     return tid;
 }
+
+// The pthread reference for shm-bench: kept in C so the mutex type and attribute constants
+// (enums and macros in glibc) need no Swift spelling.
+int shmipc_pthread_mutex_init_shared(void *mutex, int recursive) {
+    pthread_mutexattr_t attributes;
+    int code = pthread_mutexattr_init(&attributes);
+    if (code != 0) return code;
+    code = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    if (code == 0 && recursive) code = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
+    if (code == 0) code = pthread_mutex_init((pthread_mutex_t *)mutex, &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    return code;
+}
+
+size_t shmipc_pthread_mutex_size(void) { return sizeof(pthread_mutex_t); }

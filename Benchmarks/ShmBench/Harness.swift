@@ -9,6 +9,8 @@ struct Session {
     let control: UnsafeMutablePointer<shmipc_bench_control>
     /// This side's descriptors, in the order the scenario created them.
     let descriptors: [Int32]
+    /// Parent side: the objects the scenario made in `makeChannels()`; child side: empty.
+    var objects: [AnyObject] = []
     let iterations: Int
     /// A run that goes past this is abandoned (the peer died or hung).
     let deadline: Deadline
@@ -72,6 +74,9 @@ enum BenchError: Error, CustomStringConvertible {
 struct Channels {
     var parent: [Int32] = []
     var child: [Int32] = []
+    /// Shared objects the parent keeps alive for the run (their descriptors, duplicated, are
+    /// in `child`).
+    var objects: [AnyObject] = []
 
     func closeParentSide() { parent.forEach { close($0) } }
     func closeChildSide() { child.forEach { close($0) } }
@@ -115,7 +120,8 @@ enum Harness {
             measurement = try control.withUnsafeMutableBytes { bytes in
                 let session = Session(
                     control: bytes.baseAddress!.bindMemory(to: shmipc_bench_control.self, capacity: 1),
-                    descriptors: channels.parent, iterations: iterations, deadline: .after(timeout))
+                    descriptors: channels.parent, objects: channels.objects, iterations: iterations,
+                    deadline: .after(timeout))
                 return try scenario.parent(session)
             }
         } catch {

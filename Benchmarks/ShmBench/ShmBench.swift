@@ -10,7 +10,7 @@ struct ShmBench: ParsableCommand {
         abstract: "Cross-process benchmarks: ShmIPC against the hardware floor and the kernel transports, in one run.",
         discussion: """
             Two processes, pinned to two CPUs and started behind a barrier, run each scenario \
-            --runs times. Latency rows report the median, min and max over runs of each run's \
+            --runs times, in rounds (every scenario once per round). Latency rows report the median, min and max over runs of each run's \
             p50, and p99/p999 over all samples; throughput and cost rows report the median, min \
             and max of the runs' values. Compare ratios, not absolute times: a noisy machine \
             moves both.
@@ -72,22 +72,26 @@ extension ShmBench {
             let machine = MachineInfo.current(pinned: pinned, runs: runs, scale: scale)
             print("shm-bench: \(machine.cpuModel), \(machine.logicalCPUs) CPUs, kernel \(machine.kernel), "
                 + "\(machine.build) build, pinned \(pinned.map { "\($0.parent),\($0.child)" } ?? "no"), \(runs) runs")
-            var rows: [ResultRow] = []
-            var failures: [String] = []
-            for scenario in selected {
-                let iterations = max(1, Int((Double(scenario.defaultIterations) * scale).rounded()))
-                var measurements: [RunMeasurement] = []
-                do {
-                    for _ in 0..<runs {
-                        measurements.append(try Harness.runOnce(scenario, iterations: iterations, cpus: pinned))
+            // Rounds: every selected scenario runs once per round, so drift on a noisy machine
+            // affects each scenario alike and same-run comparisons stay fair.
+            var measurements: [String: [RunMeasurement]] = [:]
+            var failures: [String: String] = [:]
+            for round in 1...runs {
+                for scenario in selected where failures[scenario.name] == nil {
+                    let iterations = max(1, Int((Double(scenario.defaultIterations) * scale).rounded()))
+                    do {
+                        measurements[scenario.name, default: []].append(
+                            try Harness.runOnce(scenario, iterations: iterations, cpus: pinned))
+                    } catch {
+                        failures[scenario.name] = "\(error)"
+                        print("\(scenario.name): FAILED: \(error)")
                     }
-                    let row = ResultRow(scenario: scenario.name, unit: scenario.unit, measurements: measurements)
-                    rows.append(row)
-                    print(Report(machine: machine, results: [row]).table().split(separator: "\n").last!)
-                } catch {
-                    failures.append("\(scenario.name): \(error)")
-                    print("\(scenario.name): FAILED: \(error)")
                 }
+                print("round \(round)/\(runs) done")
+            }
+            let rows = selected.compactMap { scenario -> ResultRow? in
+                guard failures[scenario.name] == nil, let runs = measurements[scenario.name] else { return nil }
+                return ResultRow(scenario: scenario.name, unit: scenario.unit, measurements: runs)
             }
             let report = Report(machine: machine, results: rows)
             print("\n" + report.table())
@@ -96,7 +100,8 @@ extension ShmBench {
                 print("wrote \(json)")
             }
             if !failures.isEmpty {
-                throw ValidationError("\(failures.count) scenario(s) failed:\n" + failures.joined(separator: "\n"))
+                let lines = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
+                throw ValidationError("\(failures.count) scenario(s) failed:\n" + lines.joined(separator: "\n"))
             }
         }
 

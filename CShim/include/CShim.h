@@ -83,7 +83,19 @@ int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end);
 
 /// The calling thread's kernel thread id (gettid), cached in a thread-local and reset in the
 /// child after fork(). Unique across processes among live threads: the owner mark of locks.
-int32_t shmipc_thread_id(void);
+/// Inline with initial-exec TLS (one %fs-relative load): it is on every lock operation.
+extern __thread int32_t shmipc_cached_thread_id __attribute__((tls_model("initial-exec")));
+int32_t shmipc_thread_id_slow(void);
+static inline int32_t shmipc_thread_id(void) {
+    int32_t tid = shmipc_cached_thread_id;
+    return __builtin_expect(tid != 0, 1) ? tid : shmipc_thread_id_slow();
+}
+
+/// Initializes a process-shared pthread mutex (recursive if asked) in shared memory: the
+/// reference shm-bench measures ShmIPC's locks against. Returns 0 or an error number.
+int shmipc_pthread_mutex_init_shared(void *mutex, int recursive);
+/// sizeof(pthread_mutex_t), for sizing the segment that holds one.
+size_t shmipc_pthread_mutex_size(void);
 
 // MARK: prctl — variadic, so Swift cannot call it.
 /// Asks the kernel to send `sig` to this process when the thread that spawned it exits.

@@ -12,6 +12,9 @@ extension ShmIPCTests {
             "rtt.floor.spin", "rtt.floor.futex", "rtt.pipe", "rtt.socketpair",
             "throughput.pipe.8B", "throughput.pipe.64B", "throughput.pipe.4KiB", "throughput.pipe.1MiB",
             "atomic.floor.add.2proc",
+            "lock.lock.uncontended", "lock.pthread.uncontended", "lock.rlock.uncontended",
+            "lock.pthread-recursive.uncontended", "lock.counter.2proc", "lock.pthread.counter.2proc",
+            "rtt.event.park",
         ]
 
         var benchPath: String { Helper.path.replacingOccurrences(of: "shmipc-test-helper", with: "shm-bench") }

@@ -11,5 +11,12 @@ enum Registry {
         PipeThroughput(messageSize: 4096, label: "4KiB", defaultIterations: 50_000),
         PipeThroughput(messageSize: 1 << 20, label: "1MiB", defaultIterations: 400),
         AtomicAddFloor(),
+        UncontendedLock(kind: .lock),
+        UncontendedLock(kind: .pthread),
+        UncontendedLock(kind: .rlock),
+        UncontendedLock(kind: .pthreadRecursive),
+        LockedCounter(kind: .lock),
+        LockedCounter(kind: .pthread),
+        EventPingPong(),
     ]
 }

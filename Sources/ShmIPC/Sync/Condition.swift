@@ -61,7 +61,7 @@ public final class Condition: @unchecked Sendable {
 
     /// Acquires (or re-enters) the condition's lock.
     public func acquire(timeout: Duration? = nil) throws(SyncError) -> LockAcquisition {
-        try lock.lock(Sys.currentThreadID, deadline: .after(timeout), strategy: waitStrategy)
+        try lock.lock(Sys.currentThreadID, timeout: timeout, strategy: waitStrategy)
     }
 
     /// Releases one level of the condition's lock.
@@ -80,7 +80,7 @@ public final class Condition: @unchecked Sendable {
     ) throws -> Result {
         let me = Sys.currentThreadID
         let lock = self.lock
-        let acquisition = try lock.lock(me, deadline: .after(timeout), strategy: waitStrategy)
+        let acquisition = try lock.lock(me, timeout: timeout, strategy: waitStrategy)
         defer { try? lock.unlock(me) }  // cannot fail: this thread holds the lock
         if acquisition == .previousOwnerDied {
             guard let recovering else { throw SyncError.previousOwnerDied }

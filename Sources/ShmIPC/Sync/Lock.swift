@@ -1,4 +1,4 @@
-internal import CShim
+public import CShim
 public import SystemPackage
 
 /// A process-shared mutual-exclusion lock that survives the death of its holder.
@@ -22,6 +22,9 @@ public final class Lock: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties; the shared state is designed for
     /// concurrent use by threads and processes (see ``LockCore``).
     private let storage: SharedState<shmipc_lock_state>
+    /// `storage.state`, cached for the inlinable fast paths. Valid while `storage` lives,
+    /// which is as long as this object.
+    @usableFromInline let state: UnsafeMutablePointer<shmipc_lock_state>
     /// How this process's threads wait for the lock.
     public let waitStrategy: WaitStrategy
 
@@ -36,6 +39,7 @@ public final class Lock: @unchecked Sendable {
         storage = try SharedState(name: name, mode: mode, layout: Self.layout, permissions: permissions) {
             LockCore.initialize($0.baseAddress!.bindMemory(to: shmipc_lock_state.self, capacity: 1))
         }
+        state = storage.state
         self.waitStrategy = waitStrategy
     }
 
@@ -44,37 +48,49 @@ public final class Lock: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout) {
             LockCore.initialize($0.baseAddress!.bindMemory(to: shmipc_lock_state.self, capacity: 1))
         }
+        state = storage.state
         self.waitStrategy = waitStrategy
     }
 
     /// Attaches an inheritable lock through a descriptor this process inherited.
     public init(inheriting descriptor: FileDescriptor, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
         storage = try SharedState(inheriting: descriptor, layout: Self.layout)
+        state = storage.state
         self.waitStrategy = waitStrategy
     }
 
-    private var core: LockCore { LockCore(state: storage.state) }
+    private var core: LockCore { LockCore(state: state) }
 
     /// Acquires the lock, waiting at most `timeout` (`nil`: forever; zero or negative: one try).
     ///
     /// - Returns: ``LockAcquisition/previousOwnerDied`` if a holder died with the lock.
     /// - Throws: ``SyncError/timedOut``, or ``SyncError/wouldDeadlock`` if this thread holds it.
+    @inlinable
     public func acquire(timeout: Duration? = nil) throws(SyncError) -> LockAcquisition {
-        try core.lock(Sys.currentThreadID, deadline: .after(timeout), strategy: waitStrategy)
+        let me = shmipc_thread_id()
+        if LockWord.tryLock(state, me) { return LockWord.acquisitionResult(state) }
+        return try acquireContended(me, timeout)
+    }
+
+    /// Out of line: waiting, dead-owner detection and errors.
+    @usableFromInline @inline(never)
+    func acquireContended(_ me: Int32, _ timeout: Duration?) throws(SyncError) -> LockAcquisition {
+        try core.lock(me, timeout: timeout, strategy: waitStrategy)
     }
 
     /// Acquires the lock if it is free, without waiting; `nil` if it is held (even by a thread
     /// that died: only the waiting ``acquire(timeout:)`` detects a dead owner).
     /// Python: `acquire(block=False)`.
+    @inlinable
     public func tryAcquire() -> LockAcquisition? {
-        let core = self.core
-        return core.tryLock(Sys.currentThreadID) ? core.acquisitionResult() : nil
+        LockWord.tryLock(state, shmipc_thread_id()) ? LockWord.acquisitionResult(state) : nil
     }
 
     /// Releases the lock. Throws ``SyncError/notLocked`` or ``SyncError/notOwner`` when the
     /// calling thread does not hold it.
+    @inlinable
     public func release() throws(SyncError) {
-        try core.unlock(Sys.currentThreadID)
+        if !LockWord.tryUnlock(state, shmipc_thread_id()) { throw LockWord.notHeldError(state) }
     }
 
     /// Marks the protected state repaired after ``LockAcquisition/previousOwnerDied``; only the
@@ -96,7 +112,7 @@ public final class Lock: @unchecked Sendable {
     ) throws -> Result {
         let me = Sys.currentThreadID
         let core = self.core
-        let acquisition = try core.lock(me, deadline: .after(timeout), strategy: waitStrategy)
+        let acquisition = try core.lock(me, timeout: timeout, strategy: waitStrategy)
         defer { try? core.unlock(me) }  // cannot fail: this thread holds the lock
         if acquisition == .previousOwnerDied {
             guard let recovering else { throw SyncError.previousOwnerDied }

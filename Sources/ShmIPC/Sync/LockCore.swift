@@ -57,18 +57,34 @@ struct LockCore {
     }
 
     /// Acquires for `me`, waiting until `deadline`.
+    @inline(__always)
     func lock(_ me: Int32, deadline: Deadline, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
         if tryLock(me) { return acquisitionResult() }
         return try lockSlow(me, deadline: deadline, strategy: strategy)
     }
 
+    /// Acquires for `me`, waiting at most `timeout` (nil: forever). The deadline is computed
+    /// only if the first attempt fails: the uncontended path reads no clock.
+    @inline(__always)
+    func lock(_ me: Int32, timeout: Duration?, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
+        if tryLock(me) { return acquisitionResult() }
+        return try lockSlow(me, timeout: timeout, strategy: strategy)
+    }
+
+    /// Out of line, so the clock read and its stack buffer stay off the fast path.
+    @inline(never)
+    private func lockSlow(_ me: Int32, timeout: Duration?, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
+        try lockSlow(me, deadline: .after(timeout), strategy: strategy)
+    }
+
+    @inline(never)
     private func lockSlow(_ me: Int32, deadline: Deadline, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
         let mine = UInt32(bitPattern: me)
         if word.loadRelaxed() & SHMIPC_LOCK_OWNER_MASK == mine { throw .wouldDeadlock }
         var lastOwner: UInt32 = 0
         var ownerSeenAt = Deadline.now
         while true {
-            if strategy.spin(until: deadline, { word.loadRelaxed() == 0 && tryLock(me) }) {
+            if strategy.spinWithBackoff({ word.loadRelaxed() == 0 && tryLock(me) }) {
                 return acquisitionResult()
             }
             let observed = word.loadRelaxed()
@@ -125,9 +141,21 @@ struct LockCore {
         guard observed & SHMIPC_LOCK_OWNER_MASK == UInt32(bitPattern: me) else {
             throw observed & SHMIPC_LOCK_OWNER_MASK == 0 ? .notLocked : .notOwner
         }
+        unlockHeld()
+    }
+
+    /// Releases a lock the caller has checked it holds.
+    @inline(__always)
+    func unlockHeld() {
         // Release: pairs with the acquire CAS of the next owner (tryLock / lockSlow / takeOver).
         let previous = word.atomic.exchange(0, ordering: .releasing)
         if previous & SHMIPC_LOCK_WAITERS != 0 { word.futex.wake(count: 1) }
+    }
+
+    /// The error for a thread that does not hold the lock. Out of line: a cold path.
+    @inline(never)
+    func notHeldError() -> SyncError {
+        owner == 0 ? .notLocked : .notOwner
     }
 
     /// Clears the inconsistent mark; only the holder may.

@@ -1,4 +1,4 @@
-internal import CShim
+public import CShim
 public import SystemPackage
 
 /// A process-shared recursive lock: the owning thread may acquire it again; it is released
@@ -13,6 +13,9 @@ public import SystemPackage
 public final class RLock: @unchecked Sendable {
     /// `@unchecked Sendable`: as ``Lock``.
     private let storage: SharedState<shmipc_lock_state>
+    /// `storage.state`, cached for the inlinable fast paths. Valid while `storage` lives,
+    /// which is as long as this object.
+    @usableFromInline let state: UnsafeMutablePointer<shmipc_lock_state>
     public let waitStrategy: WaitStrategy
 
     static let layout = ObjectLayout(
@@ -27,6 +30,7 @@ public final class RLock: @unchecked Sendable {
         storage = try SharedState(name: name, mode: mode, layout: Self.layout, permissions: permissions) {
             LockCore.initialize($0.baseAddress!.bindMemory(to: shmipc_lock_state.self, capacity: 1))
         }
+        state = storage.state
         self.waitStrategy = waitStrategy
     }
 
@@ -35,20 +39,40 @@ public final class RLock: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout) {
             LockCore.initialize($0.baseAddress!.bindMemory(to: shmipc_lock_state.self, capacity: 1))
         }
+        state = storage.state
         self.waitStrategy = waitStrategy
     }
 
     /// Attaches an inheritable lock through an inherited descriptor.
     public init(inheriting descriptor: FileDescriptor, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
         storage = try SharedState(inheriting: descriptor, layout: Self.layout)
+        state = storage.state
         self.waitStrategy = waitStrategy
     }
 
-    private var core: RecursiveLockCore { RecursiveLockCore(lock: LockCore(state: storage.state)) }
+    private var core: RecursiveLockCore { RecursiveLockCore(lock: LockCore(state: state)) }
 
     /// Acquires (or re-enters) the lock, waiting at most `timeout` (`nil`: forever).
+    @inlinable
     public func acquire(timeout: Duration? = nil) throws(SyncError) -> LockAcquisition {
-        try core.lock(Sys.currentThreadID, deadline: .after(timeout), strategy: waitStrategy)
+        let me = shmipc_thread_id()
+        if LockWord.owner(state) == me {
+            // Re-entry: the depth is written by the owner only (plain accesses).
+            precondition(state.pointee.recursion < UInt32.max, "RLock recursion overflow")
+            state.pointee.recursion += 1
+            return LockWord.acquisitionResult(state)
+        }
+        if LockWord.tryLock(state, me) {
+            state.pointee.recursion = 1
+            return LockWord.acquisitionResult(state)
+        }
+        return try acquireContended(me, timeout)
+    }
+
+    /// Out of line: waiting, dead-owner detection and errors.
+    @usableFromInline @inline(never)
+    func acquireContended(_ me: Int32, _ timeout: Duration?) throws(SyncError) -> LockAcquisition {
+        try core.lock(me, timeout: timeout, strategy: waitStrategy)
     }
 
     /// Acquires or re-enters without waiting; `nil` if another thread holds it.
@@ -57,8 +81,17 @@ public final class RLock: @unchecked Sendable {
     }
 
     /// Releases one level of acquisition.
+    @inlinable
     public func release() throws(SyncError) {
-        try core.unlock(Sys.currentThreadID)
+        let me = shmipc_thread_id()
+        guard LockWord.owner(state) == me else { throw LockWord.notHeldError(state) }
+        let depth = state.pointee.recursion
+        if depth > 1 {
+            state.pointee.recursion = depth - 1
+        } else {
+            // The depth stays 1: only an owner reads it, and the next owner sets it.
+            _ = LockWord.tryUnlock(state, me)
+        }
     }
 
     /// Marks the protected state repaired after ``LockAcquisition/previousOwnerDied``.
@@ -78,7 +111,7 @@ public final class RLock: @unchecked Sendable {
     ) throws -> Result {
         let me = Sys.currentThreadID
         let core = self.core
-        let acquisition = try core.lock(me, deadline: .after(timeout), strategy: waitStrategy)
+        let acquisition = try core.lock(me, timeout: timeout, strategy: waitStrategy)
         defer { try? core.unlock(me) }  // cannot fail: this thread holds the lock
         if acquisition == .previousOwnerDied {
             guard let recovering else { throw SyncError.previousOwnerDied }
@@ -97,27 +130,40 @@ public final class RLock: @unchecked Sendable {
 struct RecursiveLockCore {
     let lock: LockCore
 
+    @inline(__always)
     func lock(_ me: Int32, deadline: Deadline, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
-        if lock.owner == me {
-            let depth = lock.recursion
-            precondition(depth < UInt32.max, "RLock recursion overflow")
-            lock.recursion = depth + 1
-            return lock.acquisitionResult()
-        }
+        if lock.owner == me { return reenter() }
         let acquisition = try lock.lock(me, deadline: deadline, strategy: strategy)
         lock.recursion = 1
         return acquisition
     }
 
+    /// As ``lock(_:deadline:strategy:)``, computing the deadline only when it must wait.
+    @inline(__always)
+    func lock(_ me: Int32, timeout: Duration?, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
+        if lock.owner == me { return reenter() }
+        let acquisition = try lock.lock(me, timeout: timeout, strategy: strategy)
+        lock.recursion = 1
+        return acquisition
+    }
+
+    @inline(__always)
+    private func reenter() -> LockAcquisition {
+        let depth = lock.recursion
+        precondition(depth < UInt32.max, "RLock recursion overflow")
+        lock.recursion = depth + 1
+        return lock.acquisitionResult()
+    }
+
+    @inline(__always)
     func unlock(_ me: Int32) throws(SyncError) {
-        let owner = lock.owner
-        guard owner == me else { throw owner == 0 ? .notLocked : .notOwner }
+        guard lock.owner == me else { throw lock.notHeldError() }
         let depth = lock.recursion
         if depth > 1 {
             lock.recursion = depth - 1
         } else {
-            lock.recursion = 0
-            try lock.unlock(me)
+            // The depth stays 1: it is read only by an owner, and the next one sets it.
+            lock.unlockHeld()
         }
     }
 
@@ -126,8 +172,7 @@ struct RecursiveLockCore {
         let owner = lock.owner
         guard owner == me else { throw owner == 0 ? .notLocked : .notOwner }
         let depth = lock.recursion
-        lock.recursion = 0
-        try lock.unlock(me)
+        lock.unlockHeld()
         return depth
     }
 

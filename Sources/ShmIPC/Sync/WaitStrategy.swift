@@ -46,6 +46,28 @@ public enum WaitStrategy: Hashable, Sendable {
         }
     }
 
+    /// Like ``spin(until:_:)``, but with exponential backoff between polls (1, 2, 4… up to 64
+    /// CPU-relax hints), the budget counted in relax hints. For contended locks: a waiter
+    /// polling the lock word in a tight loop keeps pulling the line away from the holder and
+    /// slows every hand-over; backing off lets the holder run.
+    @inline(__always)
+    func spinWithBackoff(_ ready: () -> Bool) -> Bool {
+        let budget: Int
+        switch self {
+        case .park: return false
+        case .spinThenPark(let spins): budget = spins
+        case .spin: budget = 4096
+        }
+        var pause = 1, used = 0
+        while used < budget {
+            if ready() { return true }
+            for _ in 0..<pause { shmipc_cpu_relax() }
+            used += pause
+            pause = min(pause * 2, 64)
+        }
+        return ready()
+    }
+
     /// Whether a waiter may sleep in the kernel.
     var parks: Bool { self != .spin }
 }
