@@ -51,11 +51,11 @@ struct Report: Codable {
         let floor = results.first { $0.scenario == "rtt.floor.spin" }?.median
         let pipe = results.first { $0.scenario == "rtt.pipe" }?.median
         var lines = [
-            pad("scenario", 26) + pad("unit", 7) + lpad("median", 13) + lpad("min", 13) + lpad("max", 13)
+            pad("scenario", 36) + pad("unit", 7) + lpad("median", 13) + lpad("min", 13) + lpad("max", 13)
                 + lpad("p99", 11) + lpad("p999", 11) + lpad("mean", 11) + lpad("×floor", 9) + lpad("×pipe", 8)
         ]
         for row in results {
-            var line = pad(row.scenario, 26) + pad(row.unit.rawValue, 7)
+            var line = pad(row.scenario, 36) + pad(row.unit.rawValue, 7)
             line += lpad(format(row.median), 13) + lpad(format(row.min), 13) + lpad(format(row.max), 13)
             line += lpad(row.p99.map(format) ?? "-", 11) + lpad(row.p999.map(format) ?? "-", 11)
             line += lpad(row.mean.map(format) ?? "-", 11)

@@ -54,8 +54,9 @@ extension ShmBench {
 
         func run() throws {
             if list {
+                let width = (Registry.all.map(\.name.count).max() ?? 0) + 2
                 for scenario in Registry.all {
-                    print(scenario.name.padding(toLength: 26, withPad: " ", startingAt: 0) + scenario.summary)
+                    print(scenario.name + String(repeating: " ", count: width - scenario.name.count) + scenario.summary)
                 }
                 return
             }
