@@ -37,36 +37,56 @@ public final class Event: @unchecked Sendable {
         self.waitStrategy = waitStrategy
     }
 
-    private var flag: SharedWord { SharedWord(UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: UInt32.self)) }
-    private var waiters: SharedWord { SharedWord((UnsafeMutableRawPointer(storage.state) + 4).assumingMemoryBound(to: UInt32.self)) }
+    private var core: EventCore { EventCore(state: storage.state) }
 
     /// Sets the flag and wakes every waiter.
-    public func set() {
-        // Sequentially consistent: the Dekker pair of wait()'s registration (see Semaphore),
-        // and the release that pairs with the acquiring loads in wait()/isSet.
+    public func set() { core.set() }
+
+    /// Clears the flag.
+    public func clear() { core.clear() }
+
+    /// Whether the flag is set (a snapshot).
+    public var isSet: Bool { core.isSet }
+
+    /// Waits until the flag is set or `timeout` passes (`nil`: forever); returns whether it is set.
+    @discardableResult
+    public func wait(timeout: Duration? = nil) -> Bool {
+        core.isSet || core.wait(deadline: .after(timeout), strategy: waitStrategy)
+    }
+
+    public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+
+    public func unlink() throws(SharedMemoryError) { try storage.unlink() }
+}
+
+/// The event algorithm as a view on a `shmipc_event_state`, for ``Event`` and for objects that
+/// embed an event in their own state.
+struct EventCore {
+    let state: UnsafeMutablePointer<shmipc_event_state>
+
+    private var flag: SharedWord { SharedWord(UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt32.self)) }
+    private var waiters: SharedWord { SharedWord((UnsafeMutableRawPointer(state) + 4).assumingMemoryBound(to: UInt32.self)) }
+
+    func set() {
+        // Sequentially consistent: the Dekker pair of wait()'s registration (see
+        // SemaphoreCore), and the release that pairs with the acquiring load in isSet.
         flag.atomic.store(1, ordering: .sequentiallyConsistent)
         if waiters.atomic.load(ordering: .sequentiallyConsistent) > 0 {
             flag.futex.wakeAll()
         }
     }
 
-    /// Clears the flag.
-    public func clear() {
+    func clear() {
         flag.storeRelaxed(0)  // relaxed: clearing publishes nothing
     }
 
-    /// Whether the flag is set (a snapshot).
-    public var isSet: Bool { flag.loadAcquiring() == 1 }  // acquire: pairs with set()
+    var isSet: Bool { flag.loadAcquiring() == 1 }  // acquire: pairs with set()
 
-    /// Waits until the flag is set or `timeout` passes (`nil`: forever); returns whether it is set.
-    @discardableResult
-    public func wait(timeout: Duration? = nil) -> Bool {
-        if isSet { return true }
-        let deadline = Deadline.after(timeout)
+    func wait(deadline: Deadline, strategy: WaitStrategy) -> Bool {
         while true {
-            if waitStrategy.spin(until: deadline, { isSet }) { return true }
+            if strategy.spin(until: deadline, { isSet }) { return true }
             if deadline.hasPassed { return isSet }
-            guard waitStrategy.parks else { continue }
+            guard strategy.parks else { continue }
             waiters.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
             if flag.atomic.load(ordering: .sequentiallyConsistent) == 0 {
                 _ = flag.futex.wait(expected: 0, deadline: deadline)
@@ -75,8 +95,4 @@ public final class Event: @unchecked Sendable {
             if isSet { return true }
         }
     }
-
-    public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
-
-    public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }

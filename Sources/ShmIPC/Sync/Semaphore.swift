@@ -54,68 +54,23 @@ public final class Semaphore: @unchecked Sendable {
         self.waitStrategy = waitStrategy
     }
 
-    private var value: SharedWord { SharedWord(UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: UInt32.self)) }
-    private var waiters: SharedWord { SharedWord((UnsafeMutableRawPointer(storage.state) + 4).assumingMemoryBound(to: UInt32.self)) }
-    private var maximum: UInt32 { storage.state.pointee.maximum }  // immutable after creation
+    private var core: SemaphoreCore { SemaphoreCore(state: storage.state) }
 
     /// Decrements the count, waiting at most `timeout` (`nil`: forever) while it is zero.
     public func acquire(timeout: Duration? = nil) throws(SyncError) {
-        if tryAcquire() { return }
-        let deadline = Deadline.after(timeout)
-        while true {
-            if waitStrategy.spin(until: deadline, { value.loadRelaxed() > 0 && tryAcquire() }) { return }
-            if deadline.hasPassed { throw .timedOut }
-            guard waitStrategy.parks else { continue }
-            // Dekker pattern with release(): the waiter count and the value are each written
-            // then the other read, sequentially consistent on both sides, so either release()
-            // sees us counted or we see its increment (and the futex re-checks the value).
-            waiters.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
-            if value.atomic.load(ordering: .sequentiallyConsistent) == 0 {
-                _ = value.futex.wait(expected: 0, deadline: deadline)
-            }
-            waiters.atomic.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for release()
-            if tryAcquire() { return }
-        }
+        if core.tryAcquire() { return }
+        try core.acquire(deadline: .after(timeout), strategy: waitStrategy)
     }
 
     /// Decrements the count if it is positive, without waiting. Python: `acquire(block=False)`.
-    public func tryAcquire() -> Bool {
-        var current = value.loadRelaxed()
-        while current > 0 {
-            // Acquire: pairs with the releasing increment in release(), so what the releaser
-            // wrote before releasing is visible to the acquirer.
-            let (exchanged, original) = value.atomic.weakCompareExchange(
-                expected: current, desired: current - 1, successOrdering: .acquiring, failureOrdering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
+    public func tryAcquire() -> Bool { core.tryAcquire() }
 
     /// Increments the count by `count`, waking up to `count` waiters.
     /// Throws ``SyncError/overReleased(maximum:)`` if a bound would be passed (nothing changes).
-    public func release(_ count: Int = 1) throws(SyncError) {
-        precondition(count >= 1, "release count must be positive")
-        let bound = maximum
-        let delta = UInt32(clamping: count)
-        var current = value.loadRelaxed()
-        while true {
-            let (sum, overflow) = current.addingReportingOverflow(delta)
-            if overflow || sum > bound { throw .overReleased(maximum: Int(bound)) }
-            // Sequentially consistent: the Dekker pair of acquire()'s waiter registration;
-            // it is also the release that pairs with the acquiring CAS in tryAcquire().
-            let (exchanged, original) = value.atomic.weakCompareExchange(
-                expected: current, desired: sum, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-            if exchanged { break }
-            current = original
-        }
-        if waiters.atomic.load(ordering: .sequentiallyConsistent) > 0 {
-            value.futex.wake(count: count)
-        }
-    }
+    public func release(_ count: Int = 1) throws(SyncError) { try core.release(count) }
 
     /// The current count (a snapshot). Python: `get_value()`.
-    public var currentValue: Int { Int(value.loadRelaxed()) }
+    public var currentValue: Int { core.value }
 
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
@@ -130,7 +85,73 @@ public final class Semaphore: @unchecked Sendable {
     }
 
     private static func initialize(_ state: UnsafeMutableRawBufferPointer, value: UInt32, maximum: Int?) {
-        state.baseAddress!.bindMemory(to: shmipc_semaphore_state.self, capacity: 1).initialize(
-            to: shmipc_semaphore_state(value: value, waiters: 0, maximum: UInt32(maximum ?? maximumValue), reserved: 0))
+        SemaphoreCore.initialize(
+            state.baseAddress!.bindMemory(to: shmipc_semaphore_state.self, capacity: 1),
+            value: value, maximum: UInt32(maximum ?? maximumValue))
+    }
+}
+
+/// The semaphore algorithm as a view on a `shmipc_semaphore_state`, for ``Semaphore`` and
+/// for objects that embed a semaphore in their own state.
+struct SemaphoreCore {
+    let state: UnsafeMutablePointer<shmipc_semaphore_state>
+
+    private var count: SharedWord { SharedWord(UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt32.self)) }
+    private var waiters: SharedWord { SharedWord((UnsafeMutableRawPointer(state) + 4).assumingMemoryBound(to: UInt32.self)) }
+
+    static func initialize(_ state: UnsafeMutablePointer<shmipc_semaphore_state>, value: UInt32, maximum: UInt32) {
+        state.initialize(to: shmipc_semaphore_state(value: value, waiters: 0, maximum: maximum, reserved: 0))
+    }
+
+    var value: Int { Int(count.loadRelaxed()) }  // a snapshot
+
+    func tryAcquire() -> Bool {
+        var current = count.loadRelaxed()
+        while current > 0 {
+            // Acquire: pairs with the increment in release(), so what the releaser wrote
+            // before releasing is visible to the acquirer.
+            let (exchanged, original) = count.atomic.weakCompareExchange(
+                expected: current, desired: current - 1, successOrdering: .acquiring, failureOrdering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    func acquire(deadline: Deadline, strategy: WaitStrategy) throws(SyncError) {
+        while true {
+            if strategy.spin(until: deadline, { count.loadRelaxed() > 0 && tryAcquire() }) { return }
+            if deadline.hasPassed { throw .timedOut }
+            guard strategy.parks else { continue }
+            // Dekker pattern with release(): each side writes its word, then reads the other's,
+            // sequentially consistent, so either release() sees this waiter counted or this
+            // waiter sees the increment (and the futex re-checks the value in the kernel).
+            waiters.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
+            if count.atomic.load(ordering: .sequentiallyConsistent) == 0 {
+                _ = count.futex.wait(expected: 0, deadline: deadline)
+            }
+            waiters.atomic.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for release()
+            if tryAcquire() { return }
+        }
+    }
+
+    func release(_ amount: Int) throws(SyncError) {
+        precondition(amount >= 1, "release count must be positive")
+        let bound = state.pointee.maximum  // immutable after creation
+        let delta = UInt32(clamping: amount)
+        var current = count.loadRelaxed()
+        while true {
+            let (sum, overflow) = current.addingReportingOverflow(delta)
+            if overflow || sum > bound { throw .overReleased(maximum: Int(bound)) }
+            // Sequentially consistent: the Dekker pair of acquire()'s waiter registration;
+            // also the release that pairs with the acquiring CAS in tryAcquire().
+            let (exchanged, original) = count.atomic.weakCompareExchange(
+                expected: current, desired: sum, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+        if waiters.atomic.load(ordering: .sequentiallyConsistent) > 0 {
+            count.futex.wake(count: amount)
+        }
     }
 }

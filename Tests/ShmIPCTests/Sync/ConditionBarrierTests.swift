@@ -129,8 +129,10 @@ extension ShmIPCTests {
         }
 
         @Test func aTimeoutBreaksTheBarrierAndResetRepairsIt() throws {
-            let sut = try Barrier(parties: 2)
+            let sut = try Barrier(parties: 2, waitStrategy: .park)
+            let deadline = Deadline.after(.milliseconds(30))
             #expect(throws: SyncError.brokenBarrier) { try sut.wait(timeout: .milliseconds(30)) }
+            #expect(Deadline.now >= deadline)
             #expect(sut.isBroken)
             sut.reset()
             #expect(sut.isBroken == false)
