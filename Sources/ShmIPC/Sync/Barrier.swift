@@ -96,7 +96,7 @@ public final class Barrier: @unchecked Sendable {
 
         var checkedPartiesAt = Deadline.now
         while true {
-            if waitStrategy.spin(until: deadline, { generation.loadAcquiring() != myGeneration }) { break }
+            if waitStrategy.spin({ generation.loadAcquiring() != myGeneration }) { break }
             if generation.loadAcquiring() != myGeneration { break }  // acquire: pairs with advance()
             if deadline.hasPassed {
                 try breakIfStill(myGeneration, me)

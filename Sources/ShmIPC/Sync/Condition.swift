@@ -110,9 +110,9 @@ public final class Condition: @unchecked Sendable {
             // it, and the wait then returns at once. Relaxed: the lock orders the counters.
             let seen = sequence.loadRelaxed()
             let depth = try lock.unlockFully(me)
-            var changed = waitStrategy.spin(until: deadline) { sequence.loadRelaxed() != seen }
-            if !changed, waitStrategy.parks, !deadline.hasPassed {
-                changed = sequence.futex.wait(expected: seen, deadline: deadline) != .timedOut
+            // Woken, timed out or spurious: the counters, read under the lock, decide.
+            if !waitStrategy.spin({ sequence.loadRelaxed() != seen }), waitStrategy.parks, !deadline.hasPassed {
+                _ = sequence.futex.wait(expected: seen, deadline: deadline)
             }
             let acquisition = lock.relock(me, depth: depth, strategy: waitStrategy)
             if state.pointee.signals > 0 {
@@ -129,7 +129,7 @@ public final class Condition: @unchecked Sendable {
                 state.pointee.waiting -= 1
                 return false
             }
-            _ = changed  // woken without a notification left for us (another took it): wait again
+            // No notification left for us (none came, or another waiter took it): wait again.
         }
     }
 

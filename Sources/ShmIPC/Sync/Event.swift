@@ -84,7 +84,7 @@ struct EventCore {
 
     func wait(deadline: Deadline, strategy: WaitStrategy) -> Bool {
         while true {
-            if strategy.spin(until: deadline, { isSet }) { return true }
+            if strategy.spin({ isSet }) { return true }
             if deadline.hasPassed { return isSet }
             guard strategy.parks else { continue }
             waiters.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)

@@ -120,7 +120,7 @@ struct SemaphoreCore {
 
     func acquire(deadline: Deadline, strategy: WaitStrategy) throws(SyncError) {
         while true {
-            if strategy.spin(until: deadline, { count.loadRelaxed() > 0 && tryAcquire() }) { return }
+            if strategy.spin({ count.loadRelaxed() > 0 && tryAcquire() }) { return }
             if deadline.hasPassed { throw .timedOut }
             guard strategy.parks else { continue }
             // Dekker pattern with release(): each side writes its word, then reads the other's,

@@ -20,10 +20,11 @@ public enum WaitStrategy: Hashable, Sendable {
     /// How long a parked waiter sleeps before it re-checks for a dead peer.
     package static let parkSlice: Duration = .milliseconds(25)
 
-    /// Polls `ready` as the strategy allows before parking; true as soon as it holds.
-    /// For `.spin` this is the whole wait, bounded by `deadline`.
+    /// Polls `ready` as the strategy allows before parking; true as soon as it holds. For
+    /// `.spin`, polls 4096 times and returns false, so the caller can check its deadline and
+    /// its peers between rounds.
     @inline(__always)
-    func spin(until deadline: Deadline, _ ready: () -> Bool) -> Bool {
+    func spin(_ ready: () -> Bool) -> Bool {
         switch self {
         case .park:
             return false
@@ -46,7 +47,7 @@ public enum WaitStrategy: Hashable, Sendable {
         }
     }
 
-    /// Like ``spin(until:_:)``, but with exponential backoff between polls (1, 2, 4… up to 64
+    /// Like ``spin(_:)``, but with exponential backoff between polls (1, 2, 4… up to 64
     /// CPU-relax hints), the budget counted in relax hints. For contended locks: a waiter
     /// polling the lock word in a tight loop keeps pulling the line away from the holder and
     /// slows every hand-over; backing off lets the holder run.
