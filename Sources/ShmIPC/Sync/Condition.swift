@@ -82,11 +82,7 @@ public final class Condition: @unchecked Sendable {
         let lock = self.lock
         let acquisition = try lock.lock(me, timeout: timeout, strategy: waitStrategy)
         defer { try? lock.unlock(me) }  // cannot fail: this thread holds the lock
-        if acquisition == .previousOwnerDied {
-            guard let recovering else { throw SyncError.previousOwnerDied }
-            try recovering()
-            try lock.lock.markConsistent(me)
-        }
+        try acquisition.recover(recovering) { () throws(SyncError) in try lock.lock.markConsistent(me) }
         return try body()
     }
 

@@ -114,11 +114,7 @@ public final class Lock: @unchecked Sendable {
         let core = self.core
         let acquisition = try core.lock(me, timeout: timeout, strategy: waitStrategy)
         defer { try? core.unlock(me) }  // cannot fail: this thread holds the lock
-        if acquisition == .previousOwnerDied {
-            guard let recovering else { throw SyncError.previousOwnerDied }
-            try recovering()
-            try core.markConsistent(me)
-        }
+        try acquisition.recover(recovering) { () throws(SyncError) in try core.markConsistent(me) }
         return try body()
     }
 

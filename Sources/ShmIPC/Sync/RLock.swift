@@ -113,11 +113,7 @@ public final class RLock: @unchecked Sendable {
         let core = self.core
         let acquisition = try core.lock(me, timeout: timeout, strategy: waitStrategy)
         defer { try? core.unlock(me) }  // cannot fail: this thread holds the lock
-        if acquisition == .previousOwnerDied {
-            guard let recovering else { throw SyncError.previousOwnerDied }
-            try recovering()
-            try core.lock.markConsistent(me)
-        }
+        try acquisition.recover(recovering) { () throws(SyncError) in try core.lock.markConsistent(me) }
         return try body()
     }
 

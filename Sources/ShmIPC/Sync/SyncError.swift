@@ -40,3 +40,15 @@ public enum LockAcquisition: Hashable, Sendable {
     /// receives this result.
     case previousOwnerDied
 }
+
+extension LockAcquisition {
+    /// The recovery step of every `withLock(recovering:)`: nothing if the state is consistent;
+    /// otherwise runs `recovering` (the lock held) and marks the lock consistent, or, without a
+    /// recovery closure, throws ``SyncError/previousOwnerDied``.
+    func recover(_ recovering: (() throws -> Void)?, markConsistent: () throws(SyncError) -> Void) throws {
+        guard self == .previousOwnerDied else { return }
+        guard let recovering else { throw SyncError.previousOwnerDied }
+        try recovering()
+        try markConsistent()
+    }
+}
