@@ -54,13 +54,19 @@ extension ShmIPCTests {
             }
         }
 
+        /// A named lock whose holder (a helper process) was SIGKILLed while holding it.
+        private func lockWithDeadHolder(_ name: SegmentName) throws -> Lock {
+            let lock = try Lock(name: name, mode: .createExclusive)
+            let holder = try Helper.start("lock-hold", ["lock", name.rawValue])
+            try #require(Helper.waitForOutput(holder, containing: "holding"), "\(holder.output)")
+            #expect(holder.kill() == .signaled(SIGKILL))
+            return lock
+        }
+
         @Test func withLockRunsTheRecoveryWhenTheHolderDied() throws {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
-            let sut = try Lock(name: name, mode: .createExclusive)
-            let holder = try Helper.start("lock-hold", ["lock", name.rawValue])
-            try #require(Helper.waitForOutput(holder, containing: "holding"))
-            holder.kill()
+            let sut = try lockWithDeadHolder(name)
             var recovered = false
             let value = try sut.withLock(timeout: .seconds(1), recovering: { recovered = true }) { 42 }
             #expect(recovered)
@@ -73,10 +79,7 @@ extension ShmIPCTests {
         @Test func withLockWithoutRecoveryThrowsAndLeavesTheLockInconsistent() throws {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
-            let sut = try Lock(name: name, mode: .createExclusive)
-            let holder = try Helper.start("lock-hold", ["lock", name.rawValue])
-            try #require(Helper.waitForOutput(holder, containing: "holding"))
-            holder.kill()
+            let sut = try lockWithDeadHolder(name)
             #expect(throws: SyncError.previousOwnerDied) { try sut.withLock(timeout: .seconds(1)) {} }
             #expect(sut.isLocked == false)
             #expect(try sut.acquire(timeout: .seconds(1)) == .previousOwnerDied)
