@@ -33,28 +33,17 @@ struct LockCore {
     }
 
     /// The owning thread id, or 0 (a snapshot).
-    var owner: Int32 {
-        // Relaxed: a snapshot for ownership checks by the calling thread, which can only see
-        // its own id here if it wrote it itself.
-        Int32(bitPattern: word.loadRelaxed() & SHMIPC_LOCK_OWNER_MASK)
-    }
+    var owner: Int32 { LockWord.owner(state) }
 
     var isLocked: Bool { owner != 0 }
 
     /// One attempt, no waiting: true if the calling thread `me` now holds the lock.
     @inline(__always)
-    func tryLock(_ me: Int32) -> Bool {
-        // Acquire: pairs with the release exchange in unlock(), so the previous owner's
-        // writes to the protected data are visible.
-        word.atomic.compareExchange(expected: 0, desired: UInt32(bitPattern: me), ordering: .acquiring).exchanged
-    }
+    func tryLock(_ me: Int32) -> Bool { LockWord.tryLock(state, me) }
 
     /// The result for a thread that just took the lock.
     @inline(__always)
-    func acquisitionResult() -> LockAcquisition {
-        // Relaxed: the flag is written only by lock holders, ordered by the lock word.
-        inconsistentFlag.loadRelaxed() == 0 ? .acquired : .previousOwnerDied
-    }
+    func acquisitionResult() -> LockAcquisition { LockWord.acquisitionResult(state) }
 
     /// Acquires for `me`, waiting until `deadline`.
     @inline(__always)
@@ -91,7 +80,7 @@ struct LockCore {
             let owner = observed & SHMIPC_LOCK_OWNER_MASK
             if owner == 0 {
                 // Free, but others may be parked: keep WAITERS set so our unlock wakes one.
-                // Acquire: pairs with the release exchange in unlock().
+                // Acquire: pairs with the release exchange in LockWord.unlockHeld().
                 if word.atomic.compareExchange(expected: observed, desired: mine | SHMIPC_LOCK_WAITERS, ordering: .acquiring).exchanged {
                     return acquisitionResult()
                 }
@@ -137,30 +126,19 @@ struct LockCore {
     /// Releases a lock the calling thread `me` holds.
     @inline(__always)
     func unlock(_ me: Int32) throws(SyncError) {
-        let observed = word.loadRelaxed()  // relaxed: only our own id can be seen as ours
-        guard observed & SHMIPC_LOCK_OWNER_MASK == UInt32(bitPattern: me) else {
-            throw observed & SHMIPC_LOCK_OWNER_MASK == 0 ? .notLocked : .notOwner
-        }
-        unlockHeld()
+        if !LockWord.tryUnlock(state, me) { throw LockWord.notHeldError(state) }
     }
 
     /// Releases a lock the caller has checked it holds.
     @inline(__always)
-    func unlockHeld() {
-        // Release: pairs with the acquire CAS of the next owner (tryLock / lockSlow / takeOver).
-        let previous = word.atomic.exchange(0, ordering: .releasing)
-        if previous & SHMIPC_LOCK_WAITERS != 0 { word.futex.wake(count: 1) }
-    }
+    func unlockHeld() { LockWord.unlockHeld(state) }
 
-    /// The error for a thread that does not hold the lock. Out of line: a cold path.
-    @inline(never)
-    func notHeldError() -> SyncError {
-        owner == 0 ? .notLocked : .notOwner
-    }
+    /// The error for a thread that does not hold the lock (cold).
+    func notHeldError() -> SyncError { LockWord.notHeldError(state) }
 
     /// Clears the inconsistent mark; only the holder may.
     func markConsistent(_ me: Int32) throws(SyncError) {
-        guard owner == me else { throw owner == 0 ? .notLocked : .notOwner }
+        guard owner == me else { throw notHeldError() }
         inconsistentFlag.storeRelaxed(0)  // relaxed: published by the holder's unlock
     }
 }

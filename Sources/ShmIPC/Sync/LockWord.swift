@@ -37,13 +37,19 @@ enum LockWord {
     /// Returns false (and changes nothing) if `me` does not hold it.
     @inlinable @inline(__always)
     static func tryUnlock(_ state: UnsafeMutablePointer<shmipc_lock_state>, _ me: Int32) -> Bool {
-        let atomic = word(state)
-        guard atomic.load(ordering: .relaxed) & SHMIPC_LOCK_OWNER_MASK == UInt32(bitPattern: me) else { return false }
-        // Release: pairs with the acquiring CAS of the next owner.
-        if atomic.exchange(0, ordering: .releasing) & SHMIPC_LOCK_WAITERS != 0 {
+        guard owner(state) == me else { return false }
+        unlockHeld(state)
+        return true
+    }
+
+    /// Releases a lock the caller has checked it holds.
+    @inlinable @inline(__always)
+    static func unlockHeld(_ state: UnsafeMutablePointer<shmipc_lock_state>) {
+        // Release: pairs with the acquiring CAS of the next owner (tryLock, or LockCore's slow
+        // path and take-over).
+        if word(state).exchange(0, ordering: .releasing) & SHMIPC_LOCK_WAITERS != 0 {
             wakeOne(state)
         }
-        return true
     }
 
     @usableFromInline @inline(never)
