@@ -210,6 +210,60 @@ typedef struct shmipc_barrier_state {
 _Static_assert(sizeof(shmipc_barrier_state) == 48, "barrier state");
 _Static_assert(offsetof(shmipc_barrier_state, generation) == 16, "barrier generation");
 
+// MARK: queues
+
+/// A queue's control block; the slots follow it. Lines written by different sides are a
+/// cache-line pair apart (producers: tail; consumers: head; parking; read-mostly; joinable).
+typedef struct shmipc_queue_state {
+    uint64_t tail;              ///< next index to fill (MPMC: claimed by CAS; SPSC: producer's store)
+    uint8_t pad0[SHMIPC_CACHE_PAIR - 8];
+    uint64_t head;              ///< next index to take (MPMC: claimed by CAS; SPSC: consumer's store)
+    uint8_t pad1[SHMIPC_CACHE_PAIR - 8];
+    uint32_t not_empty_epoch;   ///< futex consumers park on; bumped by a put that sees waiters
+    uint32_t not_empty_waiters; ///< consumers registered to park
+    uint32_t not_full_epoch;    ///< futex producers park on; bumped by a get that sees waiters
+    uint32_t not_full_waiters;  ///< producers registered to park
+    uint8_t pad2[SHMIPC_CACHE_PAIR - 16];
+    uint64_t capacity;          ///< slots, a power of two (read-mostly from here on)
+    uint64_t initial_index;     ///< where head and tail started (a testing hook moves it near 2^64)
+    uint32_t closed;            ///< 1 once closed
+    int32_t producer_pid;       ///< SPSC: pid holding the producer role, 0 if free
+    int32_t consumer_pid;       ///< SPSC: pid holding the consumer role, 0 if free
+    uint32_t slot_stride;       ///< bytes per slot
+    uint32_t element_offset;    ///< where the element starts in a slot
+    uint8_t pad3[SHMIPC_CACHE_PAIR - 36];
+    uint32_t unfinished;        ///< JoinableQueue: futex; items put and not yet task_done
+    uint32_t join_waiters;      ///< JoinableQueue: threads registered to park in join()
+    uint8_t pad4[SHMIPC_CACHE_PAIR - 8];
+} shmipc_queue_state;
+_Static_assert(offsetof(shmipc_queue_state, head) == SHMIPC_CACHE_PAIR, "head a pair from tail");
+_Static_assert(offsetof(shmipc_queue_state, not_empty_epoch) == 2 * SHMIPC_CACHE_PAIR, "parking line");
+_Static_assert(offsetof(shmipc_queue_state, capacity) == 3 * SHMIPC_CACHE_PAIR, "read-mostly line");
+_Static_assert(offsetof(shmipc_queue_state, unfinished) == 4 * SHMIPC_CACHE_PAIR, "joinable line");
+_Static_assert(sizeof(shmipc_queue_state) == 5 * SHMIPC_CACHE_PAIR, "queue state");
+
+/// The head of an MPMC slot (Vyukov's bounded queue); the element follows at element_offset.
+typedef struct shmipc_queue_slot {
+    uint64_t sequence;          ///< index + 1 when full for that index; index + capacity when free
+    int32_t claimant;           ///< pid that last claimed the slot: lets a later version detect a
+                                ///< producer or consumer that died between claim and publish
+    uint32_t reserved;
+} shmipc_queue_slot;
+_Static_assert(sizeof(shmipc_queue_slot) == 16, "slot head");
+
+/// A compiler-only barrier: no instruction, but no memory access moves across it.
+static inline void shmipc_compiler_barrier(void) { __asm__ __volatile__("" ::: "memory"); }
+
+/// membarrier(2), for the asymmetric Dekker of queue waiting: the rare parking side issues the
+/// heavy barrier so the hot put/get path needs only a compiler barrier. Register once per
+/// process (returns 0 when available), then call the barrier (0 or -1/errno).
+static inline int shmipc_membarrier_register(void) {
+    return (int)syscall(SYS_membarrier, 1 << 4 /* MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED */, 0, 0);
+}
+static inline int shmipc_membarrier_global(void) {
+    return (int)syscall(SYS_membarrier, 1 << 1 /* MEMBARRIER_CMD_GLOBAL_EXPEDITED */, 0, 0);
+}
+
 /// The benchmark's control block: a start barrier and the ping/pong words, each written by
 /// a different side, each on its own cache-line pair.
 typedef struct shmipc_bench_control {

@@ -16,6 +16,7 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let value = ObjectKind(rawValue: 10)
     public static let array = ObjectKind(rawValue: 11)
     public static let pipe = ObjectKind(rawValue: 12)
+    public static let spscQueue = ObjectKind(rawValue: 13)
     /// For tests and tools that need a kind of their own.
     public static let testing = ObjectKind(rawValue: 0xFFFF)
 
@@ -33,6 +34,7 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
         case .value: "value"
         case .array: "array"
         case .pipe: "pipe"
+        case .spscQueue: "spsc-queue"
         case .testing: "testing"
         default: "kind(\(rawValue))"
         }

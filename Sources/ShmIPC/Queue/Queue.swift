@@ -1,0 +1,203 @@
+internal import CShim
+public import SystemPackage
+
+/// A bounded multi-producer, multi-consumer queue of `Element`s in shared memory.
+///
+/// Python: `multiprocessing.Queue(maxsize)`, without pickling, feeder thread or pipe: elements
+/// are copied bit for bit into a ring of slots (Vyukov's bounded MPMC queue), so `Element` must
+/// be `BitwiseCopyable` (no references, no Strings; see the byte-message queues for those).
+///
+/// - Capacity: rounded up to a power of two, at least 2, at creation; attaching checks it and
+///   the element type's fingerprint.
+/// - Concurrency: any number of threads and processes may put and get at once. Items from one
+///   producer thread are delivered in the order it put them.
+/// - Waiting: per ``WaitStrategy``; a put or get makes a wake-up syscall only when somebody is
+///   parked, and a parked thread uses no CPU.
+/// - `count`, `isEmpty` and `isFull` are best-effort snapshots.
+/// - Peer death: a producer or consumer killed between operations, or while parked, leaves the
+///   queue fully usable (a consumer killed while parked stays counted as a waiter, so puts
+///   keep making a wake-up syscall). Death *inside* an operation (between claiming a slot and
+///   publishing it) is not handled yet: each slot records its claimant's thread id so that a
+///   later version can detect and skip it.
+public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
+    /// `@unchecked Sendable`: immutable stored properties over shared state designed for
+    /// concurrent use (see ``QueueControl``).
+    private let storage: SharedState<shmipc_queue_state>
+    @usableFromInline let control: QueueControl
+    /// How this process's threads wait on the queue.
+    public let waitStrategy: WaitStrategy
+
+    /// Creates or attaches the named queue `name` holding up to `capacity` elements (rounded up
+    /// to a power of two).
+    public convenience init(
+        name: SegmentName, mode: CreationMode, capacity: Int,
+        permissions: FilePermissions = SharedMemory.defaultPermissions, waitStrategy: WaitStrategy = .default
+    ) throws(SharedObjectError) {
+        try self.init(name: name, mode: mode, capacity: capacity, permissions: permissions,
+                      waitStrategy: waitStrategy, initialIndex: 0)
+    }
+
+    /// Creates an inheritable queue.
+    public convenience init(capacity: Int, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
+        try self.init(capacity: capacity, waitStrategy: waitStrategy, initialIndex: 0)
+    }
+
+    /// Attaches an inheritable queue; `capacity` must match the creator's.
+    public init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
+        let slots = QueueLayout.slotCount(forCapacity: capacity)
+        storage = try SharedState(inheriting: descriptor, layout: Self.layout(slots))
+        control = QueueControl(state: storage.state)
+        self.waitStrategy = waitStrategy
+    }
+
+    /// Testing hook: head and tail start at `initialIndex` (near 2^64 to exercise wrap-around).
+    init(
+        name: SegmentName, mode: CreationMode, capacity: Int, permissions: FilePermissions,
+        waitStrategy: WaitStrategy, initialIndex: UInt64
+    ) throws(SharedObjectError) {
+        let slots = QueueLayout.slotCount(forCapacity: capacity)
+        storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots), permissions: permissions) {
+            QueueLayout.initialize($0, kind: .queue, element: Element.self, slots: slots, initialIndex: initialIndex)
+        }
+        control = QueueControl(state: storage.state)
+        self.waitStrategy = waitStrategy
+    }
+
+    /// Testing hook for inheritable queues; see the named variant.
+    init(capacity: Int, waitStrategy: WaitStrategy, initialIndex: UInt64) throws(SharedObjectError) {
+        let slots = QueueLayout.slotCount(forCapacity: capacity)
+        storage = try SharedState(inheritable: Self.layout(slots)) {
+            QueueLayout.initialize($0, kind: .queue, element: Element.self, slots: slots, initialIndex: initialIndex)
+        }
+        control = QueueControl(state: storage.state)
+        self.waitStrategy = waitStrategy
+    }
+
+    static func layout(_ slots: Int) -> ObjectLayout {
+        QueueLayout.layout(kind: .queue, element: Element.self, slots: slots)
+    }
+
+    // MARK: putting
+
+    /// Puts `value`, waiting at most `timeout` (`nil`: forever) for room.
+    /// Throws ``QueueError/timedOut`` or ``QueueError/closed``.
+    @inlinable
+    public func put(_ value: Element, timeout: Duration? = nil) throws(QueueError) {
+        if !control.isClosed, control.mpmcTryPut(value) {
+            control.didPut()
+            return
+        }
+        try putWaiting(value, deadline: .after(timeout))
+    }
+
+    /// Puts `value` if there is room, without waiting. Python: `put_nowait` (which raises
+    /// `Full`; here: `false`). Throws ``QueueError/closed``.
+    @inlinable
+    public func tryPut(_ value: Element) throws(QueueError) -> Bool {
+        if control.isClosed { throw .closed }
+        guard control.mpmcTryPut(value) else { return false }
+        control.didPut()
+        return true
+    }
+
+    /// Puts every element of `values`, waiting for room as needed, with one wake-up check per
+    /// batch rather than per element. On timeout or close the elements before the failing one
+    /// were put.
+    @inlinable
+    public func putMany(_ values: some Sequence<Element>, timeout: Duration? = nil) throws(QueueError) {
+        let deadline = Deadline.after(timeout)
+        var pending = 0
+        defer { if pending > 0 { control.didPut(count: pending) } }
+        for value in values {
+            if control.isClosed { throw .closed }
+            if control.mpmcTryPut(value) { pending += 1; continue }
+            if pending > 0 { control.didPut(count: pending); pending = 0 }
+            try putWaiting(value, deadline: deadline)
+        }
+    }
+
+    @usableFromInline
+    func putWaiting(_ value: Element, deadline: Deadline) throws(QueueError) {
+        while true {
+            if control.isClosed { throw .closed }
+            if control.mpmcTryPut(value) {
+                control.didPut()
+                return
+            }
+            try control.await(consumers: false, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNotFull() }
+        }
+    }
+
+    // MARK: getting
+
+    /// Takes the next element, waiting at most `timeout` (`nil`: forever) for one.
+    /// Throws ``QueueError/timedOut``, or ``QueueError/closed`` once the queue is closed and empty.
+    @inlinable
+    public func get(timeout: Duration? = nil) throws(QueueError) -> Element {
+        if let value = control.mpmcTryGet(Element.self) {
+            control.didGet()
+            return value
+        }
+        return try getWaiting(deadline: .after(timeout))
+    }
+
+    /// Takes the next element if there is one, without waiting. Python: `get_nowait` (which
+    /// raises `Empty`; here: `nil`). Throws ``QueueError/closed`` once closed and empty.
+    @inlinable
+    public func tryGet() throws(QueueError) -> Element? {
+        if let value = control.mpmcTryGet(Element.self) {
+            control.didGet()
+            return value
+        }
+        if control.isClosed, !control.mpmcLooksNonEmpty() { throw .closed }
+        return nil
+    }
+
+    /// Waits for at least one element (at most `timeout`), then takes as many as are ready, up
+    /// to `buffer.count`; returns how many it wrote to the start of `buffer`.
+    @inlinable
+    public func getMany(into buffer: UnsafeMutableBufferPointer<Element>, timeout: Duration? = nil) throws(QueueError) -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        buffer.initializeElement(at: 0, to: try get(timeout: timeout))
+        var taken = 1
+        while taken < buffer.count, let value = control.mpmcTryGet(Element.self) {
+            buffer.initializeElement(at: taken, to: value)
+            taken += 1
+        }
+        if taken > 1 { control.didGet(count: taken - 1) }
+        return taken
+    }
+
+    @usableFromInline
+    func getWaiting(deadline: Deadline) throws(QueueError) -> Element {
+        while true {
+            if let value = control.mpmcTryGet(Element.self) {
+                control.didGet()
+                return value
+            }
+            try control.await(consumers: true, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNonEmpty() }
+        }
+    }
+
+    // MARK: state
+
+    /// Elements in the queue (a best-effort snapshot). Python: `qsize()`.
+    public var count: Int { control.count }
+    /// Whether the queue is empty (a snapshot). Python: `empty()`.
+    public var isEmpty: Bool { count == 0 }
+    /// Whether the queue is full (a snapshot). Python: `full()`.
+    public var isFull: Bool { count >= capacity }
+    /// The number of slots (the requested capacity rounded up to a power of two, at least 2).
+    public var capacity: Int { control.capacity }
+
+    /// Closes the queue: puts fail with ``QueueError/closed``; gets drain what is left, then fail
+    /// with it. Everybody parked is woken. Python: `close()` (which is local to one process;
+    /// here every process sees it).
+    public func close() { control.close() }
+    /// Whether the queue was closed.
+    public var isClosed: Bool { control.isClosed }
+
+    public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+
+    public func unlink() throws(SharedMemoryError) { try storage.unlink() }
+}

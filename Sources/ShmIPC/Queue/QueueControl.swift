@@ -1,0 +1,223 @@
+public import Atomics
+public import CShim
+
+/// A view on a queue's control block and slots in shared memory: the index and slot
+/// arithmetic (kept here, in one place) and the MPMC algorithm (Vyukov's bounded queue).
+///
+/// Waiting is waiter-counted: a put or get makes a wake-up syscall only if somebody registered
+/// to park. The registration and the fast path form an asymmetric Dekker pair: the parking side
+/// (rare, already paying for a sleep) issues `membarrier(GLOBAL_EXPEDITED)`; the fast path needs
+/// only a compiler barrier between publishing and reading the waiter count. Where membarrier is
+/// unavailable, both sides use sequentially consistent fences instead (``fenceOnFastPath``).
+@usableFromInline
+struct QueueControl: @unchecked Sendable {
+    /// `@unchecked Sendable`: plain pointers into shared memory designed for concurrent access.
+    @usableFromInline let state: UnsafeMutablePointer<shmipc_queue_state>
+    @usableFromInline let slots: UnsafeMutableRawPointer
+    @usableFromInline let mask: UInt64
+    @usableFromInline let stride: Int
+    @usableFromInline let elementOffset: Int
+    @usableFromInline let fenceOnFastPath: Bool
+
+    init(state: UnsafeMutablePointer<shmipc_queue_state>) {
+        self.state = state
+        slots = UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_queue_state>.stride
+        mask = state.pointee.capacity &- 1
+        stride = Int(state.pointee.slot_stride)
+        elementOffset = Int(state.pointee.element_offset)
+        fenceOnFastPath = !QueueControl.membarrierAvailable
+    }
+
+    // MARK: fields (offsets fixed by the _Static_asserts in CShim.h; a test checks them)
+
+    @inlinable func word64(_ offset: Int) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: (UnsafeMutableRawPointer(state) + offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+    @inlinable func word32(_ offset: Int) -> UnsafeAtomic<UInt32> {
+        UnsafeAtomic(at: (UnsafeMutableRawPointer(state) + offset).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
+    }
+    @inlinable var tail: UnsafeAtomic<UInt64> { word64(0) }
+    @inlinable var head: UnsafeAtomic<UInt64> { word64(128) }
+    @inlinable var notEmptyEpoch: UnsafeAtomic<UInt32> { word32(256) }
+    @inlinable var notEmptyWaiters: UnsafeAtomic<UInt32> { word32(260) }
+    @inlinable var notFullEpoch: UnsafeAtomic<UInt32> { word32(264) }
+    @inlinable var notFullWaiters: UnsafeAtomic<UInt32> { word32(268) }
+    @inlinable var closedFlag: UnsafeAtomic<UInt32> { word32(400) }
+
+    @inlinable var capacity: Int { Int(mask) + 1 }
+
+    /// The slot of `index`.
+    @inlinable @inline(__always)
+    func slot(_ index: UInt64) -> UnsafeMutableRawPointer {
+        slots + Int(truncatingIfNeeded: index & mask) &* stride
+    }
+
+    @inlinable @inline(__always)
+    func sequence(_ slot: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: slot.assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+
+    /// Whether the queue was closed (acquire: pairs with the release store in close()).
+    @inlinable var isClosed: Bool { closedFlag.load(ordering: .acquiring) != 0 }
+
+    /// Items in the queue: a best-effort snapshot (head and tail are read one after the other).
+    var count: Int {
+        let head = self.head.load(ordering: .relaxed)  // relaxed: a snapshot, documented as such
+        let tail = self.tail.load(ordering: .relaxed)
+        return Int(clamping: max(0, Int64(bitPattern: tail &- head)))
+    }
+
+    // MARK: MPMC (Vyukov): a slot's sequence is index + 1 once full for `index`, and
+    // index + capacity once free for the next lap.
+
+    /// Puts `value` if a slot is free; false if the queue is full.
+    @inlinable @inline(__always)
+    func mpmcTryPut<Element: BitwiseCopyable>(_ value: Element) -> Bool {
+        var position = tail.load(ordering: .relaxed)  // relaxed: the CAS below validates it
+        while true {
+            let slot = self.slot(position)
+            // Acquire: pairs with the release store of the consumer that freed the slot, so its
+            // read of the old element happens before our write.
+            let sequence = self.sequence(slot).load(ordering: .acquiring)
+            let difference = Int64(bitPattern: sequence &- position)
+            if difference == 0 {
+                // Relaxed: the slot's sequence, not the tail, publishes the element.
+                let (won, current) = tail.weakCompareExchange(
+                    expected: position, desired: position &+ 1, ordering: .relaxed)
+                if won {
+                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)  // claimant
+                    (slot + elementOffset).storeBytes(of: value, as: Element.self)
+                    // Release: pairs with the acquire load in mpmcTryGet; publishes the element.
+                    self.sequence(slot).store(position &+ 1, ordering: .releasing)
+                    return true
+                }
+                position = current
+            } else if difference < 0 {
+                return false  // the slot still holds the element of the previous lap: full
+            } else {
+                position = tail.load(ordering: .relaxed)  // another producer took it: reload
+            }
+        }
+    }
+
+    /// Takes an element if one is ready; nil if the queue is empty.
+    @inlinable @inline(__always)
+    func mpmcTryGet<Element: BitwiseCopyable>(_: Element.Type) -> Element? {
+        var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
+        while true {
+            let slot = self.slot(position)
+            // Acquire: pairs with the producer's release store in mpmcTryPut.
+            let sequence = self.sequence(slot).load(ordering: .acquiring)
+            let difference = Int64(bitPattern: sequence &- (position &+ 1))
+            if difference == 0 {
+                let (won, current) = head.weakCompareExchange(
+                    expected: position, desired: position &+ 1, ordering: .relaxed)
+                if won {
+                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)  // claimant
+                    let value = (slot + elementOffset).loadUnaligned(as: Element.self)
+                    // Release: frees the slot for index + capacity; pairs with the acquire in
+                    // mpmcTryPut, so our read precedes the next write.
+                    self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)
+                    return value
+                }
+                position = current
+            } else if difference < 0 {
+                return nil  // not yet filled for this index: empty
+            } else {
+                position = head.load(ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Whether the MPMC slot at the head holds an element (a snapshot, for waiting).
+    @usableFromInline
+    func mpmcLooksNonEmpty() -> Bool {
+        let position = head.load(ordering: .relaxed)
+        return sequence(slot(position)).load(ordering: .acquiring) == position &+ 1
+    }
+
+    /// Whether the MPMC slot at the tail is free (a snapshot, for waiting).
+    func mpmcLooksNotFull() -> Bool {
+        let position = tail.load(ordering: .relaxed)
+        return sequence(slot(position)).load(ordering: .acquiring) == position
+    }
+
+    // MARK: waking (the fast-path half of the Dekker pair)
+
+    /// After publishing an element: wake a parked consumer, if any registered.
+    @inlinable @inline(__always)
+    func didPut(count: Int = 1) {
+        if fenceOnFastPath { atomicMemoryFence(ordering: .sequentiallyConsistent) } else { shmipc_compiler_barrier() }
+        // Relaxed: the barrier above (with the parker's membarrier) orders this read after our
+        // publication; see the type's documentation.
+        if notEmptyWaiters.load(ordering: .relaxed) != 0 { wakeConsumers(count) }
+    }
+
+    /// After freeing a slot: wake a parked producer, if any registered.
+    @inlinable @inline(__always)
+    func didGet(count: Int = 1) {
+        if fenceOnFastPath { atomicMemoryFence(ordering: .sequentiallyConsistent) } else { shmipc_compiler_barrier() }
+        if notFullWaiters.load(ordering: .relaxed) != 0 { wakeProducers(count) }
+    }
+
+    @usableFromInline @inline(never)
+    func wakeConsumers(_ count: Int) {
+        // Release: a parker that sees the new epoch also sees what was published before it.
+        notEmptyEpoch.wrappingIncrement(ordering: .releasing)
+        Futex(UnsafeMutableRawPointer(state).advanced(by: 256).assumingMemoryBound(to: UInt32.self)).wake(count: count)
+    }
+
+    @usableFromInline @inline(never)
+    func wakeProducers(_ count: Int) {
+        notFullEpoch.wrappingIncrement(ordering: .releasing)
+        Futex(UnsafeMutableRawPointer(state).advanced(by: 264).assumingMemoryBound(to: UInt32.self)).wake(count: count)
+    }
+
+    // MARK: parking (the slow half)
+
+    /// Waits until `ready()` holds (the queue looks non-empty, or not full), per `strategy`,
+    /// until `deadline`. Throws ``QueueError/closed`` if the queue is closed and
+    /// `failWhenClosed` says so (producers always; consumers only once `ready()` is false).
+    @usableFromInline
+    func await(
+        consumers: Bool, deadline: Deadline, strategy: WaitStrategy, ready: () -> Bool
+    ) throws(QueueError) {
+        let epoch = consumers ? notEmptyEpoch : notFullEpoch
+        let waiters = consumers ? notEmptyWaiters : notFullWaiters
+        let epochWord = UnsafeMutableRawPointer(state).advanced(by: consumers ? 256 : 264).assumingMemoryBound(to: UInt32.self)
+        while true {
+            if !consumers && isClosed { throw .closed }
+            if strategy.spin(ready) { return }
+            if isClosed { if consumers && ready() { return }; throw .closed }
+            if deadline.hasPassed { throw .timedOut }
+            guard strategy.parks else { continue }
+            let seen = epoch.load(ordering: .acquiring)  // pairs with the releasing bump in wake*()
+            waiters.wrappingIncrement(ordering: .relaxed)  // relaxed: ordered by the barrier below
+            Self.heavyBarrier(fenceOnFastPath)
+            if !ready() && !isClosed {
+                _ = Futex(epochWord).wait(expected: seen, deadline: deadline)
+            }
+            waiters.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for wakers
+            if ready() { return }
+        }
+    }
+
+    /// Closes the queue and wakes everybody parked on it.
+    func close() {
+        closedFlag.store(1, ordering: .releasing)  // pairs with the acquire in isClosed
+        wakeConsumers(Int(Int32.max))
+        wakeProducers(Int(Int32.max))
+    }
+
+    // MARK: membarrier
+
+    /// Whether this process registered for `membarrier(GLOBAL_EXPEDITED)` (once, on first use).
+    static let membarrierAvailable: Bool = shmipc_membarrier_register() == 0
+
+    /// The parking side's barrier: membarrier, or a fence where membarrier is unavailable.
+    static func heavyBarrier(_ fence: Bool) {
+        if fence || shmipc_membarrier_global() != 0 {
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+internal import CShim
+
+/// Sizes and initial state of a queue segment: the control block, then `capacity` slots.
+enum QueueLayout {
+    /// The slot count for a requested capacity: the next power of two (index masking), at
+    /// least 2 (with one slot, Vyukov's "full for index i" and "free for index i + 1" are the
+    /// same sequence value).
+    static func slotCount(forCapacity capacity: Int) -> Int {
+        precondition(capacity >= 1 && capacity <= 1 << 40, "queue capacity must be in 1...2^40")
+        var slots = 2
+        while slots < capacity { slots <<= 1 }
+        return slots
+    }
+
+    /// (element offset, slot stride) for `Element` in an MPMC slot (16-byte head first) or an
+    /// SPSC slot (the element alone).
+    static func slotShape<Element>(_: Element.Type, withSequence: Bool) -> (offset: Int, stride: Int) {
+        let alignment = max(MemoryLayout<Element>.alignment, withSequence ? 8 : 1)
+        let offset = withSequence ? roundUp(MemoryLayout<shmipc_queue_slot>.size, to: alignment) : 0
+        let stride = roundUp(offset + max(MemoryLayout<Element>.size, 1), to: alignment)
+        return (offset, stride)
+    }
+
+    static func layout<Element>(
+        kind: ObjectKind, element: Element.Type, slots: Int
+    ) -> ObjectLayout {
+        let shape = slotShape(element, withSequence: kind != .spscQueue)
+        return ObjectLayout(
+            kind: kind, version: 1, element: TypeFingerprint(of: element), capacity: slots,
+            stateSize: MemoryLayout<shmipc_queue_state>.stride + slots * shape.stride)
+    }
+
+    /// Writes the initial state: empty, head = tail = `initialIndex`, every MPMC slot free for
+    /// its first index.
+    static func initialize<Element>(
+        _ state: UnsafeMutableRawBufferPointer, kind: ObjectKind, element: Element.Type, slots: Int,
+        initialIndex: UInt64
+    ) {
+        let shape = slotShape(element, withSequence: kind != .spscQueue)
+        let control = state.baseAddress!.bindMemory(to: shmipc_queue_state.self, capacity: 1)
+        control.pointee.tail = initialIndex
+        control.pointee.head = initialIndex
+        control.pointee.capacity = UInt64(slots)
+        control.pointee.initial_index = initialIndex
+        control.pointee.slot_stride = UInt32(shape.stride)
+        control.pointee.element_offset = UInt32(shape.offset)
+        guard kind != .spscQueue else { return }
+        let base = state.baseAddress! + MemoryLayout<shmipc_queue_state>.stride
+        for k in 0..<UInt64(slots) {
+            let index = initialIndex &+ k
+            let slot = base + Int(index & UInt64(slots - 1)) * shape.stride
+            slot.storeBytes(of: index, as: UInt64.self)  // free for `index`; published by READY
+        }
+    }
+
+    private static func roundUp(_ value: Int, to alignment: Int) -> Int {
+        (value + alignment - 1) / alignment * alignment
+    }
+}

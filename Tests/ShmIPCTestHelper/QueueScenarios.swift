@@ -1,0 +1,56 @@
+import Glibc
+import ShmIPC
+
+/// Scenarios for the queue tests. Items are `producer << 32 | sequence`, so a consumer can
+/// check each producer's order and the test a closed-form total.
+extension Helper {
+    static let queueScenarios: [String: @Sendable ([String]) -> Void] = [
+        // queue-produce <name> <capacity> <producer id> <count> <start name> <parties>
+        "queue-produce": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try Queue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!)
+            }
+            let producer = UInt64(args[2])!
+            let start = attempt { () throws(SharedObjectError) in
+                try Barrier(name: segmentName(args[4]), mode: .openExisting, parties: Int(args[5])!)
+            }
+            _ = attempt { () throws(SyncError) in try start.wait(timeout: .seconds(60)) }
+            for sequence in 0..<UInt64(args[3])! {
+                attempt { () throws(QueueError) in try queue.put(producer << 32 | sequence, timeout: .seconds(60)) }
+            }
+            say("produced")
+        },
+        // queue-consume <name> <capacity> <start name> <parties>: takes until closed and empty;
+        // reports count, sum, xor, and whether every producer's items came in order.
+        "queue-consume": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try Queue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!)
+            }
+            let start = attempt { () throws(SharedObjectError) in
+                try Barrier(name: segmentName(args[2]), mode: .openExisting, parties: Int(args[3])!)
+            }
+            _ = attempt { () throws(SyncError) in try start.wait(timeout: .seconds(60)) }
+            var count = 0, sum: UInt64 = 0, xor: UInt64 = 0, ordered = true
+            var last: [UInt64: UInt64] = [:]
+            while true {
+                let item: UInt64
+                do throws(QueueError) { item = try queue.get(timeout: .seconds(60)) } catch .closed { break } catch { fail("\(error)") }
+                count += 1
+                sum &+= item
+                xor ^= item
+                let producer = item >> 32, sequence = item & 0xFFFF_FFFF
+                if let previous = last[producer], previous >= sequence { ordered = false }
+                last[producer] = sequence
+            }
+            say("count \(count) sum \(sum) xor \(xor) ordered \(ordered)")
+        },
+        // queue-get <name> <capacity> <timeout-ms>: one get, reported.
+        "queue-get": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try Queue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!, waitStrategy: .park)
+            }
+            say("waiting")
+            do { say("got \(try queue.get(timeout: .milliseconds(Int(args[2])!)))") } catch { say("get: \(error)") }
+        },
+    ]
+}

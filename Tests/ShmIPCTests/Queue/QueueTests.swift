@@ -1,0 +1,180 @@
+import Foundation
+import Glibc
+@testable import ShmIPC
+import Testing
+
+extension ShmIPCTests {
+    @Suite struct QueueTests {
+        @Test func elementsComeOutInTheOrderTheyWentIn() throws {
+            let sut = try Queue<Int>(capacity: 4)
+            for value in 1...4 { #expect(try sut.tryPut(value)) }
+            #expect(try sut.tryPut(5) == false)  // full
+            #expect(sut.isFull)
+            #expect(sut.count == 4)
+            for value in 1...4 { #expect(try sut.tryGet() == value) }
+            #expect(try sut.tryGet() == nil)
+            #expect(sut.isEmpty)
+        }
+
+        @Test func capacityRoundsUpToAPowerOfTwo() throws {
+            #expect(try Queue<UInt8>(capacity: 10).capacity == 16)
+            #expect(try Queue<UInt8>(capacity: 1).capacity == 2)
+        }
+
+        @Test(arguments: [2, 4, 8])
+        func everyFillLevelFromEveryStartOffsetRoundTrips(capacity: Int) throws {
+            // Start offsets cover every slot, and near 2^64 every index wraps.
+            let starts = (0..<UInt64(capacity)).flatMap { [$0, UInt64.max - UInt64(capacity) + 1 + $0] }
+            for start in starts {
+                let sut = try Queue<UInt64>(capacity: capacity, waitStrategy: .default, initialIndex: start)
+                var next: UInt64 = 0, expected: UInt64 = 0
+                for fill in 0...capacity {
+                    for _ in 0..<fill { #expect(try sut.tryPut(next)); next += 1 }
+                    if fill == capacity { #expect(try sut.tryPut(999) == false) }
+                    #expect(sut.count == fill)
+                    for _ in 0..<fill { #expect(try sut.tryGet() == expected); expected += 1 }
+                    #expect(try sut.tryGet() == nil)
+                }
+            }
+        }
+
+        @Test func nonTrivialLayoutsSurviveTheRing() throws {
+            struct Quote: BitwiseCopyable, Equatable { var price: Double; var size: Int32; var side: UInt8 }
+            let sut = try Queue<Quote>(capacity: 8)
+            let quotes = (0..<20).map { Quote(price: Double($0) * 1.5, size: Int32($0), side: UInt8($0 % 2)) }
+            var received: [Quote] = []
+            for quote in quotes {
+                try sut.put(quote, timeout: .seconds(1))
+                if sut.isFull { while let q = try sut.tryGet() { received.append(q) } }
+            }
+            while let q = try sut.tryGet() { received.append(q) }
+            #expect(received == quotes)
+        }
+
+        @Test func aGetOnAnEmptyQueueTimesOutNoEarlierThanItsDeadline() throws {
+            let sut = try Queue<Int>(capacity: 2, waitStrategy: .park)
+            let deadline = Deadline.after(.milliseconds(40))
+            #expect(throws: QueueError.timedOut) { _ = try sut.get(timeout: .milliseconds(40)) }
+            #expect(Deadline.now >= deadline)
+        }
+
+        @Test func aPutOnAFullQueueTimesOutNoEarlierThanItsDeadline() throws {
+            let sut = try Queue<Int>(capacity: 2, waitStrategy: .park)
+            try sut.put(1)
+            try sut.put(1)
+            let deadline = Deadline.after(.milliseconds(40))
+            #expect(throws: QueueError.timedOut) { try sut.put(2, timeout: .milliseconds(40)) }
+            #expect(Deadline.now >= deadline)
+        }
+
+        @Test func aGetHonoursItsDeadlineAcrossSignals() throws {
+            let sut = try Queue<Int>(capacity: 2, waitStrategy: .park)
+            let outcome = try interruptedBySignals { () -> QueueError? in
+                do throws(QueueError) { _ = try sut.get(timeout: .milliseconds(150)); return nil } catch { return error }
+            }
+            #expect(outcome.result == .timedOut)
+            #expect(outcome.elapsed >= .milliseconds(150))
+            #expect(outcome.signals > 0)
+        }
+
+        @Test func closingFailsProducersAndLetsConsumersDrain() throws {
+            let sut = try Queue<Int>(capacity: 4)
+            try sut.put(1)
+            try sut.put(2)
+            sut.close()
+            #expect(sut.isClosed)
+            #expect(throws: QueueError.closed) { try sut.put(3) }
+            #expect(throws: QueueError.closed) { _ = try sut.tryPut(3) }
+            #expect(try sut.get(timeout: .seconds(1)) == 1)
+            #expect(try sut.tryGet() == 2)
+            #expect(throws: QueueError.closed) { _ = try sut.get(timeout: .seconds(1)) }
+            #expect(throws: QueueError.closed) { _ = try sut.tryGet() }
+        }
+
+        @Test func closingWakesAParkedConsumer() throws {
+            let sut = try Queue<Int>(capacity: 4, waitStrategy: .park)
+            let result = ResultBox<QueueError?>()
+            Thread {
+                do throws(QueueError) { _ = try sut.get(timeout: .seconds(30)); result.set(nil) } catch { result.set(error) }
+            }.start()
+            Sys.sleep(.milliseconds(20))
+            sut.close()
+            #expect(result.wait(timeout: .seconds(30)) == .some(.closed))
+        }
+
+        @Test func aParkedConsumerIsWokenByAPut() throws {
+            let sut = try Queue<Int>(capacity: 4, waitStrategy: .park)
+            let result = ResultBox<Int>()
+            Thread { result.set((try? sut.get(timeout: .seconds(30))) ?? -1) }.start()
+            Sys.sleep(.milliseconds(20))
+            try sut.put(42)
+            #expect(result.wait(timeout: .seconds(30)) == 42)
+        }
+
+        @Test func batchesPutAndGetInOrder() throws {
+            let sut = try Queue<Int>(capacity: 64)
+            try sut.putMany(0..<50, timeout: .seconds(1))
+            let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: 100)
+            defer { buffer.deallocate() }
+            let taken = try sut.getMany(into: buffer, timeout: .seconds(1))
+            #expect(taken == 50)
+            #expect(Array(buffer[0..<taken]) == Array(0..<50))
+        }
+
+        @Test func attachingWithAnotherElementTypeOrCapacityFails() throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let owner = try Queue<UInt64>(name: name, mode: .createExclusive, capacity: 16)
+            #expect(throws: SharedObjectError.typeMismatch(expected: TypeFingerprint(of: Int32.self), found: TypeFingerprint(of: UInt64.self))) {
+                _ = try Queue<Int32>(name: name, mode: .openExisting, capacity: 16)
+            }
+            #expect(throws: SharedObjectError.capacityMismatch(expected: 32, found: 16)) {
+                _ = try Queue<UInt64>(name: name, mode: .openExisting, capacity: 32)
+            }
+            try owner.unlink()
+        }
+
+        @Test func twoProducerAndTwoConsumerProcessesDeliverEveryItemOnceAndInProducerOrder() throws {
+            let name = TestNames.unique("q"), startName = TestNames.unique("start")
+            defer { [name, startName].forEach(TestNames.cleanUp) }
+            let capacity = 1024, perProducer = 1_000_000
+            let sut = try Queue<UInt64>(name: name, mode: .createExclusive, capacity: capacity)
+            let start = try Barrier(name: startName, mode: .createExclusive, parties: 4)
+            let consumers = try (0..<2).map { _ in
+                try Helper.start("queue-consume", [name.rawValue, "\(capacity)", startName.rawValue, "4"])
+            }
+            let producers = try (1...2).map { id in
+                try Helper.start("queue-produce", [name.rawValue, "\(capacity)", "\(id)", "\(perProducer)", startName.rawValue, "4"])
+            }
+            for producer in producers {
+                #expect(Helper.finish(producer, timeout: .seconds(600)) == .exited(0), "\(producer.output)")
+            }
+            sut.close()  // consumers drain, then stop
+            var count = 0, sum: UInt64 = 0, xor: UInt64 = 0
+            for consumer in consumers {
+                #expect(Helper.finish(consumer, timeout: .seconds(600)) == .exited(0), "\(consumer.output)")
+                let fields = consumer.output.split(whereSeparator: \.isWhitespace)
+                guard let at = fields.firstIndex(of: "count"), fields.count >= at + 8 else {
+                    Issue.record("unexpected output: \(consumer.output)")
+                    continue
+                }
+                count += Int(fields[at + 1]) ?? -1
+                sum &+= UInt64(fields[at + 3]) ?? 0
+                xor ^= UInt64(fields[at + 5]) ?? 0
+                #expect(fields[at + 7] == "true", "a consumer saw a producer's items out of order")
+            }
+            var expectedSum: UInt64 = 0, expectedXor: UInt64 = 0
+            for producer in UInt64(1)...2 {
+                for sequence in 0..<UInt64(perProducer) {
+                    expectedSum &+= producer << 32 | sequence
+                    expectedXor ^= producer << 32 | sequence
+                }
+            }
+            #expect(count == 2 * perProducer)
+            #expect(sum == expectedSum)
+            #expect(xor == expectedXor)
+            try start.unlink()
+            try sut.unlink()
+        }
+    }
+}
