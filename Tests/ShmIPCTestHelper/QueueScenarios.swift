@@ -44,6 +44,29 @@ extension Helper {
             }
             say("count \(count) sum \(sum) xor \(xor) ordered \(ordered)")
         },
+        // spsc-produce <name> <capacity> <count>: puts 0..<count through the producer role.
+        "spsc-produce": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try SPSCQueue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!)
+            }
+            var producer = attempt { () throws(QueueError) in try queue.makeProducer() }
+            for value in 0..<UInt64(args[2])! {
+                do throws(QueueError) { try producer.put(value, timeout: .seconds(60)) } catch { fail("\(error)") }
+            }
+            say("produced")
+        },
+        // spsc-hold-role <name> <capacity>: takes the producer role and waits to be killed.
+        "spsc-hold-role": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try SPSCQueue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!)
+            }
+            let producer = attempt { () throws(QueueError) in try queue.makeProducer() }
+            say("holding")
+            // A use inside the loop keeps the endpoint (and so the role) alive: a use after an
+            // endless loop would be unreachable, and Swift would end its lifetime at once.
+            while producer.waitStrategy != .spin { Sys.sleep(.seconds(1)) }
+            fail("unreachable")
+        },
         // queue-get <name> <capacity> <timeout-ms>: one get, reported.
         "queue-get": { args in
             let queue = attempt { () throws(SharedObjectError) in

@@ -144,7 +144,8 @@ extension Helper {
 
     static func holdForever(_ object: AnyObject) -> Never {
         say("holding")
-        while true { Sys.sleep(.seconds(1)) }
-        withExtendedLifetime(object) {}
+        // Used inside the loop: a use after an endless loop is unreachable and would not keep
+        // the object (and its mapping) alive.
+        while true { withExtendedLifetime(object) { Sys.sleep(.seconds(1)) } }
     }
 }

@@ -1,0 +1,305 @@
+public import Atomics
+internal import CShim
+public import SystemPackage
+
+/// A bounded single-producer, single-consumer queue of `Element`s in shared memory: the
+/// fastest path between two processes.
+///
+/// The roles are enforced by the API: ``makeProducer(waitStrategy:)`` and
+/// ``makeConsumer(waitStrategy:)`` each hand out one `~Copyable` endpoint at a time, across all
+/// processes (the claim records the holder's pid; a dead holder's role can be claimed again).
+/// An endpoint is used by one thread at a time (it can be moved, not copied).
+///
+/// The ring follows rigtorp's SPSCQueue: head and tail on separate cache-line pairs, each
+/// endpoint keeping a private copy of the other side's index and re-reading it only when the
+/// ring looks full (producer) or empty (consumer); no atomic read-modify-write on the way.
+///
+/// Waiting, closing, snapshots and peer death as ``Queue``; additionally a producer or consumer
+/// killed at any point leaves the other side's view consistent (the indices are published
+/// after the slot is written or read), and its role can be claimed by a new endpoint.
+public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
+    /// `@unchecked Sendable`: immutable stored properties over shared state designed for
+    /// concurrent use by one producer and one consumer.
+    private let storage: SharedState<shmipc_queue_state>
+    @usableFromInline let control: QueueControl
+
+    /// Creates or attaches the named queue `name` (capacity rounded up to a power of two, at least 2).
+    public init(
+        name: SegmentName, mode: CreationMode, capacity: Int,
+        permissions: FilePermissions = SharedMemory.defaultPermissions
+    ) throws(SharedObjectError) {
+        let slots = QueueLayout.slotCount(forCapacity: capacity)
+        storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots), permissions: permissions) {
+            QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: 0)
+        }
+        control = QueueControl(state: storage.state)
+    }
+
+    /// Creates an inheritable queue; `initialIndex` is a testing hook (see ``Queue``).
+    public init(capacity: Int) throws(SharedObjectError) {
+        let slots = QueueLayout.slotCount(forCapacity: capacity)
+        storage = try SharedState(inheritable: Self.layout(slots)) {
+            QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: 0)
+        }
+        control = QueueControl(state: storage.state)
+    }
+
+    /// Testing hook: indices start at `initialIndex`.
+    init(capacity: Int, initialIndex: UInt64) throws(SharedObjectError) {
+        let slots = QueueLayout.slotCount(forCapacity: capacity)
+        storage = try SharedState(inheritable: Self.layout(slots)) {
+            QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: initialIndex)
+        }
+        control = QueueControl(state: storage.state)
+    }
+
+    /// Attaches an inheritable queue; `capacity` must match the creator's.
+    public init(inheriting descriptor: FileDescriptor, capacity: Int) throws(SharedObjectError) {
+        storage = try SharedState(inheriting: descriptor, layout: Self.layout(QueueLayout.slotCount(forCapacity: capacity)))
+        control = QueueControl(state: storage.state)
+    }
+
+    static func layout(_ slots: Int) -> ObjectLayout {
+        QueueLayout.layout(kind: .spscQueue, element: Element.self, slots: slots)
+    }
+
+    /// Claims the producer role. Throws ``QueueError/roleTaken(pid:)`` while another live
+    /// endpoint (in any process, this one included) holds it.
+    public func makeProducer(waitStrategy: WaitStrategy = .default) throws(QueueError) -> Producer {
+        try control.claimRole(producer: true)
+        return Producer(queue: self, waitStrategy: waitStrategy)
+    }
+
+    /// Claims the consumer role; see ``makeProducer(waitStrategy:)``.
+    public func makeConsumer(waitStrategy: WaitStrategy = .default) throws(QueueError) -> Consumer {
+        try control.claimRole(producer: false)
+        return Consumer(queue: self, waitStrategy: waitStrategy)
+    }
+
+    /// Elements in the queue (a best-effort snapshot).
+    public var count: Int { control.count }
+    public var isEmpty: Bool { count == 0 }
+    public var isFull: Bool { count >= capacity }
+    public var capacity: Int { control.capacity }
+
+    /// Closes the queue (see ``Queue/close()``).
+    public func close() { control.close() }
+    public var isClosed: Bool { control.isClosed }
+
+    public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+
+    public func unlink() throws(SharedMemoryError) { try storage.unlink() }
+}
+
+extension SPSCQueue {
+    /// The producing end: the only one, until it ends.
+    public struct Producer: ~Copyable {
+        @usableFromInline let queue: SPSCQueue
+        @usableFromInline let control: QueueControl
+        /// The next index to fill (this endpoint is the tail's only writer).
+        @usableFromInline var tail: UInt64
+        /// The consumer's head as last read: re-read only when the ring looks full.
+        @usableFromInline var cachedHead: UInt64
+        public let waitStrategy: WaitStrategy
+
+        init(queue: SPSCQueue, waitStrategy: WaitStrategy) {
+            self.queue = queue
+            control = queue.control
+            tail = control.tail.load(ordering: .relaxed)  // relaxed: we are its only writer
+            cachedHead = control.head.load(ordering: .acquiring)
+            self.waitStrategy = waitStrategy
+        }
+
+        deinit { control.releaseRole(producer: true) }
+
+        /// Whether a slot is free, re-reading the head only if the cached one says full.
+        @inlinable @inline(__always)
+        mutating func hasRoom() -> Bool {
+            if tail &- cachedHead < UInt64(control.capacity) { return true }
+            // Acquire: pairs with the consumer's release store of head, so its reads of the
+            // slots we are about to overwrite are done.
+            cachedHead = control.head.load(ordering: .acquiring)
+            return tail &- cachedHead < UInt64(control.capacity)
+        }
+
+        @inlinable @inline(__always)
+        mutating func write(_ value: Element) {
+            control.slot(tail).storeBytes(of: value, as: Element.self)
+            tail &+= 1
+        }
+
+        /// Publishes everything written so far (release: pairs with the consumer's acquire).
+        @inlinable @inline(__always)
+        func publish(_ count: Int) {
+            control.tail.store(tail, ordering: .releasing)
+            control.didPut(count: count)
+        }
+
+        /// Puts `value` if there is room, without waiting; throws ``QueueError/closed``.
+        @inlinable
+        public mutating func tryPut(_ value: Element) throws(QueueError) -> Bool {
+            if control.isClosed { throw .closed }
+            guard hasRoom() else { return false }
+            write(value)
+            publish(1)
+            return true
+        }
+
+        /// Puts `value`, waiting at most `timeout` (`nil`: forever) for room.
+        @inlinable
+        public mutating func put(_ value: Element, timeout: Duration? = nil) throws(QueueError) {
+            if try tryPut(value) { return }
+            let deadline = Deadline.after(timeout)
+            while true {
+                let (next, control) = (tail, self.control)
+                try control.await(consumers: false, deadline: deadline, strategy: waitStrategy) {
+                    next &- control.head.load(ordering: .acquiring) < UInt64(control.capacity)
+                }
+                if try tryPut(value) { return }
+            }
+        }
+
+        /// Puts every element of `values`, publishing in batches (one index store and one
+        /// wake-up check per batch), waiting for room as needed.
+        @inlinable
+        public mutating func putMany(_ values: UnsafeBufferPointer<Element>, timeout: Duration? = nil) throws(QueueError) {
+            var index = 0
+            var deadline: Deadline?
+            while index < values.count {
+                if control.isClosed { throw .closed }
+                var written = 0
+                while index < values.count, hasRoom() {
+                    write(values[index])
+                    index += 1
+                    written += 1
+                }
+                if written > 0 { publish(written); continue }
+                if deadline == nil { deadline = .after(timeout) }
+                let (next, control) = (tail, self.control)
+                try control.await(consumers: false, deadline: deadline!, strategy: waitStrategy) {
+                    next &- control.head.load(ordering: .acquiring) < UInt64(control.capacity)
+                }
+            }
+        }
+    }
+
+    /// The consuming end: the only one, until it ends.
+    public struct Consumer: ~Copyable {
+        @usableFromInline let queue: SPSCQueue
+        @usableFromInline let control: QueueControl
+        /// The next index to take (this endpoint is the head's only writer).
+        @usableFromInline var head: UInt64
+        /// The producer's tail as last read: re-read only when the ring looks empty.
+        @usableFromInline var cachedTail: UInt64
+        public let waitStrategy: WaitStrategy
+
+        init(queue: SPSCQueue, waitStrategy: WaitStrategy) {
+            self.queue = queue
+            control = queue.control
+            head = control.head.load(ordering: .relaxed)  // relaxed: we are its only writer
+            cachedTail = control.tail.load(ordering: .acquiring)
+            self.waitStrategy = waitStrategy
+        }
+
+        deinit { control.releaseRole(producer: false) }
+
+        /// Whether an element is ready, re-reading the tail only if the cached one says empty.
+        @inlinable @inline(__always)
+        mutating func hasElement() -> Bool {
+            if head != cachedTail { return true }
+            // Acquire: pairs with the producer's release store of tail: the slots are written.
+            cachedTail = control.tail.load(ordering: .acquiring)
+            return head != cachedTail
+        }
+
+        @inlinable @inline(__always)
+        mutating func read() -> Element {
+            let value = control.slot(head).loadUnaligned(as: Element.self)
+            head &+= 1
+            return value
+        }
+
+        /// Publishes everything taken so far (release: pairs with the producer's acquire).
+        @inlinable @inline(__always)
+        func release(_ count: Int) {
+            control.head.store(head, ordering: .releasing)
+            control.didGet(count: count)
+        }
+
+        /// Takes the next element if there is one, without waiting; throws
+        /// ``QueueError/closed`` once the queue is closed and empty.
+        @inlinable
+        public mutating func tryGet() throws(QueueError) -> Element? {
+            guard hasElement() else {
+                if control.isClosed, !hasElement() { throw .closed }
+                return nil
+            }
+            let value = read()
+            release(1)
+            return value
+        }
+
+        /// Takes the next element, waiting at most `timeout` (`nil`: forever).
+        @inlinable
+        public mutating func get(timeout: Duration? = nil) throws(QueueError) -> Element {
+            if let value = try tryGet() { return value }
+            let deadline = Deadline.after(timeout)
+            while true {
+                let (next, control) = (head, self.control)
+                try control.await(consumers: true, deadline: deadline, strategy: waitStrategy) {
+                    control.tail.load(ordering: .acquiring) != next
+                }
+                if let value = try tryGet() { return value }
+            }
+        }
+
+        /// Waits for at least one element (at most `timeout`), then takes as many as are ready,
+        /// up to `buffer.count`, releasing them in one batch; returns how many.
+        @inlinable
+        public mutating func getMany(into buffer: UnsafeMutableBufferPointer<Element>, timeout: Duration? = nil) throws(QueueError) -> Int {
+            guard !buffer.isEmpty else { return 0 }
+            if !hasElement() {
+                buffer.initializeElement(at: 0, to: try get(timeout: timeout))
+                return 1 + takeReady(into: UnsafeMutableBufferPointer(rebasing: buffer[1...]))
+            }
+            return takeReady(into: buffer)
+        }
+
+        @inlinable
+        mutating func takeReady(into buffer: UnsafeMutableBufferPointer<Element>) -> Int {
+            var taken = 0
+            while taken < buffer.count, hasElement() {
+                buffer.initializeElement(at: taken, to: read())
+                taken += 1
+            }
+            if taken > 0 { release(taken) }
+            return taken
+        }
+    }
+}
+
+extension QueueControl {
+    @inlinable var producerRole: UnsafeAtomic<UInt32> { word32(404) }
+    @inlinable var consumerRole: UnsafeAtomic<UInt32> { word32(408) }
+
+    /// Claims the SPSC producer or consumer role for this process: free, or held by a dead pid.
+    func claimRole(producer: Bool) throws(QueueError) {
+        let role = producer ? producerRole : consumerRole
+        let me = UInt32(bitPattern: Sys.currentPID)
+        while true {
+            // Acquire: pairs with the releasing store in releaseRole(), so the previous holder's
+            // index publication is visible before we read the indices.
+            let holder = role.load(ordering: .acquiring)
+            if holder != 0, Sys.threadIsAlive(Int32(bitPattern: holder)) {
+                throw .roleTaken(pid: Int32(bitPattern: holder))
+            }
+            if role.compareExchange(expected: holder, desired: me, ordering: .acquiringAndReleasing).exchanged {
+                return
+            }
+        }
+    }
+
+    func releaseRole(producer: Bool) {
+        (producer ? producerRole : consumerRole).store(0, ordering: .releasing)  // pairs with claimRole
+    }
+}
