@@ -57,6 +57,7 @@ enum Unit: String, Codable {
     case nanoseconds = "ns"
     case messagesPerSecond = "msg/s"
     case nanosecondsPerOperation = "ns/op"
+    case percentOfCore = "%core"
 }
 
 /// One row of the report: a scenario's figures over all runs.

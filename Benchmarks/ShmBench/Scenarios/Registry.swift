@@ -18,5 +18,13 @@ enum Registry {
         LockedCounter(kind: .lock),
         LockedCounter(kind: .pthread),
         EventPingPong(),
+        SPSCRoundTrip(label: "spin", strategy: .spin),
+        SPSCRoundTrip(label: "default", strategy: .default),
+        SPSCRoundTrip(label: "park", strategy: .park),
+        MPMCRoundTrip(),
+        QueueThroughput<UInt64>(spsc: true, label: "8B") { $0 },
+        QueueThroughput<Message64>(spsc: true, label: "64B") { Message64($0) },
+        QueueThroughput<UInt64>(spsc: false, label: "8B") { $0 },
+        IdleConsumerCPU(),
     ]
 }

@@ -1,0 +1,195 @@
+import Glibc
+import ShmIPC
+import SystemPackage
+
+/// A 64-byte message for the throughput scenarios.
+struct Message64: BitwiseCopyable {
+    var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    init(_ value: UInt64) { words.0 = value }
+}
+
+/// `rtt.queue.spsc.<strategy>`: an 8-byte ping-pong over two SPSC queues, one each way, both
+/// endpoints with the same wait strategy.
+struct SPSCRoundTrip: Scenario {
+    let label: String
+    let strategy: WaitStrategy
+    var name: String { "rtt.queue.spsc.\(label)" }
+    let unit = Unit.nanoseconds
+    var summary: String { "8-byte ping-pong over two SPSC queues, wait strategy \(label)" }
+    var defaultIterations: Int { strategy == .park ? 20_000 : 200_000 }
+    static let capacity = 64
+
+    func makeChannels() throws -> Channels {
+        let there = try SPSCQueue<UInt64>(capacity: Self.capacity), back = try SPSCQueue<UInt64>(capacity: Self.capacity)
+        return Channels(child: [try duplicate(there.inheritableDescriptor), try duplicate(back.inheritableDescriptor)],
+                        objects: [there, back])
+    }
+
+    func parent(_ session: Session) throws -> RunMeasurement {
+        guard let there = session.objects[0] as? SPSCQueue<UInt64>, let back = session.objects[1] as? SPSCQueue<UInt64> else {
+            throw BenchError.peerFailed("queues")
+        }
+        var producer = try there.makeProducer(waitStrategy: strategy)
+        var consumer = try back.makeConsumer(waitStrategy: strategy)
+        try session.barrier()
+        return try RoundTripSampler.measure(
+            iterations: session.iterations, warmup: RoundTripSampler.warmup(for: session.iterations)
+        ) { i in
+            try producer.put(UInt64(i), timeout: .seconds(30))
+            _ = try consumer.get(timeout: .seconds(30))
+        }
+    }
+
+    func child(_ session: Session) throws {
+        let there = try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: Self.capacity)
+        let back = try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[1]), capacity: Self.capacity)
+        var consumer = try there.makeConsumer(waitStrategy: strategy)
+        var producer = try back.makeProducer(waitStrategy: strategy)
+        try session.barrier()
+        for _ in 0..<(session.iterations + RoundTripSampler.warmup(for: session.iterations)) {
+            try producer.put(try consumer.get(timeout: .seconds(30)) &+ 1, timeout: .seconds(30))
+        }
+    }
+}
+
+/// `rtt.queue.mpmc.spin`: the same ping-pong over two MPMC queues, spinning.
+struct MPMCRoundTrip: Scenario {
+    let name = "rtt.queue.mpmc.spin"
+    let unit = Unit.nanoseconds
+    let summary = "8-byte ping-pong over two MPMC queues, wait strategy spin"
+    let defaultIterations = 200_000
+    static let capacity = 64
+
+    func makeChannels() throws -> Channels {
+        let there = try Queue<UInt64>(capacity: Self.capacity, waitStrategy: .spin)
+        let back = try Queue<UInt64>(capacity: Self.capacity, waitStrategy: .spin)
+        return Channels(child: [try duplicate(there.inheritableDescriptor), try duplicate(back.inheritableDescriptor)],
+                        objects: [there, back])
+    }
+
+    func parent(_ session: Session) throws -> RunMeasurement {
+        guard let there = session.objects[0] as? Queue<UInt64>, let back = session.objects[1] as? Queue<UInt64> else {
+            throw BenchError.peerFailed("queues")
+        }
+        try session.barrier()
+        return try RoundTripSampler.measure(
+            iterations: session.iterations, warmup: RoundTripSampler.warmup(for: session.iterations)
+        ) { i in
+            try there.put(UInt64(i), timeout: .seconds(30))
+            _ = try back.get(timeout: .seconds(30))
+        }
+    }
+
+    func child(_ session: Session) throws {
+        let there = try Queue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: Self.capacity, waitStrategy: .spin)
+        let back = try Queue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[1]), capacity: Self.capacity, waitStrategy: .spin)
+        try session.barrier()
+        for _ in 0..<(session.iterations + RoundTripSampler.warmup(for: session.iterations)) {
+            try back.put(try there.get(timeout: .seconds(30)) &+ 1, timeout: .seconds(30))
+        }
+    }
+}
+
+/// `throughput.queue.<kind>.<size>`: the child puts messages one `put` each; the parent takes
+/// them one `get` each and times the lot (messages per second).
+struct QueueThroughput<Message: BitwiseCopyable>: Scenario {
+    let spsc: Bool
+    let label: String
+    let make: @Sendable (UInt64) -> Message
+    var name: String { "throughput.queue.\(spsc ? "spsc" : "mpmc").\(label)" }
+    let unit = Unit.messagesPerSecond
+    var summary: String { "\(label) messages through an \(spsc ? "SPSC" : "MPMC") queue, one put and one get each" }
+    let defaultIterations = 20_000_000
+    static var capacity: Int { 8192 }
+
+    func makeChannels() throws -> Channels {
+        let queue: AnyObject = spsc ? try SPSCQueue<Message>(capacity: Self.capacity) : try Queue<Message>(capacity: Self.capacity)
+        let fd = spsc ? (queue as! SPSCQueue<Message>).inheritableDescriptor : (queue as! Queue<Message>).inheritableDescriptor
+        return Channels(child: [try duplicate(fd)], objects: [queue])
+    }
+
+    func parent(_ session: Session) throws -> RunMeasurement {
+        var sink: UInt64 = 0
+        let watch: Stopwatch
+        if spsc {
+            guard let queue = session.objects[0] as? SPSCQueue<Message> else { throw BenchError.peerFailed("queue") }
+            var consumer = try queue.makeConsumer()
+            try session.barrier()
+            watch = Stopwatch()
+            for _ in 0..<session.iterations { sink &+= Self.first(try consumer.get(timeout: .seconds(30))) }
+        } else {
+            guard let queue = session.objects[0] as? Queue<Message> else { throw BenchError.peerFailed("queue") }
+            try session.barrier()
+            watch = Stopwatch()
+            for _ in 0..<session.iterations { sink &+= Self.first(try queue.get(timeout: .seconds(30))) }
+        }
+        let elapsed = watch.elapsedNanoseconds()
+        let expected = UInt64(session.iterations) * UInt64(session.iterations - 1) / 2
+        guard sink == expected else { throw BenchError.peerFailed("checksum \(sink), expected \(expected)") }
+        return .rate(Double(session.iterations) / (Double(elapsed) / 1e9))
+    }
+
+    func child(_ session: Session) throws {
+        let fd = FileDescriptor(rawValue: session.descriptors[0])
+        if spsc {
+            var producer = try SPSCQueue<Message>(inheriting: fd, capacity: Self.capacity).makeProducer()
+            try session.barrier()
+            for i in 0..<UInt64(session.iterations) { try producer.put(make(i), timeout: .seconds(30)) }
+        } else {
+            let queue = try Queue<Message>(inheriting: fd, capacity: Self.capacity)
+            try session.barrier()
+            for i in 0..<UInt64(session.iterations) { try queue.put(make(i), timeout: .seconds(30)) }
+        }
+    }
+
+    /// The first word of a message (the sequence number the checksum adds up).
+    @inline(__always)
+    static func first(_ message: Message) -> UInt64 {
+        withUnsafeBytes(of: message) { $0.loadUnaligned(as: UInt64.self) }
+    }
+}
+
+/// `cpu.queue.idle`: CPU used by a consumer parked (default strategy) on an empty queue for
+/// 2 s, in percent of one core, from the consumer's own rusage.
+struct IdleConsumerCPU: Scenario {
+    let name = "cpu.queue.idle"
+    let unit = Unit.percentOfCore
+    let summary = "CPU of a consumer waiting 2 s on an empty queue (default strategy), % of one core"
+    let defaultIterations = 1
+    static let wait: Duration = .seconds(2)
+
+    func makeChannels() throws -> Channels {
+        let queue = try Queue<UInt64>(capacity: 64)
+        return Channels(child: [try duplicate(queue.inheritableDescriptor)], objects: [queue])
+    }
+
+    func parent(_ session: Session) throws -> RunMeasurement {
+        try session.barrier()
+        let done = Deadline.after(Self.wait + .seconds(60))
+        while session.pong.loadAcquiring() == 0 {  // pairs with the child's release store
+            if done.hasPassed { throw BenchError.peerTimedOut("idle consumer") }
+            Sys.sleep(.milliseconds(10))
+        }
+        let cpu = Double(session.childResult.loadAcquiring())
+        let wall = Double(session.ping.loadAcquiring())
+        return .cost(cpu / wall * 100)
+    }
+
+    func child(_ session: Session) throws {
+        let queue = try Queue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: 64)
+        try session.barrier()
+        let cpuBefore = Self.cpuNanoseconds(), wallBefore = Deadline.now
+        let outcome = Result { () throws(QueueError) in try queue.get(timeout: Self.wait) }
+        guard outcome == .failure(.timedOut) else { throw BenchError.peerFailed("idle get ended with \(outcome)") }
+        session.childResult.storeRelaxed(Self.cpuNanoseconds() - cpuBefore)  // published by pong
+        session.ping.storeRelaxed(Deadline.now.uptimeNanoseconds - wallBefore.uptimeNanoseconds)
+        session.pong.storeReleasing(1)
+    }
+
+    static func cpuNanoseconds() -> UInt64 {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let micros = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + usage.ru_utime.tv_usec + usage.ru_stime.tv_usec
+        return UInt64(micros) * 1000
+    }
+}
