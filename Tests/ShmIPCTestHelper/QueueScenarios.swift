@@ -67,6 +67,28 @@ extension Helper {
             while producer.waitStrategy != .spin { Sys.sleep(.seconds(1)) }
             fail("unreachable")
         },
+        // jq-work <name> <capacity> <count>: takes count items, marking each task done.
+        "jq-work": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try JoinableQueue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!)
+            }
+            for _ in 0..<Int(args[2])! {
+                _ = attempt { () throws(QueueError) in try queue.get(timeout: .seconds(60)) }
+                attempt { () throws(QueueError) in try queue.taskDone() }
+            }
+            say("worked")
+        },
+        // queue-put-then-hang <name> <capacity> <count>: puts 0..<count, then waits to be killed.
+        "queue-put-then-hang": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try Queue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!)
+            }
+            for value in 0..<UInt64(args[2])! {
+                attempt { () throws(QueueError) in try queue.put(value, timeout: .seconds(60)) }
+            }
+            say("put")
+            while true { withExtendedLifetime(queue) { Sys.sleep(.seconds(1)) } }
+        },
         // queue-get <name> <capacity> <timeout-ms>: one get, reported.
         "queue-get": { args in
             let queue = attempt { () throws(SharedObjectError) in

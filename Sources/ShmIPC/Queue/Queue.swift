@@ -34,47 +34,54 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         permissions: FilePermissions = SharedMemory.defaultPermissions, waitStrategy: WaitStrategy = .default
     ) throws(SharedObjectError) {
         try self.init(name: name, mode: mode, capacity: capacity, permissions: permissions,
-                      waitStrategy: waitStrategy, initialIndex: 0)
+                      waitStrategy: waitStrategy, initialIndex: 0, kind: .queue)
     }
 
     /// Creates an inheritable queue.
     public convenience init(capacity: Int, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
-        try self.init(capacity: capacity, waitStrategy: waitStrategy, initialIndex: 0)
+        try self.init(capacity: capacity, waitStrategy: waitStrategy, initialIndex: 0, kind: .queue)
     }
 
     /// Attaches an inheritable queue; `capacity` must match the creator's.
-    public init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
+    public convenience init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy = .default) throws(SharedObjectError) {
+        try self.init(inheriting: descriptor, capacity: capacity, waitStrategy: waitStrategy, kind: .queue)
+    }
+
+    /// Attaches an inheritable queue of `kind` (``ObjectKind/queue`` or, for
+    /// ``JoinableQueue``, ``ObjectKind/joinableQueue``).
+    init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy, kind: ObjectKind) throws(SharedObjectError) {
         let slots = QueueLayout.slotCount(forCapacity: capacity)
-        storage = try SharedState(inheriting: descriptor, layout: Self.layout(slots))
+        storage = try SharedState(inheriting: descriptor, layout: Self.layout(slots, kind: kind))
         control = QueueControl(state: storage.state)
         self.waitStrategy = waitStrategy
     }
 
-    /// Testing hook: head and tail start at `initialIndex` (near 2^64 to exercise wrap-around).
+    /// Testing hook: head and tail start at `initialIndex` (near 2^64 to exercise wrap-around);
+    /// `kind` is ``ObjectKind/joinableQueue`` for ``JoinableQueue``.
     init(
         name: SegmentName, mode: CreationMode, capacity: Int, permissions: FilePermissions,
-        waitStrategy: WaitStrategy, initialIndex: UInt64
+        waitStrategy: WaitStrategy, initialIndex: UInt64, kind: ObjectKind
     ) throws(SharedObjectError) {
         let slots = QueueLayout.slotCount(forCapacity: capacity)
-        storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots), permissions: permissions) {
-            QueueLayout.initialize($0, kind: .queue, element: Element.self, slots: slots, initialIndex: initialIndex)
+        storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots, kind: kind), permissions: permissions) {
+            QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
         control = QueueControl(state: storage.state)
         self.waitStrategy = waitStrategy
     }
 
     /// Testing hook for inheritable queues; see the named variant.
-    init(capacity: Int, waitStrategy: WaitStrategy, initialIndex: UInt64) throws(SharedObjectError) {
+    init(capacity: Int, waitStrategy: WaitStrategy, initialIndex: UInt64, kind: ObjectKind = .queue) throws(SharedObjectError) {
         let slots = QueueLayout.slotCount(forCapacity: capacity)
-        storage = try SharedState(inheritable: Self.layout(slots)) {
-            QueueLayout.initialize($0, kind: .queue, element: Element.self, slots: slots, initialIndex: initialIndex)
+        storage = try SharedState(inheritable: Self.layout(slots, kind: kind)) {
+            QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
         control = QueueControl(state: storage.state)
         self.waitStrategy = waitStrategy
     }
 
-    static func layout(_ slots: Int) -> ObjectLayout {
-        QueueLayout.layout(kind: .queue, element: Element.self, slots: slots)
+    static func layout(_ slots: Int, kind: ObjectKind) -> ObjectLayout {
+        QueueLayout.layout(kind: kind, element: Element.self, slots: slots)
     }
 
     // MARK: putting
