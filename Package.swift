@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // Micro benchmarks (allocations per operation); resolves here only with this trait.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         // C: only what Swift cannot import (futex syscalls, GNU-only calls, macros, layout structs).
@@ -63,6 +65,14 @@ let package = Package(
             ],
             path: "Benchmarks/ShmBench",
             swiftSettings: strict
+        ),
+        // In-process micro benchmarks (package-benchmark): `swift package benchmark`.
+        .executableTarget(
+            name: "QueueAllocations",
+            dependencies: ["ShmIPC", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/QueueAllocations",
+            swiftSettings: strict,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]
 )
