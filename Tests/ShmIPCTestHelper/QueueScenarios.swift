@@ -89,6 +89,18 @@ extension Helper {
             say("put")
             while true { withExtendedLifetime(queue) { Sys.sleep(.seconds(1)) } }
         },
+        // queue-take-then-hang <name> <capacity> <count>: takes count items, then waits to be killed.
+        "queue-take-then-hang": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try Queue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[1])!)
+            }
+            var taken: [UInt64] = []
+            for _ in 0..<Int(args[2])! {
+                taken.append(attempt { () throws(QueueError) in try queue.get(timeout: .seconds(60)) })
+            }
+            say("took \(taken)")
+            while true { withExtendedLifetime(queue) { Sys.sleep(.seconds(1)) } }
+        },
         // queue-get <name> <capacity> <timeout-ms>: one get, reported.
         "queue-get": { args in
             let queue = attempt { () throws(SharedObjectError) in

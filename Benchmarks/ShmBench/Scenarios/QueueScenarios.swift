@@ -108,6 +108,10 @@ struct QueueThroughput<Message: BitwiseCopyable>: Scenario {
         return Channels(child: [try duplicate(fd)], objects: [queue])
     }
 
+    // Specialized: reached through `any Scenario`, the generic body would otherwise call the
+    // queues' unspecialized generic put/get (and a metadata accessor) on every message.
+    @_specialize(where Message == UInt64)
+    @_specialize(where Message == Message64)
     func parent(_ session: Session) throws -> RunMeasurement {
         var sink: UInt64 = 0
         let watch: Stopwatch
@@ -129,6 +133,8 @@ struct QueueThroughput<Message: BitwiseCopyable>: Scenario {
         return .rate(Double(session.iterations) / (Double(elapsed) / 1e9))
     }
 
+    @_specialize(where Message == UInt64)
+    @_specialize(where Message == Message64)
     func child(_ session: Session) throws {
         let fd = FileDescriptor(rawValue: session.descriptors[0])
         if spsc {

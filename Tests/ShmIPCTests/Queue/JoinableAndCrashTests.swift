@@ -83,6 +83,22 @@ extension ShmIPCTests {
             try sut.unlink()
         }
 
+        @Test func aConsumerKilledBetweenGetsLeavesTheRestInOrderAndAUsableQueue() throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let sut = try Queue<UInt64>(name: name, mode: .createExclusive, capacity: 16)
+            for value in 0..<UInt64(5) { try sut.put(value, timeout: .seconds(1)) }
+            let victim = try Helper.start("queue-take-then-hang", [name.rawValue, "16", "3"])
+            try #require(Helper.waitForOutput(victim, containing: "took [0, 1, 2]"), "\(victim.output)")
+            victim.kill()
+            #expect(try sut.get(timeout: .seconds(1)) == 3)
+            #expect(try sut.get(timeout: .seconds(1)) == 4)
+            #expect(try sut.tryGet() == nil)
+            try sut.put(7, timeout: .seconds(1))
+            #expect(try sut.get(timeout: .seconds(1)) == 7)
+            try sut.unlink()
+        }
+
         @Test func theQueueStateLayoutMatchesTheOffsetsTheFastPathUses() {
             typealias State = shmipc_queue_state
             #expect(MemoryLayout<State>.offset(of: \.tail) == 0)
