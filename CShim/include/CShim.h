@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 
 // MARK: futex — syscall(2) is variadic, so Swift cannot call it; FUTEX_* are macros.
 // Shared futexes only (never FUTEX_PRIVATE_FLAG): the word lives in memory mapped by
@@ -257,11 +258,13 @@ static inline void shmipc_compiler_barrier(void) { __asm__ __volatile__("" ::: "
 /// membarrier(2), for the asymmetric Dekker of queue waiting: the rare parking side issues the
 /// heavy barrier so the hot put/get path needs only a compiler barrier. Register once per
 /// process (returns 0 when available), then call the barrier (0 or -1/errno).
+/// (The kernel's named constants, never numbers: a wrong command registers for the *private*
+/// barrier, the global one then interrupts nobody, and wake-ups are lost.)
 static inline int shmipc_membarrier_register(void) {
-    return (int)syscall(SYS_membarrier, 1 << 4 /* MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED */, 0, 0);
+    return (int)syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0);
 }
 static inline int shmipc_membarrier_global(void) {
-    return (int)syscall(SYS_membarrier, 1 << 1 /* MEMBARRIER_CMD_GLOBAL_EXPEDITED */, 0, 0);
+    return (int)syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
 }
 
 /// The benchmark's control block: a start barrier and the ping/pong words, each written by

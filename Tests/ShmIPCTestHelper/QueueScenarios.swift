@@ -101,6 +101,24 @@ extension Helper {
             say("took \(taken)")
             while true { withExtendedLifetime(queue) { Sys.sleep(.seconds(1)) } }
         },
+        // spsc-echo <there name> <back name> <capacity> <count>: parked echo of count items;
+        // reports the slice recoveries it saw (lost wake-ups).
+        "spsc-echo": { args in
+            let there = attempt { () throws(SharedObjectError) in
+                try SPSCQueue<UInt64>(name: segmentName(args[0]), mode: .openExisting, capacity: Int(args[2])!)
+            }
+            let back = attempt { () throws(SharedObjectError) in
+                try SPSCQueue<UInt64>(name: segmentName(args[1]), mode: .openExisting, capacity: Int(args[2])!)
+            }
+            var consumer = attempt { () throws(QueueError) in try there.makeConsumer(waitStrategy: .park) }
+            var producer = attempt { () throws(QueueError) in try back.makeProducer(waitStrategy: .park) }
+            for _ in 0..<Int(args[3])! {
+                do throws(QueueError) {
+                    try producer.put(try consumer.get(timeout: .seconds(30)) &+ 1, timeout: .seconds(30))
+                } catch { fail("\(error)") }
+            }
+            say("echoed, slice recoveries \(QueueDiagnostics.sliceRecoveries)")
+        },
         // queue-get <name> <capacity> <timeout-ms>: one get, reported.
         "queue-get": { args in
             let queue = attempt { () throws(SharedObjectError) in

@@ -194,11 +194,19 @@ struct QueueControl: @unchecked Sendable {
             let seen = epoch.load(ordering: .acquiring)  // pairs with the releasing bump in wake*()
             waiters.wrappingIncrement(ordering: .relaxed)  // relaxed: ordered by the barrier below
             Self.heavyBarrier(fenceOnFastPath)
+            var sliceEnded = false
             if !ready() && !isClosed {
-                _ = Futex(epochWord).wait(expected: seen, deadline: deadline)
+                // In slices: a peer killed between publishing and waking must not leave us
+                // asleep beside an element (crash model); a slice ending with the queue ready
+                // is counted, so tests can tell such a recovery from a normal wake-up.
+                sliceEnded = Futex(epochWord).wait(
+                    expected: seen, deadline: min(deadline, .after(WaitStrategy.parkSlice))) == .timedOut
             }
             waiters.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for wakers
-            if ready() { return }
+            if ready() {
+                if sliceEnded { Self.noteSliceRecovery() }
+                return
+            }
         }
     }
 
@@ -207,6 +215,20 @@ struct QueueControl: @unchecked Sendable {
         closedFlag.store(1, ordering: .releasing)  // pairs with the acquire in isClosed
         wakeConsumers(Int(Int32.max))
         wakeProducers(Int(Int32.max))
+    }
+
+    // MARK: diagnostics
+
+    #if DEBUG
+    /// Times a parked waiter found its queue ready only when its park slice ended: a lost
+    /// wake-up, or a peer that died before waking it. Debug builds only; tests expect 0.
+    static let sliceRecoveries = ManagedAtomic<Int>(0)
+    #endif
+
+    static func noteSliceRecovery() {
+        #if DEBUG
+        sliceRecoveries.wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
+        #endif
     }
 
     // MARK: membarrier
@@ -219,5 +241,17 @@ struct QueueControl: @unchecked Sendable {
         if fence || shmipc_membarrier_global() != 0 {
             atomicMemoryFence(ordering: .sequentiallyConsistent)
         }
+    }
+}
+
+/// Diagnostics of the queue machinery, for tests.
+package enum QueueDiagnostics {
+    /// See `QueueControl.sliceRecoveries`; always 0 in release builds, which do not count.
+    package static var sliceRecoveries: Int {
+        #if DEBUG
+        QueueControl.sliceRecoveries.load(ordering: .relaxed)  // relaxed: a statistic
+        #else
+        0
+        #endif
     }
 }

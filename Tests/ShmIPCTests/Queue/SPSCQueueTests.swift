@@ -91,6 +91,32 @@ extension ShmIPCTests {
             try sut.unlink()
         }
 
+        /// Both sides park for every item, so every hand-over goes through the waiter accounting
+        /// (membarrier on the parking side, a compiler barrier on the fast path). A lost wake-up
+        /// shows up as a park slice that ended with the queue ready.
+        @Test func aParkedPingPongAcrossProcessesLosesNoWakeUp() throws {
+            let there = TestNames.unique("there"), back = TestNames.unique("back")
+            defer { [there, back].forEach(TestNames.cleanUp) }
+            let thereQueue = try SPSCQueue<UInt64>(name: there, mode: .createExclusive, capacity: 8)
+            let backQueue = try SPSCQueue<UInt64>(name: back, mode: .createExclusive, capacity: 8)
+            var producer = try thereQueue.makeProducer(waitStrategy: .park)
+            var consumer = try backQueue.makeConsumer(waitStrategy: .park)
+            let rounds = 10_000
+            let before = QueueDiagnostics.sliceRecoveries
+            let echo = try Helper.start("spsc-echo", [there.rawValue, back.rawValue, "8", "\(rounds)"])
+            for value in 0..<UInt64(rounds) {
+                try producer.put(value, timeout: .seconds(30))
+                #expect(try consumer.get(timeout: .seconds(30)) == value + 1)
+            }
+            #expect(Helper.finish(echo) == .exited(0), "\(echo.output)")
+            #expect(echo.output.contains("echoed, slice recoveries 0"), "\(echo.output)")
+            #expect(QueueDiagnostics.sliceRecoveries == before)
+            _ = consume producer
+            _ = consume consumer
+            try thereQueue.unlink()
+            try backQueue.unlink()
+        }
+
         @Test func tenMillionItemsCrossProcessesInOrder() throws {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
