@@ -252,6 +252,24 @@ typedef struct shmipc_queue_slot {
 } shmipc_queue_slot;
 _Static_assert(sizeof(shmipc_queue_slot) == 16, "slot head");
 
+// MARK: shared values and arrays
+
+/// Value<T>: its lock, then, for types wider than one atomic word, two buffers each guarded by
+/// a sequence counter, and the index of the one holding the value. Writers (serialized by the
+/// lock) fill the other buffer, then flip `current`: a writer dying mid-write tears only a
+/// buffer readers do not read. The buffers start at SHMIPC_CACHE_PAIR, one pair-aligned stride
+/// apart; word-sized values live alone in the first.
+typedef struct shmipc_value_state {
+    shmipc_lock_state lock;
+    uint32_t current;           ///< buffer holding the value (0 or 1)
+    uint32_t reserved;
+    uint64_t sequence[2];       ///< per buffer: odd while a writer fills it
+    uint8_t pad[SHMIPC_CACHE_PAIR - 40];
+} shmipc_value_state;
+_Static_assert(sizeof(shmipc_value_state) == SHMIPC_CACHE_PAIR, "value state");
+_Static_assert(offsetof(shmipc_value_state, current) == 16, "value current");
+_Static_assert(offsetof(shmipc_value_state, sequence) == 24, "value sequences");
+
 /// A compiler-only barrier: no instruction, but no memory access moves across it.
 static inline void shmipc_compiler_barrier(void) { __asm__ __volatile__("" ::: "memory"); }
 

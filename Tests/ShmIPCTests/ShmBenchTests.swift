@@ -17,6 +17,7 @@ extension ShmIPCTests {
             "rtt.event.park",
             "rtt.queue.spsc.spin", "rtt.queue.spsc.default", "rtt.queue.spsc.park", "rtt.queue.mpmc.spin",
             "throughput.queue.spsc.8B", "throughput.queue.spsc.64B", "throughput.queue.mpmc.8B", "cpu.queue.idle",
+            "value.add.2proc", "value.read.64B", "value.lockedadd.2proc",
         ]
 
         var benchPath: String { Helper.path.replacingOccurrences(of: "shmipc-test-helper", with: "shm-bench") }

@@ -26,5 +26,8 @@ enum Registry {
         QueueThroughput<Message64>(spsc: true, label: "64B") { Message64($0) },
         QueueThroughput<UInt64>(spsc: false, label: "8B") { $0 },
         IdleConsumerCPU(),
+        ValueAdd(locked: false),
+        ValueRead64(),
+        ValueAdd(locked: true),
     ]
 }
