@@ -281,3 +281,29 @@ extension Value where T: BinaryFloatingPoint {
         }
     }
 }
+
+// MARK: Bool
+
+extension Value where T == Bool {
+    @inlinable var atomicBool: UnsafeAtomic<Bool> {
+        UnsafeAtomic(at: buffer.assumingMemoryBound(to: Bool.AtomicRepresentation.self))
+    }
+
+    /// Stores `newValue`; returns the previous value. Acquire-release.
+    @inlinable @discardableResult
+    public func exchange(_ newValue: Bool) -> Bool { atomicBool.exchange(newValue, ordering: .acquiringAndReleasing) }
+
+    /// Stores `desired` if the value is `expected`. Acquire-release on success, acquire on failure.
+    @inlinable
+    public func compareExchange(expected: Bool, desired: Bool) -> (exchanged: Bool, original: Bool) {
+        atomicBool.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing)
+    }
+
+    /// Logical AND, OR, XOR with `operand`; each returns the previous value. Acquire-release.
+    @inlinable @discardableResult
+    public func logicalAnd(_ operand: Bool) -> Bool { atomicBool.loadThenLogicalAnd(with: operand, ordering: .acquiringAndReleasing) }
+    @inlinable @discardableResult
+    public func logicalOr(_ operand: Bool) -> Bool { atomicBool.loadThenLogicalOr(with: operand, ordering: .acquiringAndReleasing) }
+    @inlinable @discardableResult
+    public func logicalXor(_ operand: Bool) -> Bool { atomicBool.loadThenLogicalXor(with: operand, ordering: .acquiringAndReleasing) }
+}

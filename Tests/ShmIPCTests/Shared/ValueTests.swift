@@ -22,6 +22,17 @@ extension ShmIPCTests {
             #expect(sut.load() == -5)
         }
 
+        @Test func boolsHaveAtomicLogicalOperations() throws {
+            let sut = try Value<Bool>(false)
+            #expect(sut.logicalOr(true) == false)
+            #expect(sut.logicalXor(true) == true)
+            #expect(sut.value == false)
+            #expect(sut.compareExchange(expected: false, desired: true) == (true, false))
+            #expect(sut.logicalAnd(false) == true)
+            #expect(sut.exchange(true) == false)
+            #expect(sut.load())
+        }
+
         @Test func doublesAddByCompareExchange() throws {
             let sut = try Value<Double>(1.5)
             #expect(sut.add(2.25) == 3.75)
