@@ -73,6 +73,8 @@ extension ShmBench {
             let machine = MachineInfo.current(pinned: pinned, runs: runs, scale: scale)
             print("shm-bench: \(machine.cpuModel), \(machine.logicalCPUs) CPUs, kernel \(machine.kernel), "
                 + "\(machine.build) build, pinned \(pinned.map { "\($0.parent),\($0.child)" } ?? "no"), \(runs) runs")
+            // Warm-up (unmeasured): both pinned CPUs busy for a second first.
+            _ = try? Harness.runOnce(WarmUp(), iterations: 1, cpus: pinned)
             // Rounds: every selected scenario runs once per round, so drift on a noisy machine
             // affects each scenario alike and same-run comparisons stay fair.
             var measurements: [String: [RunMeasurement]] = [:]
@@ -130,7 +132,7 @@ extension ShmBench {
 
         func run() throws {
             _ = shmipc_set_parent_death_signal(SIGKILL)  // never outlive the measuring process
-            guard let found = Registry.all.first(where: { $0.name == scenario }) else {
+            guard let found = (Registry.all + [WarmUp()]).first(where: { $0.name == scenario }) else {
                 throw ValidationError("unknown scenario \(scenario)")
             }
             try Harness.runPeer(found, iterations: iterations, descriptorCount: descriptors, cpu: cpu)

@@ -109,3 +109,29 @@ struct AtomicAddFloor: Scenario {
         session.pong.storeReleasing(1)  // pairs with the parent's acquire in spin(until:)
     }
 }
+
+/// Not a measurement: both pinned processes spin for `duration` before the first round, so the
+/// first timed round does not start on vCPUs that were idle. (Whole invocations on this VM
+/// sometimes run up to 2× slower, pipes included; the warm-up does not remove that host noise,
+/// which is why rows are compared within one run.)
+struct WarmUp: Scenario {
+    let name = "warm-up"
+    let unit = Unit.nanosecondsPerOperation
+    let summary = "both CPUs spin before the first round"
+    let defaultIterations = 1
+    static let duration: Duration = .seconds(1)
+
+    func parent(_ session: Session) throws -> RunMeasurement {
+        try session.barrier()
+        let end = Deadline.after(Self.duration)
+        var spins: UInt64 = 0
+        while !end.hasPassed { spins &+= 1 }
+        session.pong.storeReleasing(1)  // pairs with the child's acquire below
+        return .cost(Double(spins))
+    }
+
+    func child(_ session: Session) throws {
+        try session.barrier()
+        try session.spin(until: session.pong, equals: 1)
+    }
+}
