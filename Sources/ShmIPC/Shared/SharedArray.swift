@@ -125,11 +125,8 @@ public final class SharedArray<T: BitwiseCopyable>: @unchecked Sendable {
 
     /// Runs `body` on the elements holding the array's lock. Python: `with a.get_lock(): ...`.
     public func withLock<Result>(_ body: (UnsafeMutableBufferPointer<T>) throws -> Result) throws -> Result {
-        let me = Sys.currentThreadID
         let lock = LockCore(state: UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: shmipc_lock_state.self))
-        if try lock.lock(me, deadline: .distantFuture, strategy: .default) == .previousOwnerDied {
-            try lock.markConsistent(me)
-        }
+        try lock.lockSelfHealing(Sys.currentThreadID)  // elements were never guaranteed atomic together
         defer { lock.unlockHeld() }
         return try withUnsafeMutableBufferPointer(body)
     }

@@ -107,11 +107,8 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
     /// Runs `body` on the value holding the value's lock, and publishes what it leaves in
     /// `value`. Python: `with v.get_lock(): ...`.
     public func withLock<Result>(_ body: (inout T) throws -> Result) throws -> Result {
-        let me = Sys.currentThreadID
-        let lock = LockCore(state: UnsafeMutableRawPointer(state).assumingMemoryBound(to: shmipc_lock_state.self))
-        if try lock.lock(me, deadline: .distantFuture, strategy: .default) == .previousOwnerDied {
-            try lock.markConsistent(me)  // the value is always whole: nothing to repair
-        }
+        let lock = self.lock
+        try lock.lockSelfHealing(Sys.currentThreadID)  // the value is always whole
         defer { lock.unlockHeld() }
         var current = load()
         let result = try body(&current)
@@ -131,6 +128,11 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 
     // MARK: double buffering (wide T)
+
+    /// The value's lock (Python's `get_lock()`), as a view.
+    var lock: LockCore {
+        LockCore(state: UnsafeMutableRawPointer(state).assumingMemoryBound(to: shmipc_lock_state.self))
+    }
 
     @usableFromInline var currentIndex: UnsafeAtomic<UInt32> {
         WordAccess.atomic(UnsafeMutableRawPointer(state) + 16, UInt32.self)
@@ -176,12 +178,11 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
 
     @usableFromInline
     func storeBuffered(_ newValue: T) {
-        let me = Sys.currentThreadID
-        let lock = LockCore(state: UnsafeMutableRawPointer(state).assumingMemoryBound(to: shmipc_lock_state.self))
-        switch Result(catching: { () throws(SyncError) in try lock.lock(me, deadline: .distantFuture, strategy: .default) }) {
-        case .success(.acquired): break
-        case .success(.previousOwnerDied): try? lock.markConsistent(me)  // a dead writer tore only the inactive buffer
-        case .failure(let error): preconditionFailure("Value.store inside withLock on the same value (\(error)): assign to the inout value instead")
+        let lock = self.lock
+        do throws(SyncError) {
+            try lock.lockSelfHealing(Sys.currentThreadID)  // a dead writer tore only the inactive buffer
+        } catch {
+            preconditionFailure("Value.store inside withLock on the same value (\(error)): assign to the inout value instead")
         }
         writeBuffered(newValue)
         lock.unlockHeld()

@@ -136,6 +136,15 @@ struct LockCore {
     /// The error for a thread that does not hold the lock (cold).
     func notHeldError() -> SyncError { LockWord.notHeldError(state) }
 
+    /// Acquires (waiting as long as it takes) for an object whose protected state is always
+    /// whole, such as a double-buffered value: a dead previous holder left nothing to repair, so
+    /// its death is acknowledged here instead of reported.
+    func lockSelfHealing(_ me: Int32, strategy: WaitStrategy = .default) throws(SyncError) {
+        if try lock(me, deadline: .distantFuture, strategy: strategy) == .previousOwnerDied {
+            try markConsistent(me)
+        }
+    }
+
     /// Clears the inconsistent mark; only the holder may.
     func markConsistent(_ me: Int32) throws(SyncError) {
         guard owner == me else { throw notHeldError() }
