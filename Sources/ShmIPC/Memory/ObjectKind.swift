@@ -17,7 +17,6 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let array = ObjectKind(rawValue: 11)
     public static let pipe = ObjectKind(rawValue: 12)
     public static let spscQueue = ObjectKind(rawValue: 13)
-    public static let rawArray = ObjectKind(rawValue: 14)
     /// For tests and tools that need a kind of their own.
     public static let testing = ObjectKind(rawValue: 0xFFFF)
 
@@ -36,7 +35,6 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
         case .array: "array"
         case .pipe: "pipe"
         case .spscQueue: "spsc-queue"
-        case .rawArray: "raw-array"
         case .testing: "testing"
         default: "kind(\(rawValue))"
         }

@@ -85,7 +85,9 @@ struct QueueControl: @unchecked Sendable {
                 let (won, current) = tail.weakCompareExchange(
                     expected: position, desired: position &+ 1, ordering: .relaxed)
                 if won {
-                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)  // claimant
+                    // Claimant (plain: only the thread holding the slot writes it; the sequence
+                    // store below publishes it). Read by no one yet: for mid-operation death.
+                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)
                     (slot + elementOffset).storeBytes(of: value, as: Element.self)
                     // Release: pairs with the acquire load in mpmcTryGet; publishes the element.
                     self.sequence(slot).store(position &+ 1, ordering: .releasing)
@@ -113,7 +115,9 @@ struct QueueControl: @unchecked Sendable {
                 let (won, current) = head.weakCompareExchange(
                     expected: position, desired: position &+ 1, ordering: .relaxed)
                 if won {
-                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)  // claimant
+                    // Claimant (plain: only the thread holding the slot writes it; the sequence
+                    // store below publishes it). Read by no one yet: for mid-operation death.
+                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)
                     let value = (slot + elementOffset).loadUnaligned(as: Element.self)
                     // Release: frees the slot for index + capacity; pairs with the acquire in
                     // mpmcTryPut, so our read precedes the next write.

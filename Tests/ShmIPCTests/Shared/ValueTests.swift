@@ -33,6 +33,15 @@ extension ShmIPCTests {
             #expect(sut.load())
         }
 
+        @Test func theRawPointerReachesTheStoredValue() throws {
+            let word = try Value<Int32>(5)
+            word.withUnsafeMutablePointer { $0.pointee += 1 }
+            #expect(word.value == 6)
+            let wide = try Value<Pattern64>(Pattern64(1))
+            wide.store(Pattern64(2))  // now the value is in the second buffer
+            #expect(wide.withUnsafeMutablePointer { $0.pointee } == Pattern64(2))
+        }
+
         @Test func doublesAddByCompareExchange() throws {
             let sut = try Value<Double>(1.5)
             #expect(sut.add(2.25) == 3.75)
