@@ -252,6 +252,25 @@ typedef struct shmipc_queue_slot {
 } shmipc_queue_slot;
 _Static_assert(sizeof(shmipc_queue_slot) == 16, "slot head");
 
+// MARK: byte messages
+
+/// A record in a byte-message ring (Pipe/Connection): this 16-byte head, then `length` bytes,
+/// padded to 16. The ring reuses shmipc_queue_state as its control block (tail and head count
+/// bytes; capacity is the ring's size in bytes). `commit` is written last, with release: it
+/// equals the record's ring position + 1 once the record is whole, so a consumer polls one word
+/// and stale heads from earlier laps never match (positions never repeat).
+typedef struct shmipc_ring_record {
+    uint64_t commit;            ///< ring position + 1 once published
+    uint32_t length;            ///< payload bytes (0 for a wrap marker)
+    uint32_t kind;              ///< SHMIPC_RECORD_MESSAGE or SHMIPC_RECORD_WRAP
+} shmipc_ring_record;
+_Static_assert(sizeof(shmipc_ring_record) == 16, "ring record head");
+#define SHMIPC_RECORD_MESSAGE 1u
+#define SHMIPC_RECORD_WRAP 2u   ///< the rest of the lap is padding; the next record starts at 0
+
+// MessageQueue slots are shmipc_queue_slot heads whose `reserved` word holds the payload
+// length; the payload follows at offset 16.
+
 // MARK: shared values and arrays
 
 /// Value<T>: its lock, then, for types wider than one atomic word, two buffers each guarded by

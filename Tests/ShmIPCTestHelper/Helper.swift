@@ -26,6 +26,7 @@ enum Helper {
     static let scenarios = segmentScenarios.merging(syncScenarios) { first, _ in first }
         .merging(queueScenarios) { first, _ in first }
         .merging(valueScenarios) { first, _ in first }
+        .merging(channelScenarios) { first, _ in first }
 
     static let segmentScenarios: [String: @Sendable ([String]) -> Void] = [
         "exit": { args in exit(Int32(args.first ?? "0") ?? 0) },

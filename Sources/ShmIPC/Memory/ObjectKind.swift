@@ -17,6 +17,8 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let array = ObjectKind(rawValue: 11)
     public static let pipe = ObjectKind(rawValue: 12)
     public static let spscQueue = ObjectKind(rawValue: 13)
+    /// ``MessageQueue``.
+    public static let messageQueue = ObjectKind(rawValue: 14)
     /// For tests and tools that need a kind of their own.
     public static let testing = ObjectKind(rawValue: 0xFFFF)
 
@@ -35,6 +37,7 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
         case .array: "array"
         case .pipe: "pipe"
         case .spscQueue: "spsc-queue"
+        case .messageQueue: "message-queue"
         case .testing: "testing"
         default: "kind(\(rawValue))"
         }

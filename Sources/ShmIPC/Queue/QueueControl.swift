@@ -28,6 +28,17 @@ struct QueueControl: @unchecked Sendable {
         fenceOnFastPath = !QueueControl.membarrierAvailable
     }
 
+    /// A view whose geometry comes from the caller (validated configuration), not from the
+    /// shared block: for channels, whose peers may be hostile. `capacity` is a power of two.
+    init(state: UnsafeMutablePointer<shmipc_queue_state>, capacity: Int, stride: Int, elementOffset: Int) {
+        self.state = state
+        slots = UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_queue_state>.stride
+        mask = UInt64(capacity) &- 1
+        self.stride = stride
+        self.elementOffset = elementOffset
+        fenceOnFastPath = !QueueControl.membarrierAvailable
+    }
+
     // MARK: fields (offsets fixed by the _Static_asserts in CShim.h; a test checks them)
 
     @inlinable func word64(_ offset: Int) -> UnsafeAtomic<UInt64> {
@@ -73,6 +84,13 @@ struct QueueControl: @unchecked Sendable {
     /// Puts `value` if a slot is free; false if the queue is full.
     @inlinable @inline(__always)
     func mpmcTryPut<Element: BitwiseCopyable>(_ value: Element) -> Bool {
+        mpmcTryPut { slot in (slot + elementOffset).storeBytes(of: value, as: Element.self) }
+    }
+
+    /// Claims a free slot and lets `fill` write it (the slot's start; the element area is at
+    /// `elementOffset`), then publishes it; false if the queue is full.
+    @inlinable @inline(__always)
+    func mpmcTryPut(_ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
         var position = tail.load(ordering: .relaxed)  // relaxed: the CAS below validates it
         while true {
             let slot = self.slot(position)
@@ -88,7 +106,7 @@ struct QueueControl: @unchecked Sendable {
                     // Claimant (plain: only the thread holding the slot writes it; the sequence
                     // store below publishes it). Read by no one yet: for mid-operation death.
                     slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)
-                    (slot + elementOffset).storeBytes(of: value, as: Element.self)
+                    fill(slot)
                     // Release: pairs with the acquire load in mpmcTryGet; publishes the element.
                     self.sequence(slot).store(position &+ 1, ordering: .releasing)
                     return true
@@ -105,6 +123,16 @@ struct QueueControl: @unchecked Sendable {
     /// Takes an element if one is ready; nil if the queue is empty.
     @inlinable @inline(__always)
     func mpmcTryGet<Element: BitwiseCopyable>(_: Element.Type) -> Element? {
+        mpmcTryGet(accept: { _ in true }) { slot in (slot + elementOffset).loadUnaligned(as: Element.self) }
+    }
+
+    /// Takes the element at the head if one is ready and `accept` (shown the slot before it is
+    /// claimed) agrees, reading it with `read` before the slot is freed; nil if the queue is
+    /// empty or `accept` declined.
+    @inlinable @inline(__always)
+    func mpmcTryGet<Result>(
+        accept: (UnsafeMutableRawPointer) -> Bool, _ read: (UnsafeMutableRawPointer) -> Result
+    ) -> Result? {
         var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
         while true {
             let slot = self.slot(position)
@@ -112,13 +140,14 @@ struct QueueControl: @unchecked Sendable {
             let sequence = self.sequence(slot).load(ordering: .acquiring)
             let difference = Int64(bitPattern: sequence &- (position &+ 1))
             if difference == 0 {
+                guard accept(slot) else { return nil }
                 let (won, current) = head.weakCompareExchange(
                     expected: position, desired: position &+ 1, ordering: .relaxed)
                 if won {
                     // Claimant (plain: only the thread holding the slot writes it; the sequence
                     // store below publishes it). Read by no one yet: for mid-operation death.
                     slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)
-                    let value = (slot + elementOffset).loadUnaligned(as: Element.self)
+                    let value = read(slot)
                     // Release: frees the slot for index + capacity; pairs with the acquire in
                     // mpmcTryPut, so our read precedes the next write.
                     self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)
@@ -182,18 +211,26 @@ struct QueueControl: @unchecked Sendable {
     /// Waits until `ready()` holds (the queue looks non-empty, or not full), per `strategy`,
     /// until `deadline`. Throws ``QueueError/closed`` if the queue is closed and
     /// `failWhenClosed` says so (producers always; consumers only once `ready()` is false).
+    /// `peerGone`, if given, is asked every ``peerCheckInterval`` while waiting; once it says
+    /// the other side is gone, the wait ends as if the queue were closed.
     @usableFromInline
     func await(
-        consumers: Bool, deadline: Deadline, strategy: WaitStrategy, ready: () -> Bool
+        consumers: Bool, deadline: Deadline, strategy: WaitStrategy,
+        peerGone: (() -> Bool)? = nil, ready: () -> Bool
     ) throws(QueueError) {
         let epoch = consumers ? notEmptyEpoch : notFullEpoch
         let waiters = consumers ? notEmptyWaiters : notFullWaiters
         let epochWord = UnsafeMutableRawPointer(state).advanced(by: consumers ? 256 : 264).assumingMemoryBound(to: UInt32.self)
+        var nextPeerCheck = peerGone == nil ? Deadline.distantFuture : .after(Self.peerCheckInterval)
         while true {
             if !consumers && isClosed { throw .closed }
             if strategy.spin(ready) { return }
             if isClosed { if consumers && ready() { return }; throw .closed }
             if deadline.hasPassed { throw .timedOut }
+            if let peerGone, nextPeerCheck.hasPassed {
+                if peerGone() { if consumers && ready() { return }; throw .closed }
+                nextPeerCheck = .after(Self.peerCheckInterval)
+            }
             guard strategy.parks else { continue }
             let seen = epoch.load(ordering: .acquiring)  // pairs with the releasing bump in wake*()
             waiters.wrappingIncrement(ordering: .relaxed)  // relaxed: ordered by the barrier below
@@ -225,6 +262,9 @@ struct QueueControl: @unchecked Sendable {
     /// locks' slice: it only bounds the rare case of a peer dying between publishing and
     /// waking, and each wake-up of an idle vCPU costs ~100 µs here (cpu.queue.idle).
     static let parkSlice: Duration = .milliseconds(100)
+
+    /// How often a waiter with a `peerGone` check runs it (a /proc read).
+    static let peerCheckInterval: Duration = .milliseconds(25)
 
     // MARK: diagnostics
 

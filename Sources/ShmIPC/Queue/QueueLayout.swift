@@ -37,6 +37,14 @@ enum QueueLayout {
         initialIndex: UInt64
     ) {
         let shape = slotShape(element, withSequence: kind != .spscQueue)
+        initialize(state, shape: shape, sequenced: kind != .spscQueue, slots: slots, initialIndex: initialIndex)
+    }
+
+    /// Writes the initial state for slots of `shape`; `sequenced`: Vyukov slots (MPMC).
+    static func initialize(
+        _ state: UnsafeMutableRawBufferPointer, shape: (offset: Int, stride: Int), sequenced: Bool, slots: Int,
+        initialIndex: UInt64
+    ) {
         let control = state.baseAddress!.bindMemory(to: shmipc_queue_state.self, capacity: 1)
         control.pointee.tail = initialIndex
         control.pointee.head = initialIndex
@@ -44,7 +52,7 @@ enum QueueLayout {
         control.pointee.initial_index = initialIndex
         control.pointee.slot_stride = UInt32(shape.stride)
         control.pointee.element_offset = UInt32(shape.offset)
-        guard kind != .spscQueue else { return }
+        guard sequenced else { return }
         let base = state.baseAddress! + MemoryLayout<shmipc_queue_state>.stride
         for k in 0..<UInt64(slots) {
             let index = initialIndex &+ k
@@ -53,7 +61,7 @@ enum QueueLayout {
         }
     }
 
-    private static func roundUp(_ value: Int, to alignment: Int) -> Int {
+    static func roundUp(_ value: Int, to alignment: Int) -> Int {
         (value + alignment - 1) / alignment * alignment
     }
 }

@@ -1,0 +1,316 @@
+// The Encoder and Decoder behind BinaryMessageCoder (the format is documented there).
+// Positional: keyed containers store no keys, so values decode in the order they were encoded.
+
+/// Appends a value's binary form to `bytes`.
+final class BinaryEncoder: Encoder {
+    var bytes: [UInt8] = []
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    init() { bytes.reserveCapacity(64) }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(KeyedContainer<Key>(encoder: self))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer { UnkeyedContainer(encoder: self) }
+    func singleValueContainer() -> any SingleValueEncodingContainer { SingleValueContainer(encoder: self) }
+
+    @inline(__always)
+    func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    func appendVarint(_ value: Int) {
+        var rest = UInt64(value)
+        while rest >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: rest) | 0x80)
+            rest >>= 7
+        }
+        bytes.append(UInt8(rest))
+    }
+
+    func appendString(_ value: String) {
+        var value = value
+        value.withUTF8 { utf8 in
+            appendVarint(utf8.count)
+            bytes.append(contentsOf: utf8)
+        }
+    }
+
+    /// Encodes any value: optionals and dictionaries in the format's own way, the rest
+    /// through their `encode(to:)`.
+    func encodeValue<T: Encodable>(_ value: T) throws {
+        if let optional = value as? any EncodableOptional {
+            guard let wrapped = optional.wrappedEncodable else { bytes.append(0); return }
+            bytes.append(1)
+            try encodeValue(wrapped)
+        } else if let dictionary = value as? any EncodableDictionary {
+            try dictionary.encodeEntries(to: self)
+        } else {
+            try value.encode(to: self)
+        }
+    }
+
+    struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
+        let encoder: BinaryEncoder
+        var codingPath: [any CodingKey] { [] }
+
+        mutating func encodeNil(forKey key: Key) throws { encoder.bytes.append(0) }
+        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try encoder.encodeValue(value) }
+        func encodeValue<T: Encodable>(_ value: T) throws { try encoder.encodeValue(value) }
+
+        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+            encoder.container(keyedBy: keyType)
+        }
+        mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer { encoder.unkeyedContainer() }
+        mutating func superEncoder() -> any Encoder { encoder }
+        mutating func superEncoder(forKey key: Key) -> any Encoder { encoder }
+    }
+
+    /// Reserves a 4-byte element count and raises it with every element.
+    struct UnkeyedContainer: UnkeyedEncodingContainer {
+        let encoder: BinaryEncoder
+        let countOffset: Int
+        var count = 0
+        var codingPath: [any CodingKey] { [] }
+
+        init(encoder: BinaryEncoder) {
+            self.encoder = encoder
+            countOffset = encoder.bytes.count
+            encoder.append(UInt32(0))
+        }
+
+        mutating func counted() {
+            count += 1
+            encoder.bytes.withUnsafeMutableBytes {
+                $0.storeBytes(of: UInt32(truncatingIfNeeded: count).littleEndian, toByteOffset: countOffset, as: UInt32.self)
+            }
+        }
+
+        mutating func encodeNil() throws { counted(); encoder.bytes.append(0) }
+        mutating func encode<T: Encodable>(_ value: T) throws { counted(); try encoder.encodeValue(value) }
+        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+            counted()
+            return encoder.container(keyedBy: keyType)
+        }
+        mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+            counted()
+            return encoder.unkeyedContainer()
+        }
+        mutating func superEncoder() -> any Encoder { counted(); return encoder }
+    }
+
+    struct SingleValueContainer: SingleValueEncodingContainer {
+        let encoder: BinaryEncoder
+        var codingPath: [any CodingKey] { [] }
+        mutating func encodeNil() throws { encoder.bytes.append(0) }
+        mutating func encode<T: Encodable>(_ value: T) throws { try encoder.encodeValue(value) }
+    }
+}
+
+/// Reads values back from bytes written by ``BinaryEncoder``, never past their end.
+final class BinaryDecoder: Decoder {
+    let base: UnsafeRawBufferPointer
+    var offset = 0
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    init(_ bytes: UnsafeRawBufferPointer) { base = bytes }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        KeyedDecodingContainer(KeyedContainer<Key>(decoder: self))
+    }
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer { try UnkeyedContainer(decoder: self) }
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { SingleValueContainer(decoder: self) }
+
+    func failure(_ what: String) -> DecodingError {
+        .dataCorrupted(.init(codingPath: [], debugDescription: "\(what) at byte \(offset) of \(base.count)"))
+    }
+
+    @inline(__always)
+    func read<T: FixedWidthInteger>(_: T.Type) throws -> T {
+        let size = MemoryLayout<T>.size
+        guard base.count - offset >= size else { throw failure("\(size) bytes of \(T.self) run past the end") }
+        defer { offset += size }
+        return T(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    func readBool() throws -> Bool {
+        switch try read(UInt8.self) {
+        case 0: return false
+        case 1: return true
+        case let byte: throw failure("a Bool byte of \(byte)")
+        }
+    }
+
+    func readVarint() throws -> Int {
+        var value: UInt64 = 0, shift: UInt64 = 0
+        while true {
+            let byte = try read(UInt8.self)
+            guard shift < 63 || (shift == 63 && byte <= 1) else { throw failure("a length over 64 bits") }
+            value |= UInt64(byte & 0x7F) << shift
+            if byte & 0x80 == 0 { break }
+            shift += 7
+        }
+        guard value <= UInt64(base.count - offset) else { throw failure("a length of \(value) runs past the end") }
+        return Int(value)
+    }
+
+    func readString() throws -> String {
+        let count = try readVarint()
+        let utf8 = UnsafeRawBufferPointer(rebasing: base[offset..<(offset + count)])
+        guard let string = String(validating: utf8.bindMemory(to: UInt8.self), as: UTF8.self) else {
+            throw failure("invalid UTF-8")
+        }
+        offset += count
+        return string
+    }
+
+    /// A presence byte: true for 0 (nil), false for 1; anything else is an error.
+    func readNil() throws -> Bool {
+        switch try read(UInt8.self) {
+        case 0: return true
+        case 1: return false
+        case let byte: throw failure("a presence byte of \(byte)")
+        }
+    }
+
+    /// A count of elements, each at least `minimumSize` bytes, that must fit in what is left.
+    func readCount(minimumSize: Int = 1) throws -> Int {
+        let count = Int(try read(UInt32.self))
+        guard count <= (base.count - offset) / max(minimumSize, 1) || count == 0 else {
+            throw failure("a count of \(count) runs past the end")
+        }
+        return count
+    }
+
+    func decodeValue<T: Decodable>(_ type: T.Type) throws -> T {
+        if let optional = type as? any DecodableOptional.Type {
+            return try optional.decodeBinary(self) as! T
+        }
+        if let dictionary = type as? any DecodableDictionary.Type {
+            return try dictionary.decodeEntries(from: self) as! T
+        }
+        return try T(from: self)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context): context.debugDescription
+        case DecodingError.typeMismatch(let type, let context): "type mismatch for \(type): \(context.debugDescription)"
+        case DecodingError.valueNotFound(let type, let context): "no value for \(type): \(context.debugDescription)"
+        case DecodingError.keyNotFound(let key, let context): "no key \(key.stringValue): \(context.debugDescription)"
+        default: "\(error)"
+        }
+    }
+
+    struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+        let decoder: BinaryDecoder
+        var codingPath: [any CodingKey] { [] }
+        /// Keys are not stored: positional decoding cannot list them.
+        var allKeys: [Key] { [] }
+
+        func contains(_ key: Key) -> Bool { true }
+        /// Reads the presence byte of an optional (so `decodeIfPresent` works as the default).
+        func decodeNil(forKey key: Key) throws -> Bool { try decoder.readNil() }
+        func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decoder.decodeValue(type) }
+        func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+            try decoder.container(keyedBy: type)
+        }
+        func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer { try decoder.unkeyedContainer() }
+        func superDecoder() throws -> any Decoder { decoder }
+        func superDecoder(forKey key: Key) throws -> any Decoder { decoder }
+    }
+
+    struct UnkeyedContainer: UnkeyedDecodingContainer {
+        let decoder: BinaryDecoder
+        let count: Int?
+        var currentIndex = 0
+        var codingPath: [any CodingKey] { [] }
+        var isAtEnd: Bool { currentIndex >= count! }
+
+        init(decoder: BinaryDecoder) throws {
+            self.decoder = decoder
+            count = try decoder.readCount()
+        }
+
+        mutating func next() throws {
+            guard !isAtEnd else { throw decoder.failure("more elements than the \(count!) encoded") }
+            currentIndex += 1
+        }
+
+        mutating func decodeNil() throws -> Bool {
+            try next()
+            if try decoder.readNil() { return true }
+            currentIndex -= 1  // present: the element itself is decoded next
+            decoder.offset -= 1
+            return false
+        }
+        mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next(); return try decoder.decodeValue(type) }
+        mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+            try next()
+            return try decoder.container(keyedBy: type)
+        }
+        mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer { try next(); return try decoder.unkeyedContainer() }
+        mutating func superDecoder() throws -> any Decoder { try next(); return decoder }
+    }
+
+    struct SingleValueContainer: SingleValueDecodingContainer {
+        let decoder: BinaryDecoder
+        var codingPath: [any CodingKey] { [] }
+        /// Custom code's optional: a 0 byte (consumed) means nil; a present value is read by
+        /// the decode that follows, with its presence byte.
+        func decodeNil() -> Bool {
+            guard decoder.offset < decoder.base.count, decoder.base[decoder.offset] == 0 else { return false }
+            decoder.offset += 1
+            return true
+        }
+        func decode<T: Decodable>(_ type: T.Type) throws -> T { try decoder.decodeValue(type) }
+    }
+}
+
+// MARK: optionals and dictionaries
+
+/// Optionals encode as a presence byte and the value, wherever they appear.
+protocol EncodableOptional { var wrappedEncodable: (any Encodable)? { get } }
+protocol DecodableOptional { static func decodeBinary(_ decoder: BinaryDecoder) throws -> Self }
+
+extension Optional: EncodableOptional where Wrapped: Encodable {
+    var wrappedEncodable: (any Encodable)? { self }
+}
+
+extension Optional: DecodableOptional where Wrapped: Decodable {
+    static func decodeBinary(_ decoder: BinaryDecoder) throws -> Self {
+        try decoder.readNil() ? nil : try decoder.decodeValue(Wrapped.self)
+    }
+}
+
+/// Dictionaries encode as an entry count and key-value pairs: their own `encode(to:)` writes
+/// String and Int keys as container keys, which this format does not store.
+protocol EncodableDictionary { func encodeEntries(to encoder: BinaryEncoder) throws }
+protocol DecodableDictionary { static func decodeEntries(from decoder: BinaryDecoder) throws -> Self }
+
+extension Dictionary: EncodableDictionary where Key: Encodable, Value: Encodable {
+    func encodeEntries(to encoder: BinaryEncoder) throws {
+        encoder.append(UInt32(count))
+        for (key, value) in self {
+            try encoder.encodeValue(key)
+            try encoder.encodeValue(value)
+        }
+    }
+}
+
+extension Dictionary: DecodableDictionary where Key: Decodable, Value: Decodable {
+    static func decodeEntries(from decoder: BinaryDecoder) throws -> Self {
+        let count = try decoder.readCount()
+        var result = Self(minimumCapacity: count)
+        for _ in 0..<count {
+            let key = try decoder.decodeValue(Key.self)
+            guard result.updateValue(try decoder.decodeValue(Value.self), forKey: key) == nil else {
+                throw decoder.failure("a repeated dictionary key")
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,338 @@
+internal import Atomics
+internal import CShim
+
+/// One end of a ``Pipe``: Python's `multiprocessing.connection.Connection`.
+///
+/// - Byte messages: ``send(bytes:timeout:)``, ``receive(timeout:)``, ``receive(into:timeout:)``
+///   (a too-small buffer throws ``ChannelError/bufferTooSmall(needed:)`` and leaves the message
+///   in place), ``receiveInPlace(timeout:_:)`` (reads the message where it lies), ``poll(timeout:)``.
+/// - Values: ``send(_:timeout:)`` and ``receive(as:timeout:)`` through ``coder``.
+/// - Zero-copy: ``loan(capacity:timeout:)`` lends space in the ring to write a message in
+///   place; ``send(_:count:)`` publishes it.
+/// - Back-pressure: a full ring blocks a sender per ``waitStrategy`` and its timeout;
+///   ``trySend(bytes:)`` fails instead. A message over the limit fails at once.
+/// - Ends: ``close()`` (also on deinit) ends the stream: the peer receives what was sent, then
+///   ``ChannelError/endOfStream``, and its sends throw ``ChannelError/brokenPipe``. A peer
+///   that dies counts as closed once its death is seen (within ~25 ms of waiting).
+/// - Safety: every length and offset read from shared memory is validated before use; what a
+///   hostile peer can do is send wrong bytes, or make this end throw
+///   ``ChannelError/corrupted(_:)`` (from then on, always).
+///
+/// Not `Sendable`: like Python's, a connection is used by one thread at a time (each end is a
+/// single producer and a single consumer); move it to another thread, or give each thread its
+/// own pipe.
+public final class Connection {
+    let pipe: Pipe
+    /// Which end of the pipe this is.
+    public let end: Pipe.End
+    /// How this end waits for room or messages.
+    public let waitStrategy: WaitStrategy
+    /// Encodes and decodes values for ``send(_:timeout:)`` and ``receive(as:timeout:)``.
+    public var coder: any MessageCoder = BinaryMessageCoder()
+
+    @exclusivity(unchecked) var sender: RingProducer?
+    @exclusivity(unchecked) var receiver: RingConsumer?
+    /// Whether ``close()`` was called.
+    public private(set) var isClosed = false
+    var loanOutstanding = false
+    /// Set once the shared memory was found corrupted: every later call throws it.
+    var corruption: ChannelError?
+
+    init(pipe: Pipe, end: Pipe.End, waitStrategy: WaitStrategy) throws(ChannelError) {
+        self.pipe = pipe
+        self.end = end
+        self.waitStrategy = waitStrategy
+        // Ring 0 carries second → first; ring 1 (duplex only) first → second.
+        let receiveRing: Int? = end == .first ? 0 : (pipe.isDuplex ? 1 : nil)
+        let sendRing: Int? = end == .second ? 0 : (pipe.isDuplex ? 1 : nil)
+        if let receiveRing {
+            let control = pipe.ring(receiveRing)
+            try Self.claim(control, producer: false)
+            do throws(ChannelError) { receiver = try RingConsumer(control: control, geometry: pipe.geometry) } catch {
+                control.releaseRole(producer: false)
+                throw error
+            }
+        }
+        if let sendRing {
+            let control = pipe.ring(sendRing)
+            do throws(ChannelError) {
+                try Self.claim(control, producer: true)
+                do throws(ChannelError) { sender = try RingProducer(control: control, geometry: pipe.geometry) } catch {
+                    control.releaseRole(producer: true)
+                    throw error
+                }
+            } catch {
+                receiver?.control.releaseRole(producer: false)
+                throw error
+            }
+        }
+    }
+
+    deinit {
+        if !isClosed { close() }
+        sender?.control.releaseRole(producer: true)
+        receiver?.control.releaseRole(producer: false)
+    }
+
+    private static func claim(_ control: QueueControl, producer: Bool) throws(ChannelError) {
+        do { try control.claimRole(producer: producer) } catch {
+            if case .roleTaken(let pid) = error { throw .endTaken(pid: pid) }
+            throw .corrupted("\(error)")
+        }
+    }
+
+    /// Whether this end can receive (a one-way pipe's first end, or either end of a duplex pipe).
+    public var isReadable: Bool { receiver != nil }
+    /// Whether this end can send.
+    public var isWritable: Bool { sender != nil }
+    /// The largest message, in bytes.
+    public var maxMessageSize: Int { pipe.geometry.limit }
+
+    /// Ends this connection: the peer receives what was already sent, then
+    /// ``ChannelError/endOfStream``; its sends fail with ``ChannelError/brokenPipe``. A loan
+    /// still out can no longer be sent. Idempotent.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        sender?.control.close()
+        receiver?.control.close()
+    }
+
+    // MARK: sending
+
+    /// Sends `bytes` as one message, waiting at most `timeout` (`nil`: forever) for room.
+    public func send(bytes: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) {
+        let reservation = try reserve(bytes.count, timeout: timeout, waits: true)!
+        if let source = bytes.baseAddress, !bytes.isEmpty {
+            reservation.payload.copyMemory(from: source, byteCount: bytes.count)
+        }
+        sender!.commit(reservation, length: bytes.count)
+    }
+
+    /// Sends `bytes` as one message, waiting at most `timeout` for room.
+    public func send(bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
+        var failure: ChannelError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(ChannelError) { try send(bytes: buffer, timeout: timeout) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Sends `bytes` if the ring has room now; false if it is full.
+    public func trySend(bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
+        guard let reservation = try reserve(bytes.count, timeout: nil, waits: false) else { return false }
+        if let source = bytes.baseAddress, !bytes.isEmpty {
+            reservation.payload.copyMemory(from: source, byteCount: bytes.count)
+        }
+        sender!.commit(reservation, length: bytes.count)
+        return true
+    }
+
+    /// Sends `value` encoded by ``coder``, waiting at most `timeout` for room.
+    public func send(_ value: some Encodable, timeout: Duration? = nil) throws(ChannelError) {
+        try send(bytes: try coder.encode(value), timeout: timeout)
+    }
+
+    /// Lends `capacity` bytes of the ring for a message written in place; waits at most
+    /// `timeout` for room. Send the loan with ``send(_:count:)`` or end it with
+    /// ``MessageLoan/giveBack()``; until then this connection sends nothing else. A loan
+    /// dropped without either is given back.
+    public func loan(capacity: Int, timeout: Duration? = nil) throws(ChannelError) -> MessageLoan {
+        let reservation = try reserve(capacity, timeout: timeout, waits: true)!
+        loanOutstanding = true
+        return MessageLoan(connection: self, reservation: reservation)
+    }
+
+    /// Like ``loan(capacity:timeout:)``, without waiting: nil if the ring is full.
+    public func tryLoan(capacity: Int) throws(ChannelError) -> MessageLoan? {
+        guard let reservation = try reserve(capacity, timeout: nil, waits: false) else { return nil }
+        loanOutstanding = true
+        return MessageLoan(connection: self, reservation: reservation)
+    }
+
+    /// Publishes a loan's first `count` bytes (all of them by default) as one message.
+    public func send(_ loan: consuming MessageLoan, count: Int? = nil) throws(ChannelError) {
+        precondition(loan.connection === self, "a loan is sent through the connection that lent it")
+        let length = count ?? loan.capacity
+        guard length >= 0, length <= loan.capacity else { throw .messageTooLarge(size: length, limit: loan.capacity) }
+        if isClosed { throw .closed }
+        if sender!.control.isClosed { throw .brokenPipe }
+        sender!.commit(loan.reservation, length: length)
+    }
+
+    /// Reserves room for `length` payload bytes, waiting if `waits`; nil if full and not.
+    private func reserve(_ length: Int, timeout: Duration?, waits: Bool) throws(ChannelError) -> RingProducer.Reservation? {
+        try checkUsable(sending: true)
+        guard length <= pipe.geometry.limit else { throw .messageTooLarge(size: length, limit: pipe.geometry.limit) }
+        let control = sender!.control
+        if control.isClosed { throw .brokenPipe }
+        do throws(ChannelError) {
+            if let reservation = try sender!.reserve(length) { return reservation }
+            guard waits else { return nil }
+            let deadline = Deadline.after(timeout)
+            while true {
+                let producer = sender!
+                do {
+                    try control.await(
+                        consumers: false, deadline: deadline, strategy: waitStrategy,
+                        peerGone: { Self.holderDied(control.consumerRole) }
+                    ) { producer.hasRoom(for: length) }
+                } catch {
+                    throw error == .timedOut ? .timedOut : .brokenPipe
+                }
+                if let reservation = try sender!.reserve(length) { return reservation }
+            }
+        } catch {
+            throw noting(error)
+        }
+    }
+
+    // MARK: receiving
+
+    /// Receives the next message as a new array, waiting at most `timeout` (`nil`: forever).
+    public func receive(timeout: Duration? = nil) throws(ChannelError) -> [UInt8] {
+        let message = try next(timeout: timeout, waits: true)!
+        let bytes = [UInt8](unsafeUninitializedCapacity: message.count) { buffer, count in
+            if let source = message.baseAddress, !message.isEmpty {
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source, byteCount: message.count)
+            }
+            count = message.count
+        }
+        receiver!.release(message.count)
+        return bytes
+    }
+
+    /// Receives the next message into `buffer`, returning its length. A message longer than
+    /// the buffer throws ``ChannelError/bufferTooSmall(needed:)`` and stays in the pipe.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) -> Int {
+        let message = try next(timeout: timeout, waits: true)!
+        guard message.count <= buffer.count else { throw .bufferTooSmall(needed: message.count) }
+        if let source = message.baseAddress, !message.isEmpty {
+            buffer.baseAddress!.copyMemory(from: source, byteCount: message.count)
+        }
+        receiver!.release(message.count)
+        return message.count
+    }
+
+    /// Receives the next message if one is ready; nil if none is.
+    public func tryReceive() throws(ChannelError) -> [UInt8]? {
+        guard let message = try next(timeout: nil, waits: false) else { return nil }
+        let bytes = [UInt8](message)
+        receiver!.release(message.count)
+        return bytes
+    }
+
+    /// Calls `body` with the next message where it lies in shared memory (no copy), then frees
+    /// it, also if `body` throws. The view is valid only inside `body`; a hostile peer could
+    /// change its bytes meanwhile, never its bounds.
+    public func receiveInPlace<Result>(
+        timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer) throws -> Result
+    ) throws -> Result {
+        let message = try next(timeout: timeout, waits: true)!
+        defer { receiver!.release(message.count) }
+        return try body(message)
+    }
+
+    /// Receives the next message and decodes it as `type` with ``coder``. Bytes that do not
+    /// decode throw ``ChannelError/decodingFailed(_:)`` (the message is consumed).
+    public func receive<T: Decodable>(as type: T.Type, timeout: Duration? = nil) throws(ChannelError) -> T {
+        let message = try next(timeout: timeout, waits: true)!
+        defer { receiver!.release(message.count) }
+        return try coder.decode(type, from: message)
+    }
+
+    /// Whether a receive would not wait: a message is ready, or the stream ended. Waits at
+    /// most `timeout` (`nil`: forever; zero, the default: not at all).
+    public func poll(timeout: Duration? = .zero) throws(ChannelError) -> Bool {
+        do {
+            if try next(timeout: timeout, waits: timeout != .zero) != nil { return true }
+            let control = receiver!.control
+            return control.isClosed || Self.holderDied(control.producerRole)
+        } catch .endOfStream {
+            return true
+        } catch .timedOut {
+            return false
+        }
+    }
+
+    /// The next message, waiting per `waits`; nil only when not waiting and none is ready.
+    private func next(timeout: Duration?, waits: Bool) throws(ChannelError) -> UnsafeRawBufferPointer? {
+        try checkUsable(sending: false)
+        do throws(ChannelError) {
+            if let message = try receiver!.next() { return message }
+            guard waits else { return nil }
+            let control = receiver!.control
+            let deadline = Deadline.after(timeout)
+            while true {
+                let consumer = receiver!
+                do {
+                    try control.await(
+                        consumers: true, deadline: deadline, strategy: waitStrategy,
+                        peerGone: { Self.holderDied(control.producerRole) }
+                    ) { consumer.isPublished(at: consumer.head) }
+                } catch {
+                    if error == .timedOut { throw .timedOut }
+                    if let message = try receiver!.next() { return message }
+                    throw .endOfStream
+                }
+                if let message = try receiver!.next() { return message }
+            }
+        } catch {
+            throw noting(error)
+        }
+    }
+
+    // MARK: state
+
+    private func checkUsable(sending: Bool) throws(ChannelError) {
+        if isClosed { throw .closed }
+        if let corruption { throw corruption }
+        if sending {
+            if sender == nil { throw .wrongDirection }
+            if loanOutstanding { throw .loanOutstanding }
+        } else if receiver == nil {
+            throw .wrongDirection
+        }
+    }
+
+    /// Remembers a corruption, so every later call reports it; returns `error`.
+    private func noting(_ error: ChannelError) -> ChannelError {
+        if case .corrupted = error { corruption = error }
+        return error
+    }
+
+    /// Whether the role word names a process that is gone.
+    static func holderDied(_ role: UnsafeAtomic<UInt32>) -> Bool {
+        let holder = role.load(ordering: .acquiring)  // pairs with claimRole's exchange
+        return holder != 0 && !Sys.threadIsAlive(Int32(bitPattern: holder))
+    }
+}
+
+/// Space lent by ``Connection/loan(capacity:timeout:)``: write the message in place, then send
+/// it with ``Connection/send(_:count:)`` or end it with ``giveBack()``. Non-copyable, so it is
+/// sent or given back at most once; dropping it gives it back (the ring space was only
+/// reserved, never taken).
+public struct MessageLoan: ~Copyable {
+    let connection: Connection
+    let reservation: RingProducer.Reservation
+
+    init(connection: Connection, reservation: RingProducer.Reservation) {
+        self.connection = connection
+        self.reservation = reservation
+    }
+
+    deinit { connection.loanOutstanding = false }
+
+    /// The bytes lent.
+    public var capacity: Int { reservation.length }
+
+    /// Calls `body` with the lent bytes in shared memory, to write the message.
+    public func withUnsafeMutableBytes<Result, Failure: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        try body(UnsafeMutableRawBufferPointer(start: reservation.payload, count: reservation.length))
+    }
+
+    /// Ends the loan without sending anything.
+    public consuming func giveBack() {}
+}

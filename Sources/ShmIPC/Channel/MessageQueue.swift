@@ -1,0 +1,228 @@
+internal import CShim
+public import SystemPackage
+
+/// A bounded multi-producer, multi-consumer queue of byte messages in shared memory: the
+/// variable-size side of Python's `multiprocessing.Queue`, and the transport of Pool's tasks
+/// and results.
+///
+/// Each message is at most ``maxMessageSize`` bytes (set at creation) and takes one slot of
+/// a Vyukov ring like ``Queue``'s; ``capacity`` is in messages. Any number of threads and
+/// processes may put and get at once; one producer thread's messages arrive in its order.
+/// Waiting, timeouts, closing and peer death as ``Queue`` (including its limit: a process
+/// killed between claiming a slot and publishing it stalls that slot).
+///
+/// A length read from a slot is checked against the limit before use: a hostile peer can
+/// make a get throw ``ChannelError/corrupted(_:)``, never read outside the mapping.
+public final class MessageQueue: @unchecked Sendable {
+    /// `@unchecked Sendable`: immutable stored properties over shared state designed for
+    /// concurrent use; ``coder`` is a `Sendable` value set before sharing.
+    private let storage: SharedState<shmipc_queue_state>
+    let control: QueueControl
+    /// The largest message, in bytes.
+    public let maxMessageSize: Int
+    /// How this process's threads wait on the queue.
+    public let waitStrategy: WaitStrategy
+    /// Encodes and decodes values for ``put(_:timeout:)`` and ``get(as:timeout:)``.
+    public let coder: any MessageCoder
+
+    /// Creates an inheritable queue of `capacity` messages (rounded up to a power of two).
+    public convenience init(
+        maxMessageSize: Int, capacity: Int, waitStrategy: WaitStrategy = .default,
+        coder: any MessageCoder = BinaryMessageCoder()
+    ) throws(SharedObjectError) {
+        let layout = Self.layout(maxMessageSize: maxMessageSize, capacity: capacity)
+        try self.init(
+            storage: try SharedState(inheritable: layout.object) { Self.initialize($0, layout) },
+            maxMessageSize: maxMessageSize, stride: layout.stride, waitStrategy: waitStrategy, coder: coder)
+    }
+
+    /// Creates or attaches the named queue `name`; an attacher's configuration must match.
+    public convenience init(
+        name: SegmentName, mode: CreationMode, maxMessageSize: Int, capacity: Int,
+        permissions: FilePermissions = SharedMemory.defaultPermissions, waitStrategy: WaitStrategy = .default,
+        coder: any MessageCoder = BinaryMessageCoder()
+    ) throws(SharedObjectError) {
+        let layout = Self.layout(maxMessageSize: maxMessageSize, capacity: capacity)
+        try self.init(
+            storage: try SharedState(name: name, mode: mode, layout: layout.object, permissions: permissions) {
+                Self.initialize($0, layout)
+            },
+            maxMessageSize: maxMessageSize, stride: layout.stride, waitStrategy: waitStrategy, coder: coder)
+    }
+
+    /// Attaches an inherited queue; the configuration must match the creator's.
+    public convenience init(
+        inheriting descriptor: FileDescriptor, maxMessageSize: Int, capacity: Int,
+        waitStrategy: WaitStrategy = .default, coder: any MessageCoder = BinaryMessageCoder()
+    ) throws(SharedObjectError) {
+        let layout = Self.layout(maxMessageSize: maxMessageSize, capacity: capacity)
+        try self.init(
+            storage: try SharedState(inheriting: descriptor, layout: layout.object),
+            maxMessageSize: maxMessageSize, stride: layout.stride, waitStrategy: waitStrategy, coder: coder)
+    }
+
+    private init(
+        storage: SharedState<shmipc_queue_state>, maxMessageSize: Int, stride: Int, waitStrategy: WaitStrategy,
+        coder: any MessageCoder
+    ) throws(SharedObjectError) {
+        self.storage = storage
+        // The geometry comes from the validated header and our own configuration, never from
+        // the control block a peer can write.
+        control = QueueControl(
+            state: storage.state, capacity: storage.segment.layout.capacity, stride: stride, elementOffset: 16)
+        self.maxMessageSize = maxMessageSize
+        self.waitStrategy = waitStrategy
+        self.coder = coder
+    }
+
+    private static func layout(maxMessageSize: Int, capacity: Int) -> (object: ObjectLayout, stride: Int, slots: Int) {
+        precondition(maxMessageSize >= 0 && maxMessageSize <= Int(UInt32.max) - 64, "maxMessageSize must be in 0...2^32 - 64")
+        let slots = QueueLayout.slotCount(forCapacity: capacity)
+        let stride = QueueLayout.roundUp(16 + maxMessageSize, to: 16)
+        let object = ObjectLayout(
+            kind: .messageQueue, version: 1,
+            element: TypeFingerprint(size: maxMessageSize, stride: stride, alignment: 16,
+                                     nameHash: TypeFingerprint.fnv1a("ShmIPC.MessageQueue")),
+            capacity: slots, stateSize: MemoryLayout<shmipc_queue_state>.stride + slots * stride)
+        return (object, stride, slots)
+    }
+
+    private static func initialize(_ state: UnsafeMutableRawBufferPointer, _ layout: (object: ObjectLayout, stride: Int, slots: Int)) {
+        QueueLayout.initialize(state, shape: (16, layout.stride), sequenced: true, slots: layout.slots, initialIndex: 0)
+    }
+
+    // MARK: putting
+
+    /// Puts `bytes` as one message, waiting at most `timeout` (`nil`: forever) for room.
+    public func put(bytes: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) {
+        if try tryPut(bytes: bytes) { return }
+        let deadline = Deadline.after(timeout)
+        while true {
+            do {
+                try control.await(consumers: false, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNotFull() }
+            } catch {
+                throw error == .timedOut ? .timedOut : .closed
+            }
+            if try tryPut(bytes: bytes) { return }
+        }
+    }
+
+    /// Puts `bytes` as one message, waiting at most `timeout` for room.
+    public func put(bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
+        var failure: ChannelError?
+        bytes.withUnsafeBytes { buffer in
+            do throws(ChannelError) { try put(bytes: buffer, timeout: timeout) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Puts `bytes` if a slot is free now; false if the queue is full.
+    public func tryPut(bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
+        guard bytes.count <= maxMessageSize else { throw .messageTooLarge(size: bytes.count, limit: maxMessageSize) }
+        if control.isClosed { throw .closed }
+        let put = control.mpmcTryPut { slot in
+            slot.storeBytes(of: UInt32(bytes.count), toByteOffset: 12, as: UInt32.self)
+            if let source = bytes.baseAddress, !bytes.isEmpty { (slot + 16).copyMemory(from: source, byteCount: bytes.count) }
+        }
+        if put { control.didPut() }
+        return put
+    }
+
+    /// Puts `value` encoded by ``coder``, waiting at most `timeout` for room.
+    public func put(_ value: some Encodable, timeout: Duration? = nil) throws(ChannelError) {
+        try put(bytes: try coder.encode(value), timeout: timeout)
+    }
+
+    // MARK: getting
+
+    /// Takes the next message as a new array, waiting at most `timeout` (`nil`: forever).
+    /// Throws ``ChannelError/endOfStream`` once the queue is closed and empty.
+    public func get(timeout: Duration? = nil) throws(ChannelError) -> [UInt8] {
+        try take(timeout: timeout, fits: { _ in true }) { [UInt8]($0) }
+    }
+
+    /// Takes the next message if there is one; nil if the queue is empty.
+    public func tryGet() throws(ChannelError) -> [UInt8]? {
+        try take(fits: { _ in true }) { [UInt8]($0) }
+    }
+
+    /// Takes the next message into `buffer`, returning its length. A message longer than the
+    /// buffer throws ``ChannelError/bufferTooSmall(needed:)`` and stays in the queue.
+    public func get(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) -> Int {
+        try take(timeout: timeout, fits: { $0 <= buffer.count }) { message in
+            if let source = message.baseAddress, !message.isEmpty { buffer.baseAddress!.copyMemory(from: source, byteCount: message.count) }
+            return message.count
+        }
+    }
+
+    /// Takes the next message and decodes it as `type` with ``coder`` (the message is consumed
+    /// also if it does not decode: ``ChannelError/decodingFailed(_:)``).
+    public func get<T: Decodable>(as type: T.Type, timeout: Duration? = nil) throws(ChannelError) -> T {
+        let coder = self.coder
+        let result: Result<T, ChannelError> = try take(timeout: timeout, fits: { _ in true }) { message in
+            Result { () throws(ChannelError) in try coder.decode(type, from: message) }
+        }
+        return try result.get()
+    }
+
+    /// Waits for a message and takes it with `read`, or throws.
+    private func take<Result>(
+        timeout: Duration?, fits: (Int) -> Bool, _ read: (UnsafeRawBufferPointer) -> Result
+    ) throws(ChannelError) -> Result {
+        if let value = try take(fits: fits, read) { return value }
+        let deadline = Deadline.after(timeout)
+        while true {
+            do {
+                try control.await(consumers: true, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNonEmpty() }
+            } catch {
+                if error == .timedOut { throw .timedOut }
+                if let value = try take(fits: fits, read) { return value }
+                throw .endOfStream
+            }
+            if let value = try take(fits: fits, read) { return value }
+        }
+    }
+
+    /// Takes a ready message with `read` if its length passes `fits`; nil if none is ready.
+    private func take<Result>(
+        fits: (Int) -> Bool, _ read: (UnsafeRawBufferPointer) -> Result
+    ) throws(ChannelError) -> Result? {
+        var failure: ChannelError?
+        let limit = maxMessageSize
+        let value = control.mpmcTryGet(accept: { slot in
+            // Relaxed: the slot's sequence (acquired by the caller) published the length; the
+            // length is read once here and once after claiming, and checked both times.
+            let length = Int(slot.load(fromByteOffset: 12, as: UInt32.self))
+            if length > limit { failure = .corrupted("a message of \(length) bytes in a queue limited to \(limit)"); return false }
+            if !fits(length) { failure = .bufferTooSmall(needed: length); return false }
+            return true
+        }) { slot -> Result? in
+            let length = Int(slot.load(fromByteOffset: 12, as: UInt32.self))
+            guard length <= limit else { failure = .corrupted("a message of \(length) bytes in a queue limited to \(limit)"); return nil }
+            return read(UnsafeRawBufferPointer(start: slot + 16, count: length))
+        }
+        if let failure { throw failure }
+        guard let value else {
+            if control.isClosed, !control.mpmcLooksNonEmpty() { throw .endOfStream }
+            return nil
+        }
+        control.didGet()
+        return value
+    }
+
+    // MARK: state
+
+    /// Messages in the queue (a best-effort snapshot).
+    public var count: Int { control.count }
+    public var isEmpty: Bool { count == 0 }
+    /// The number of message slots.
+    public var capacity: Int { control.capacity }
+
+    /// Closes the queue: puts fail with ``ChannelError/closed``; gets drain what is left, then
+    /// fail with ``ChannelError/endOfStream``.
+    public func close() { control.close() }
+    public var isClosed: Bool { control.isClosed }
+
+    public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+    public func unlink() throws(SharedMemoryError) { try storage.unlink() }
+}

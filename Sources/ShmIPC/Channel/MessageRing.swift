@@ -1,0 +1,241 @@
+public import Atomics
+public import CShim
+
+/// The geometry of a byte-message ring, from a validated configuration (never re-read from
+/// shared memory, which a hostile peer may scribble on).
+@usableFromInline
+struct RingGeometry: Hashable, Sendable {
+    /// The ring's size in bytes: a power of two that holds at least one largest record.
+    @usableFromInline let capacity: Int
+    /// The largest payload a message may have.
+    @usableFromInline let limit: Int
+
+    /// Records are 16-byte aligned: the 16-byte head, then the payload padded to 16.
+    static let alignment = 16
+
+    init(limit: Int, requestedCapacity: Int?) {
+        precondition(limit >= 0 && limit <= Int(UInt32.max) - 64, "maxMessageSize must be in 0...2^32 - 64")
+        self.limit = limit
+        let record = Self.recordSize(limit)
+        let wanted = max(requestedCapacity ?? max(4 * record, 64 * 1024), record, 256)
+        precondition(wanted <= 1 << 40, "ring capacity must be at most 2^40 bytes")
+        var capacity = 256
+        while capacity < wanted { capacity <<= 1 }
+        self.capacity = capacity
+    }
+
+    /// Bytes a record with `length` payload bytes takes in the ring.
+    @inlinable @inline(__always)
+    static func recordSize(_ length: Int) -> Int {
+        16 &+ ((length &+ 15) & ~15)
+    }
+
+    /// Bytes of shared state per ring: its control block, then the ring.
+    var stateSize: Int { MemoryLayout<shmipc_queue_state>.stride + capacity }
+
+    /// Writes a ring's initial state at `state`: empty, at position 0, every record head zero
+    /// (so no commit word matches a position + 1 before it is written).
+    static func initialize(_ state: UnsafeMutableRawPointer, geometry: RingGeometry) {
+        let control = state.bindMemory(to: shmipc_queue_state.self, capacity: 1)
+        control.pointee.capacity = UInt64(geometry.capacity)
+        control.pointee.slot_stride = UInt32(alignment)
+        control.pointee.element_offset = UInt32(MemoryLayout<shmipc_ring_record>.size)
+    }
+
+    func control(at state: UnsafeMutableRawPointer) -> QueueControl {
+        QueueControl(
+            state: state.assumingMemoryBound(to: shmipc_queue_state.self), capacity: capacity,
+            stride: Self.alignment, elementOffset: MemoryLayout<shmipc_ring_record>.size)
+    }
+}
+
+/// The sending half of a byte-message ring: the only writer of its tail and record heads.
+///
+/// A message is a record at the tail: its head (commit, length, kind) and payload, contiguous,
+/// so a receiver can read it in place and a sender can write it in place (a loan). A record
+/// that does not fit before the end of the ring is preceded by a wrap marker and starts the
+/// next lap. The commit word is stored last, with release: it is the record's publication.
+@usableFromInline
+struct RingProducer {
+    @usableFromInline let control: QueueControl
+    @usableFromInline let geometry: RingGeometry
+    /// The next position to write (bytes since the ring's start, never wrapping in practice).
+    @usableFromInline var tail: UInt64
+    /// The consumer's head as last read: re-read only when the ring looks full.
+    @usableFromInline var cachedHead: UInt64
+
+    /// Space for one record, not yet published.
+    @usableFromInline
+    struct Reservation {
+        /// Where the record's head goes.
+        @usableFromInline let position: UInt64
+        /// The payload's first byte.
+        @usableFromInline let payload: UnsafeMutableRawPointer
+        /// The payload bytes reserved.
+        @usableFromInline let length: Int
+
+        @usableFromInline init(position: UInt64, payload: UnsafeMutableRawPointer, length: Int) {
+            self.position = position
+            self.payload = payload
+            self.length = length
+        }
+    }
+
+    init(control: QueueControl, geometry: RingGeometry) throws(ChannelError) {
+        self.control = control
+        self.geometry = geometry
+        tail = control.tail.load(ordering: .relaxed)  // relaxed: only a producer (us now) writes it
+        cachedHead = 0
+        cachedHead = try readHead()
+    }
+
+    /// The consumer's head, validated against our tail.
+    @usableFromInline
+    func readHead() throws(ChannelError) -> UInt64 {
+        // Acquire: pairs with the consumer's release store in RingConsumer.release(), so its
+        // reads of the space we are about to reuse are done.
+        let head = control.head.load(ordering: .acquiring)
+        guard head & 15 == 0, tail & 15 == 0, tail &- head <= UInt64(geometry.capacity) else {
+            throw .corrupted("ring head \(head) is inconsistent with tail \(tail)")
+        }
+        return head
+    }
+
+    /// Reserves room for a record of `length` payload bytes (at most the limit); nil if the
+    /// ring has no room now. A record that does not fit before the end of the ring starts the
+    /// next lap: the rest of this lap is published as padding (a wrap marker) at once, so the
+    /// receiver can free it while we wait for room at the lap's start.
+    @inlinable @inline(__always)
+    mutating func reserve(_ length: Int) throws(ChannelError) -> Reservation? {
+        let record = UInt64(RingGeometry.recordSize(length))
+        let capacity = UInt64(geometry.capacity)
+        let room = capacity &- (tail & control.mask)
+        if record > room {
+            // The padding must be free (the receiver is in this lap) before it is published.
+            if tail &+ room &- cachedHead > capacity {
+                cachedHead = try readHead()
+                if tail &+ room &- cachedHead > capacity { return nil }
+            }
+            wrap(room)
+        }
+        if tail &+ record &- cachedHead > capacity {
+            cachedHead = try readHead()
+            if tail &+ record &- cachedHead > capacity { return nil }
+        }
+        let payload = control.slots + (Int(truncatingIfNeeded: tail & control.mask) &+ 16)
+        return Reservation(position: tail, payload: payload, length: length)
+    }
+
+    /// Publishes the `room` bytes left in this lap as padding and moves to the next lap.
+    @usableFromInline
+    mutating func wrap(_ room: UInt64) {
+        let marker = control.slots + Int(truncatingIfNeeded: tail & control.mask)
+        marker.storeBytes(of: 0, toByteOffset: 8, as: UInt32.self)
+        marker.storeBytes(of: SHMIPC_RECORD_WRAP, toByteOffset: 12, as: UInt32.self)
+        // Release: pairs with the acquire load in RingConsumer.next().
+        Self.commitWord(marker).store(tail &+ 1, ordering: .releasing)
+        tail &+= room
+        control.tail.store(tail, ordering: .releasing)  // as in commit()
+        control.didPut()  // a parked receiver frees the padding
+    }
+
+    /// Publishes the reserved record with `length` (at most the reserved length) payload bytes.
+    @inlinable @inline(__always)
+    mutating func commit(_ reservation: Reservation, length: Int) {
+        let head = reservation.payload.advanced(by: -16)
+        head.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: 8, as: UInt32.self)
+        head.storeBytes(of: SHMIPC_RECORD_MESSAGE, toByteOffset: 12, as: UInt32.self)
+        // Release: pairs with the acquire load in RingConsumer.next(); publishes the head's
+        // other fields and the payload.
+        Self.commitWord(head).store(reservation.position &+ 1, ordering: .releasing)
+        tail = reservation.position &+ UInt64(RingGeometry.recordSize(length))
+        // Release: for snapshots and a later producer of this ring; no receiver waits on it.
+        control.tail.store(tail, ordering: .releasing)
+        control.didPut()
+    }
+
+    @inlinable @inline(__always)
+    static func commitWord(_ head: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: head.assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+
+    /// Whether `reserve(length)` can make progress now (for waiting): publish the padding, if
+    /// the record wraps, or reserve the record.
+    func hasRoom(for length: Int) -> Bool {
+        let record = UInt64(RingGeometry.recordSize(length))
+        let capacity = UInt64(geometry.capacity)
+        let room = capacity &- (tail & control.mask)
+        // Acquire: as in readHead(); an inconsistent head counts as room, so the caller's
+        // reserve() runs and reports it.
+        let head = control.head.load(ordering: .acquiring)
+        let needed = record > room ? room : record  // the padding first, if the record wraps
+        return tail &+ needed &- head <= capacity || tail &- head > capacity
+    }
+}
+
+/// The receiving half of a byte-message ring: the only writer of its head.
+///
+/// Everything read from the ring is validated before use: the kind, the length against the
+/// limit, and the record against the end of the ring; each is read once into a local, so a
+/// peer rewriting them meanwhile cannot change what was checked.
+@usableFromInline
+struct RingConsumer {
+    @usableFromInline let control: QueueControl
+    @usableFromInline let geometry: RingGeometry
+    /// The next position to read.
+    @usableFromInline var head: UInt64
+
+    init(control: QueueControl, geometry: RingGeometry) throws(ChannelError) {
+        self.control = control
+        self.geometry = geometry
+        head = control.head.load(ordering: .acquiring)  // pairs with a previous consumer's release
+        guard head & 15 == 0 else { throw .corrupted("ring head \(head) is not record-aligned") }
+    }
+
+    /// The next message's payload and length, skipping a wrap marker; nil if none is published.
+    @inlinable @inline(__always)
+    mutating func next() throws(ChannelError) -> UnsafeRawBufferPointer? {
+        while true {
+            let offset = Int(truncatingIfNeeded: head & control.mask)
+            let record = control.slots + offset
+            // Acquire: pairs with the release store in RingProducer.commit(): the record is whole.
+            guard RingProducer.commitWord(record).load(ordering: .acquiring) == head &+ 1 else { return nil }
+            // Relaxed atomics: read once each, whatever a hostile peer writes meanwhile.
+            let length = Int(Self.word(record, 8).load(ordering: .relaxed))
+            let kind = Self.word(record, 12).load(ordering: .relaxed)
+            if kind == SHMIPC_RECORD_MESSAGE {
+                guard length <= geometry.limit, offset &+ RingGeometry.recordSize(length) <= geometry.capacity else {
+                    throw .corrupted("a record of \(length) bytes at offset \(offset) (limit \(geometry.limit), ring \(geometry.capacity))")
+                }
+                return UnsafeRawBufferPointer(start: record + 16, count: length)
+            }
+            guard kind == SHMIPC_RECORD_WRAP, offset != 0 else {
+                throw .corrupted("a record of kind \(kind) at offset \(offset)")
+            }
+            head &+= UInt64(geometry.capacity &- offset)  // the rest of the lap is padding
+            control.head.store(head, ordering: .releasing)  // as in release(): frees the padding
+            control.didGet()
+        }
+    }
+
+    /// Frees the message `next()` returned (of `length` bytes) for the producer.
+    @inlinable @inline(__always)
+    mutating func release(_ length: Int) {
+        head &+= UInt64(RingGeometry.recordSize(length))
+        // Release: pairs with the acquire in RingProducer.readHead(): our reads are done.
+        control.head.store(head, ordering: .releasing)
+        control.didGet()
+    }
+
+    /// Whether a record (a message or a wrap marker) is published at `position` (for waiting).
+    @usableFromInline
+    func isPublished(at position: UInt64) -> Bool {
+        let record = control.slots + Int(truncatingIfNeeded: position & control.mask)
+        return RingProducer.commitWord(record).load(ordering: .acquiring) == position &+ 1  // as in next()
+    }
+
+    @inlinable @inline(__always)
+    static func word(_ record: UnsafeMutableRawPointer, _ offset: Int) -> UnsafeAtomic<UInt32> {
+        UnsafeAtomic(at: (record + offset).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
+    }
+}
