@@ -37,6 +37,11 @@ static inline long shmipc_futex_wake(uint32_t *word, int32_t count) {
 // MARK: CPU relax — an instruction, not a function Swift can reach.
 /// The spin-loop hint: lets the sibling hyperthread run and avoids the memory-order
 /// machine clear when the spin ends.
+/// Asks for the cache line at `address` ahead of a read (a hint: never faults).
+static inline void shmipc_prefetch(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 static inline void shmipc_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

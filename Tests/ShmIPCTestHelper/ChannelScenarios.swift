@@ -61,8 +61,9 @@ extension Helper {
             while true { Sys.sleep(.seconds(1)); withExtendedLifetime(connection) {} }
         },
         // pipe-scribble <fd> <limit> <capacity> <milliseconds> <seed>: a hostile peer. Maps the
-        // pipe's segment and, until the time is up, writes random bytes anywhere after the
-        // header, and forged record heads (random length and kind) where the first end reads.
+        // pipe's segment and, until the time is up, writes random words anywhere in the rings'
+        // bytes, and forged record heads (random length and kind) where the first end reads.
+        // (Control-block attacks, which break the pipe for good, have their own test.)
         "pipe-scribble": { args in
             let memory = attempt { () throws(SharedMemoryError) in try SharedMemory(inheriting: FileDescriptor(rawValue: Int32(args[0])!)) }
             let capacity = Int(args[2])!
@@ -74,12 +75,10 @@ extension Helper {
                 let ring0 = 128, data0 = ring0 + 640  // after the segment header: ring 0's control, then its bytes
                 while !until.hasPassed {
                     let r = next()
-                    switch r & 7 {
-                    case 0, 1:  // random bytes anywhere in the state
-                        let offset = 128 + Int(next() % UInt64(bytes.count - 128 - 8)) & ~7
-                        bytes.storeBytes(of: next(), toByteOffset: offset, as: UInt64.self)
-                    case 2:  // a random head or tail
-                        bytes.storeBytes(of: next() & (r & 8 == 0 ? 0xFFFF_FFF0 : .max), toByteOffset: ring0 + (r & 16 == 0 ? 0 : 128), as: UInt64.self)
+                    switch r & 63 {
+                    case 0...7:  // random words anywhere in either ring's bytes
+                        let ring = Int(next() & 1), offset = Int(next() % UInt64(capacity / 8)) * 8
+                        bytes.storeBytes(of: next(), toByteOffset: data0 + ring * (640 + capacity) + offset, as: UInt64.self)
                     default:  // a forged record head where the reader looks next
                         let head = bytes.load(fromByteOffset: ring0 + 128, as: UInt64.self)
                         let offset = Int(head & UInt64(capacity - 1) & ~15)

@@ -56,16 +56,32 @@ final class BinaryEncoder: Encoder {
         let encoder: BinaryEncoder
         var codingPath: [any CodingKey] { [] }
 
-        mutating func encodeNil(forKey key: Key) throws { encoder.bytes.append(0) }
-        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try encoder.encodeValue(value) }
-        func encodeValue<T: Encodable>(_ value: T) throws { try encoder.encodeValue(value) }
+        mutating func encodeNil(forKey key: Key) throws { encoder.appendString(key.stringValue); encoder.bytes.append(0) }
+        mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+            encoder.appendString(key.stringValue)
+            try encoder.encodeValue(value)
+        }
+        /// For `encodeIfPresent`: a missing value writes nothing (not even its key); a present
+        /// one its key, a presence byte (read by `decodeNil(forKey:)`) and itself.
+        func encodeValue<T: Encodable>(_ value: T?, forKey key: Key) throws {
+            guard let value else { return }
+            encoder.appendString(key.stringValue)
+            encoder.bytes.append(1)
+            try encoder.encodeValue(value)
+        }
+        /// Writes `key` before the primitive that follows.
+        func key(_ key: Key) { encoder.appendString(key.stringValue) }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-            encoder.container(keyedBy: keyType)
+            encoder.appendString(key.stringValue)
+            return encoder.container(keyedBy: keyType)
         }
-        mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer { encoder.unkeyedContainer() }
-        mutating func superEncoder() -> any Encoder { encoder }
-        mutating func superEncoder(forKey key: Key) -> any Encoder { encoder }
+        mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+            encoder.appendString(key.stringValue)
+            return encoder.unkeyedContainer()
+        }
+        mutating func superEncoder() -> any Encoder { encoder.appendString("super"); return encoder }
+        mutating func superEncoder(forKey key: Key) -> any Encoder { encoder.appendString(key.stringValue); return encoder }
     }
 
     /// Reserves a 4-byte element count and raises it with every element.
@@ -113,6 +129,8 @@ final class BinaryEncoder: Encoder {
 final class BinaryDecoder: Decoder {
     let base: UnsafeRawBufferPointer
     var offset = 0
+    /// A key already read by `decodeNil(forKey:)` for a value that is present.
+    var pendingKey: String?
     var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
@@ -167,6 +185,24 @@ final class BinaryDecoder: Decoder {
         return string
     }
 
+    /// Reads the next entry's key, which must be `expected`.
+    func readKey(_ expected: String) throws {
+        if let pending = pendingKey {
+            pendingKey = nil
+            if pending == expected { return }
+            throw failure("key '\(expected)' expected after '\(pending)'")
+        }
+        let found = try readString()
+        guard found == expected else { throw failure("key '\(expected)' expected, found '\(found)'") }
+    }
+
+    /// The next entry's key, not consumed.
+    func peekKey() throws -> String {
+        let start = offset
+        defer { offset = start }
+        return try readString()
+    }
+
     /// A presence byte: true for 0 (nil), false for 1; anything else is an error.
     func readNil() throws -> Bool {
         switch try read(UInt8.self) {
@@ -208,19 +244,32 @@ final class BinaryDecoder: Decoder {
     struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         let decoder: BinaryDecoder
         var codingPath: [any CodingKey] { [] }
-        /// Keys are not stored: positional decoding cannot list them.
-        var allKeys: [Key] { [] }
+        /// The next entry's key only (what an enum's decoding asks for: its case).
+        var allKeys: [Key] { (try? decoder.peekKey()).flatMap { Key(stringValue: $0) }.map { [$0] } ?? [] }
 
-        func contains(_ key: Key) -> Bool { true }
-        /// Reads the presence byte of an optional (so `decodeIfPresent` works as the default).
-        func decodeNil(forKey key: Key) throws -> Bool { try decoder.readNil() }
-        func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decoder.decodeValue(type) }
-        func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-            try decoder.container(keyedBy: type)
+        /// Whether the next entry is `key` (entries come in encoding order; a missing optional
+        /// has none).
+        func contains(_ key: Key) -> Bool { decoder.pendingKey == key.stringValue || (try? decoder.peekKey()) == key.stringValue }
+        func decodeNil(forKey key: Key) throws -> Bool {
+            try decoder.readKey(key.stringValue)
+            if try decoder.readNil() { return true }
+            decoder.pendingKey = key.stringValue  // present: its decode follows, without its key
+            return false
         }
-        func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer { try decoder.unkeyedContainer() }
-        func superDecoder() throws -> any Decoder { decoder }
-        func superDecoder(forKey key: Key) throws -> any Decoder { decoder }
+        func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+            try decoder.readKey(key.stringValue)
+            return try decoder.decodeValue(type)
+        }
+        func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+            try decoder.readKey(key.stringValue)
+            return try decoder.container(keyedBy: type)
+        }
+        func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+            try decoder.readKey(key.stringValue)
+            return try decoder.unkeyedContainer()
+        }
+        func superDecoder() throws -> any Decoder { try decoder.readKey("super"); return decoder }
+        func superDecoder(forKey key: Key) throws -> any Decoder { try decoder.readKey(key.stringValue); return decoder }
     }
 
     struct UnkeyedContainer: UnkeyedDecodingContainer {

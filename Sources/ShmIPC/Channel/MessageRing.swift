@@ -200,6 +200,8 @@ struct RingConsumer {
             let record = control.slots + offset
             // Acquire: pairs with the release store in RingProducer.commit(): the record is whole.
             guard RingProducer.commitWord(record).load(ordering: .acquiring) == head &+ 1 else { return nil }
+            // The payload's next line, fetched while we validate (a hint: harmless past the end).
+            shmipc_prefetch(record + 64)
             // Relaxed atomics: read once each, whatever a hostile peer writes meanwhile.
             let length = Int(Self.word(record, 8).load(ordering: .relaxed))
             let kind = Self.word(record, 12).load(ordering: .relaxed)

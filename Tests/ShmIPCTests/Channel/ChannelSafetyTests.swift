@@ -1,0 +1,93 @@
+import Glibc
+@testable import ShmIPC
+import ShmIPCTestSupport
+import SystemPackage
+import Testing
+
+extension ShmIPCTests {
+    @Suite struct ChannelSafetyTests {
+        /// A hostile peer scribbles on the pipe's shared memory (random words anywhere, random
+        /// heads and tails, forged record heads exactly where this end reads next) while this
+        /// end receives, polls and sends through every API. Every call must return a message
+        /// within the limit or a typed error; the process must not crash. After a corruption,
+        /// the end is dropped and taken again.
+        @Test func aHostileWriterGetsTypedErrorsNeverACrash() throws {
+            let pipe = try Pipe(maxMessageSize: 1000, capacity: 4096)
+            let scribbler = try Helper.start(
+                "pipe-scribble", PipeTests.attach(pipe) + ["3000", "\(UInt64(getpid()))"], descriptors: PipeTests.handOver(pipe))
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1000, alignment: 16)
+            defer { buffer.deallocate() }
+            var outcomes: [String: Int] = [:]
+            var rounds = 0
+            let until = Deadline.after(.milliseconds(2500))
+            while !until.hasPassed {
+                rounds += 1
+                let connection: Connection
+                do { connection = try pipe.connection(.first, waitStrategy: .spin) } catch {
+                    outcomes["take: \(kind(error))", default: 0] += 1
+                    continue
+                }
+                for call in 0..<200 {
+                    do {
+                        switch call % 5 {
+                        case 0: #expect(try connection.receive(into: buffer, timeout: .milliseconds(1)) <= 1000)
+                        case 1: #expect(try connection.receive(timeout: .milliseconds(1)).count <= 1000)
+                        case 2: #expect(try connection.receiveInPlace(timeout: .milliseconds(1)) { $0.count } <= 1000)
+                        case 3: _ = try connection.poll(timeout: .milliseconds(1))
+                        default: _ = try connection.trySend(bytes: UnsafeRawBufferPointer(rebasing: buffer[..<(call % 700)]))
+                        }
+                        outcomes["ok", default: 0] += 1
+                    } catch let error as ChannelError {
+                        outcomes[kind(error), default: 0] += 1
+                        if case .corrupted = error { break }
+                    } catch {
+                        Issue.record("an untyped error: \(error)")
+                    }
+                }
+            }
+            #expect(Helper.finish(scribbler) == .exited(0), "\(scribbler.output)")
+            let allowed: Set = ["ok", "corrupted", "timedOut", "endOfStream", "brokenPipe", "take: endTaken", "take: corrupted"]
+            #expect(Set(outcomes.keys).isSubset(of: allowed), "\(outcomes)")
+            #expect(outcomes["corrupted", default: 0] > 0, "the fuzzer never got through: \(outcomes)")
+            #expect(outcomes["ok", default: 0] > 0, "\(outcomes)")
+            print("hostile writer: \(rounds) rounds, \(outcomes)")
+        }
+
+        /// Heads and tails a well-behaved peer never writes: the end that reads them reports
+        /// corruption (for good) instead of computing an offset from them.
+        @Test func inconsistentIndicesAreReportedAsCorruption() throws {
+            for (field, value) in [(128, UInt64(7)), (128, UInt64(1) << 40), (0, UInt64(1) << 40)] {
+                let pipe = try Pipe(maxMessageSize: 64, capacity: 256)
+                let first = try pipe.connection(.first), second = try pipe.connection(.second)
+                // Ring 1 carries first → second: scribble on its head (consumer) or tail (producer).
+                let ring = UnsafeMutableRawPointer(pipe.storage.state) + pipe.geometry.stateSize
+                ring.storeBytes(of: value, toByteOffset: field, as: UInt64.self)
+                var failure: ChannelError?
+                do {
+                    for _ in 0..<32 { try first.send(bytes: [1, 2, 3], timeout: .milliseconds(10)) }
+                } catch { failure = error }
+                if field == 0 {
+                    // A scribbled tail is the producer's own: it never reads it back after taking the end.
+                    #expect(failure == .timedOut, "\(String(describing: failure))")
+                    #expect(throws: ChannelError.self) { _ = try pipe.connection(.first) }
+                } else {
+                    if case .corrupted = failure {} else { Issue.record("head \(value): \(String(describing: failure))") }
+                    #expect(throws: ChannelError.self) { try first.send(bytes: [1]) }  // for good
+                }
+                _ = second
+            }
+        }
+
+        func kind(_ error: any Error) -> String {
+            guard let error = error as? ChannelError else { return "\(type(of: error))" }
+            switch error {
+            case .corrupted: return "corrupted"
+            case .endTaken: return "endTaken"
+            case .timedOut: return "timedOut"
+            case .endOfStream: return "endOfStream"
+            case .brokenPipe: return "brokenPipe"
+            default: return "\(error)"
+            }
+        }
+    }
+}
