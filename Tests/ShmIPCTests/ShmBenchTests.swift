@@ -17,6 +17,8 @@ extension ShmIPCTests {
             "rtt.event.park",
             "rtt.queue.spsc.spin", "rtt.queue.spsc.default", "rtt.queue.spsc.park", "rtt.queue.mpmc.spin",
             "throughput.queue.spsc.8B", "throughput.queue.spsc.64B", "throughput.queue.mpmc.8B", "cpu.queue.idle",
+            "rtt.connection.64B", "throughput.connection.64B", "throughput.connection.4KiB", "throughput.connection.1MiB",
+            "throughput.loan.1MiB",
             "value.add.2proc", "value.read.64B", "value.lockedadd.2proc",
         ]
 
