@@ -212,10 +212,10 @@ final class BinaryDecoder: Decoder {
         }
     }
 
-    /// A count of elements, each at least `minimumSize` bytes, that must fit in what is left.
-    func readCount(minimumSize: Int = 1) throws -> Int {
+    /// A count of elements, each at least one byte, that must fit in what is left.
+    func readCount() throws -> Int {
         let count = Int(try read(UInt32.self))
-        guard count <= (base.count - offset) / max(minimumSize, 1) || count == 0 else {
+        guard count <= base.count - offset else {
             throw failure("a count of \(count) runs past the end")
         }
         return count
@@ -274,18 +274,19 @@ final class BinaryDecoder: Decoder {
 
     struct UnkeyedContainer: UnkeyedDecodingContainer {
         let decoder: BinaryDecoder
-        let count: Int?
+        let elements: Int
+        var count: Int? { elements }
         var currentIndex = 0
         var codingPath: [any CodingKey] { [] }
-        var isAtEnd: Bool { currentIndex >= count! }
+        var isAtEnd: Bool { currentIndex >= elements }
 
         init(decoder: BinaryDecoder) throws {
             self.decoder = decoder
-            count = try decoder.readCount()
+            elements = try decoder.readCount()
         }
 
         mutating func next() throws {
-            guard !isAtEnd else { throw decoder.failure("more elements than the \(count!) encoded") }
+            guard !isAtEnd else { throw decoder.failure("more elements than the \(elements) encoded") }
             currentIndex += 1
         }
 

@@ -1,3 +1,12 @@
+/// Calls `body` with the bytes of `array` (Array's own `withUnsafeBytes` throws untyped).
+func withBytes(of array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(ChannelError) -> Void) throws(ChannelError) {
+    var failure: ChannelError?
+    array.withUnsafeBytes { buffer in
+        do throws(ChannelError) { try body(buffer) } catch { failure = error }
+    }
+    if let failure { throw failure }
+}
+
 /// Errors of byte-message channels: ``Connection`` and ``MessageQueue``.
 public enum ChannelError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The timeout passed before the channel had room (send) or a message (receive).

@@ -108,30 +108,27 @@ public final class Connection {
 
     /// Sends `bytes` as one message, waiting at most `timeout` (`nil`: forever) for room.
     public func send(bytes: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) {
-        let reservation = try reserve(bytes.count, timeout: timeout, waits: true)!
-        if let source = bytes.baseAddress, !bytes.isEmpty {
-            reservation.payload.copyMemory(from: source, byteCount: bytes.count)
-        }
-        sender!.commit(reservation, length: bytes.count)
+        publish(bytes, in: try reserve(bytes.count, timeout: timeout, waits: true)!)
     }
 
     /// Sends `bytes` as one message, waiting at most `timeout` for room.
     public func send(bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
-        var failure: ChannelError?
-        bytes.withUnsafeBytes { buffer in
-            do throws(ChannelError) { try send(bytes: buffer, timeout: timeout) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        try withBytes(of: bytes) { buffer throws(ChannelError) in try send(bytes: buffer, timeout: timeout) }
     }
 
     /// Sends `bytes` if the ring has room now; false if it is full.
     public func trySend(bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
         guard let reservation = try reserve(bytes.count, timeout: nil, waits: false) else { return false }
+        publish(bytes, in: reservation)
+        return true
+    }
+
+    /// Copies `bytes` into `reservation` and publishes it.
+    private func publish(_ bytes: UnsafeRawBufferPointer, in reservation: RingProducer.Reservation) {
         if let source = bytes.baseAddress, !bytes.isEmpty {
             reservation.payload.copyMemory(from: source, byteCount: bytes.count)
         }
         sender!.commit(reservation, length: bytes.count)
-        return true
     }
 
     /// Sends `value` encoded by ``coder``, waiting at most `timeout` for room.
@@ -198,12 +195,7 @@ public final class Connection {
     /// Receives the next message as a new array, waiting at most `timeout` (`nil`: forever).
     public func receive(timeout: Duration? = nil) throws(ChannelError) -> [UInt8] {
         let message = try next(timeout: timeout, waits: true)!
-        let bytes = [UInt8](unsafeUninitializedCapacity: message.count) { buffer, count in
-            if let source = message.baseAddress, !message.isEmpty {
-                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: source, byteCount: message.count)
-            }
-            count = message.count
-        }
+        let bytes = [UInt8](message)
         receiver!.release(message.count)
         return bytes
     }
@@ -269,8 +261,8 @@ public final class Connection {
             guard waits else { return nil }
             // Spin first, before reading the clock for a deadline (twice, in await): a reply
             // within the spin window then costs no clock read (~20–30 ns each here).
-            let head = receiver!.head, ring = receiver!
-            if waitStrategy.spin({ ring.isPublished(at: head) }), let message = try receiver!.next() { return message }
+            let ring = receiver!
+            if waitStrategy.spin({ ring.isPublished(at: ring.head) }), let message = try receiver!.next() { return message }
             let control = receiver!.control
             let deadline = Deadline.after(timeout)
             while true {

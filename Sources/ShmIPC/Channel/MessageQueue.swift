@@ -109,11 +109,7 @@ public final class MessageQueue: @unchecked Sendable {
 
     /// Puts `bytes` as one message, waiting at most `timeout` for room.
     public func put(bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
-        var failure: ChannelError?
-        bytes.withUnsafeBytes { buffer in
-            do throws(ChannelError) { try put(bytes: buffer, timeout: timeout) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        try withBytes(of: bytes) { buffer throws(ChannelError) in try put(bytes: buffer, timeout: timeout) }
     }
 
     /// Puts `bytes` if a slot is free now; false if the queue is full.
@@ -121,6 +117,7 @@ public final class MessageQueue: @unchecked Sendable {
         guard bytes.count <= maxMessageSize else { throw .messageTooLarge(size: bytes.count, limit: maxMessageSize) }
         if control.isClosed { throw .closed }
         let put = control.mpmcTryPut { slot in
+            // Plain: the slot's sequence, stored with release after this, publishes it.
             slot.storeBytes(of: UInt32(bytes.count), toByteOffset: 12, as: UInt32.self)
             if let source = bytes.baseAddress, !bytes.isEmpty { (slot + 16).copyMemory(from: source, byteCount: bytes.count) }
         }
@@ -190,14 +187,14 @@ public final class MessageQueue: @unchecked Sendable {
         var failure: ChannelError?
         let limit = maxMessageSize
         let value = control.mpmcTryGet(accept: { slot in
-            // Relaxed: the slot's sequence (acquired by the caller) published the length; the
-            // length is read once here and once after claiming, and checked both times.
-            let length = Int(slot.load(fromByteOffset: 12, as: UInt32.self))
+            // Relaxed: the slot's sequence (acquired by mpmcTryGet) published the length; it is
+            // read once here and once after claiming, into a local, and checked both times.
+            let length = Int(RingConsumer.word(slot, 12).load(ordering: .relaxed))
             if length > limit { failure = .corrupted("a message of \(length) bytes in a queue limited to \(limit)"); return false }
             if !fits(length) { failure = .bufferTooSmall(needed: length); return false }
             return true
         }) { slot -> Result? in
-            let length = Int(slot.load(fromByteOffset: 12, as: UInt32.self))
+            let length = Int(RingConsumer.word(slot, 12).load(ordering: .relaxed))  // as above
             guard length <= limit else { failure = .corrupted("a message of \(length) bytes in a queue limited to \(limit)"); return nil }
             return read(UnsafeRawBufferPointer(start: slot + 16, count: length))
         }

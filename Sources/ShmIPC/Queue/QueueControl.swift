@@ -20,12 +20,9 @@ struct QueueControl: @unchecked Sendable {
     @usableFromInline let fenceOnFastPath: Bool
 
     init(state: UnsafeMutablePointer<shmipc_queue_state>) {
-        self.state = state
-        slots = UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_queue_state>.stride
-        mask = state.pointee.capacity &- 1
-        stride = Int(state.pointee.slot_stride)
-        elementOffset = Int(state.pointee.element_offset)
-        fenceOnFastPath = !QueueControl.membarrierAvailable
+        self.init(
+            state: state, capacity: Int(state.pointee.capacity), stride: Int(state.pointee.slot_stride),
+            elementOffset: Int(state.pointee.element_offset))
     }
 
     /// A view whose geometry comes from the caller (validated configuration), not from the
@@ -209,8 +206,8 @@ struct QueueControl: @unchecked Sendable {
     // MARK: parking (the slow half)
 
     /// Waits until `ready()` holds (the queue looks non-empty, or not full), per `strategy`,
-    /// until `deadline`. Throws ``QueueError/closed`` if the queue is closed and
-    /// `failWhenClosed` says so (producers always; consumers only once `ready()` is false).
+    /// until `deadline`. Throws ``QueueError/closed`` once the queue is closed (producers at
+    /// once; consumers only once `ready()` is false).
     /// `peerGone`, if given, is asked every ``peerCheckInterval`` while waiting; once it says
     /// the other side is gone, the wait ends as if the queue were closed.
     @usableFromInline
