@@ -10,8 +10,12 @@ struct RingGeometry: Hashable, Sendable {
     /// The largest payload a message may have.
     @usableFromInline let limit: Int
 
-    /// Records are 16-byte aligned: the 16-byte head, then the payload padded to 16.
-    static let alignment = 16
+    /// Records are cache-line aligned: the 16-byte head, then the payload, padded to 64. With
+    /// 16-byte alignment a small record shared its last line with the next record's head, so a
+    /// receiver keeping up with the sender read a line the sender was still writing, and the
+    /// line moved between the cores several times per message: `throughput.connection.64B`
+    /// fell from ~60 to ~13–33 M/s whenever the receiver was the faster side (Notes/0003).
+    @usableFromInline static let alignment = 64
 
     init(limit: Int, requestedCapacity: Int?) {
         precondition(limit >= 0 && limit <= Int(UInt32.max) - 64, "maxMessageSize must be in 0...2^32 - 64")
@@ -27,7 +31,7 @@ struct RingGeometry: Hashable, Sendable {
     /// Bytes a record with `length` payload bytes takes in the ring.
     @inlinable @inline(__always)
     static func recordSize(_ length: Int) -> Int {
-        16 &+ ((length &+ 15) & ~15)
+        (16 &+ length &+ (alignment &- 1)) & ~(alignment &- 1)
     }
 
     /// Bytes of shared state per ring: its control block, then the ring.
@@ -95,7 +99,7 @@ struct RingProducer {
         // Acquire: pairs with the consumer's release store in RingConsumer.release(), so its
         // reads of the space we are about to reuse are done.
         let head = control.head.load(ordering: .acquiring)
-        guard head & 15 == 0, tail & 15 == 0, tail &- head <= UInt64(geometry.capacity) else {
+        guard head % UInt64(RingGeometry.alignment) == 0, tail % UInt64(RingGeometry.alignment) == 0, tail &- head <= UInt64(geometry.capacity) else {
             throw .corrupted("ring head \(head) is inconsistent with tail \(tail)")
         }
         return head
@@ -189,7 +193,7 @@ struct RingConsumer {
         self.control = control
         self.geometry = geometry
         head = control.head.load(ordering: .acquiring)  // pairs with a previous consumer's release
-        guard head & 15 == 0 else { throw .corrupted("ring head \(head) is not record-aligned") }
+        guard head % UInt64(RingGeometry.alignment) == 0 else { throw .corrupted("ring head \(head) is not record-aligned") }
     }
 
     /// The next message's payload and length, skipping a wrap marker; nil if none is published.
