@@ -98,12 +98,14 @@ extension Helper {
             let queue = attempt { () throws(SharedObjectError) in
                 try MessageQueue(name: segmentName(args[0]), mode: .openExisting, maxMessageSize: Int(args[1])!, capacity: Int(args[2])!)
             }
-            let stream = MessageStream(seed: UInt64(args[4])!, sizes: Int(args[5])!...Int(args[6])!)
+            let seed = UInt64(args[4])!
+            let stream = MessageStream(seed: seed, sizes: Int(args[5])!...Int(args[6])!)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, stream.sizes.upperBound), alignment: 16)
             for index in 0..<Int(args[3])! {
                 let length = stream.write(index, into: buffer)
-                // The first 8 bytes carry the index, so the consumer knows which message it got.
-                buffer.storeBytes(of: UInt64(index), as: UInt64.self)
+                // The first 8 bytes carry the seed (top 16 bits) and the index, so the consumer
+                // knows whose message it got even when two producers' messages look alike.
+                buffer.storeBytes(of: seed << 48 | UInt64(index), as: UInt64.self)
                 attempt { () throws(ChannelError) in
                     try queue.put(bytes: UnsafeRawBufferPointer(rebasing: buffer[..<length]), timeout: .seconds(60))
                 }

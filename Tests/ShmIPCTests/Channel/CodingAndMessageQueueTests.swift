@@ -185,17 +185,17 @@ extension ShmIPCTests {
 enum Probe {}
 
 extension MessageQueue {
-    /// Takes one message and checks it against the stream whose next index it carries.
+    /// Takes one message and checks it against the next message of the producer it names.
     fileprivate func get(as _: Probe.Type, streams: [Int: MessageStream], next: inout [Int: Int]) throws -> Bool {
         let bytes = try get(timeout: .seconds(60))
-        let index = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-        // Which producer? The one whose next index this is and whose stream the rest matches.
-        for (seed, stream) in streams where next[seed] == Int(index) {
-            let matches = bytes.count == stream.length(Int(index))
-                && (8..<bytes.count).allSatisfy { bytes[$0] == stream.byte(Int(index), $0) }
-            if matches { next[seed]! += 1; return true }
-        }
-        return false
+        // The first word is the producer's seed (top 16 bits) and the message's index.
+        let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        let seed = Int(word >> 48), index = Int(word & 0xFFFF_FFFF_FFFF)
+        guard let stream = streams[seed], next[seed] == index, bytes.count == stream.length(index),
+              (8..<bytes.count).allSatisfy({ bytes[$0] == stream.byte(index, $0) })
+        else { return false }
+        next[seed]! += 1
+        return true
     }
 }
 
