@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <stdlib.h>
+#include <string.h>
 #include "CShim.h"
 
 int shmipc_pin_current_thread(int cpu) {
@@ -72,3 +74,54 @@ int shmipc_pthread_mutex_init_shared(void *mutex, int recursive) {
 }
 
 size_t shmipc_pthread_mutex_size(void) { return sizeof(pthread_mutex_t); }
+
+// Processes. Plain C: the lifeline thread must not touch the Swift runtime (it can run while
+// the process is being torn down), and /proc parsing is simplest here.
+int shmipc_thread_count(void) {
+    char buffer[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t length = read(fd, buffer, sizeof(buffer) - 1);
+    close(fd);
+    if (length <= 0) return -1;
+    buffer[length] = 0;
+    // Field 2 (comm) is in parentheses and may hold spaces: count fields after its last ')'.
+    char *cursor = strrchr(buffer, ')');
+    if (cursor == NULL) return -1;
+    // After ')': field 3 (state) ... field 20 (num_threads), 18 spaces on.
+    for (int field = 2; field < 20; field++) {
+        cursor = strchr(cursor + 1, ' ');
+        if (cursor == NULL) return -1;
+    }
+    return atoi(cursor + 1);
+}
+
+static void *shmipc_lifeline_main(void *context) {
+    int fd = (int)(intptr_t)context;
+    char byte;
+    for (;;) {
+        ssize_t result = read(fd, &byte, 1);
+        if (result < 0 && errno == EINTR) continue;
+        if (result > 0) continue;  // nobody writes; ignore
+        break;  // EOF (or an error): every write end is closed, so the parent is gone
+    }
+    kill(getpid(), SIGKILL);
+    return NULL;
+}
+
+int shmipc_start_lifeline_watcher(int fd) {
+    pthread_attr_t attributes;
+    int code = pthread_attr_init(&attributes);
+    if (code != 0) return code;
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attributes, 64 * 1024);
+    // The watcher must not take the process's signals: block them all in it.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    pthread_t thread;
+    code = pthread_create(&thread, &attributes, shmipc_lifeline_main, (void *)(intptr_t)fd);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    pthread_attr_destroy(&attributes);
+    return code;
+}

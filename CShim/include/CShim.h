@@ -109,6 +109,25 @@ static inline int shmipc_set_parent_death_signal(int sig) {
     return (int)syscall(SYS_prctl, 1 /* PR_SET_PDEATHSIG */, (unsigned long)sig, 0UL, 0UL, 0UL);
 }
 
+// MARK: processes — fork is unavailable to Swift on some platforms, pidfd_open has no libc
+// wrapper in this glibc, and the rest need GNU-only calls or a thread of plain C.
+/// fork(2). The caller checks that this process is single-threaded first.
+static inline pid_t shmipc_fork(void) { return fork(); }
+/// pidfd_open(2): a descriptor that becomes readable when `pid` exits (Linux 5.3+).
+static inline int shmipc_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    return (int)syscall(434, pid, 0);
+#endif
+}
+/// The number of threads in this process (from /proc/self/stat), or -1.
+int shmipc_thread_count(void);
+/// Starts a detached thread that blocks reading `fd` (a pipe whose write end only the parent
+/// process holds) and SIGKILLs this process when the read returns: the parent has exited,
+/// however it died. Returns 0 or an error number.
+int shmipc_start_lifeline_watcher(int fd);
+
 // MARK: shared layouts — the compiler checks these offsets (_Static_assert below).
 
 /// "SHMIPC\0\1" read as a little-endian integer: the first 8 bytes of every ShmIPC object.

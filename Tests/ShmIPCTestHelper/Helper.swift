@@ -10,6 +10,9 @@ import SystemPackage
 @main
 enum Helper {
     static func main() {
+        // First: a child started by a test's `Process` runs its entry here and exits. Before
+        // the death signal below, so the daemon test checks ShmIPC's lifeline, not prctl.
+        Multiprocessing.bootstrap(TestEntries.all)
         // Die with the test process: a crashed or killed test must not leave helpers behind.
         _ = shmipc_set_parent_death_signal(SIGKILL)
         if let expected = ProcessEnvironment.value("SHMIPC_PARENT_PID"), Int32(expected) != getppid() {
@@ -27,6 +30,7 @@ enum Helper {
         .merging(queueScenarios) { first, _ in first }
         .merging(valueScenarios) { first, _ in first }
         .merging(channelScenarios) { first, _ in first }
+        .merging(processScenarios) { first, _ in first }
 
     static let segmentScenarios: [String: @Sendable ([String]) -> Void] = [
         "exit": { args in exit(Int32(args.first ?? "0") ?? 0) },

@@ -4,19 +4,6 @@ internal import Glibc
 #endif
 package import SystemPackage
 
-/// How a child process ended.
-package enum TerminationStatus: Hashable, Sendable, CustomStringConvertible {
-    case exited(Int32)
-    case signaled(Int32)
-
-    package var description: String {
-        switch self {
-        case .exited(let code): "exited with \(code)"
-        case .signaled(let signal): "killed by signal \(signal)"
-        }
-    }
-}
-
 /// A child process started with `posix_spawn` (never `fork`: DESIGN.md, processes), with its
 /// standard output and error captured, waited for against a deadline.
 ///
@@ -44,47 +31,19 @@ package final class ChildProcess {
         environment: [String: String] = [:],
         captureOutput: Bool = true
     ) throws(Errno) {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // The child starts with no blocked signals, whatever the spawning thread had blocked.
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-
         var pipeEnds: [Int32] = [-1, -1]
         if captureOutput {
             let made = valueOrErrno(.pipe) { shmipc_pipe_cloexec(&pipeEnds, 1) }
             if case .failure(let error) = made { throw error }
-            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
         }
-        for (source, target) in descriptors {
-            posix_spawn_file_actions_adddup2(&actions, source.rawValue, target)
-        }
-
-        var environ = ProcessEnvironment.current
-        for (key, value) in environment { environ[key] = value }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environ.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-
-        var child: pid_t = 0
-        let spawned = valueOrErrno(.posixSpawn) { () -> Int32 in
-            let code = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
-            if code == 0 { return 0 }
-            errno = code
-            return -1
-        }
+        let spawned = Sys.spawn(
+            executable: executable, arguments: arguments, descriptors: descriptors, environment: environment,
+            output: captureOutput ? FileDescriptor(rawValue: pipeEnds[1]) : nil)
         if captureOutput { Sys.close(FileDescriptor(rawValue: pipeEnds[1])) }
-        if case .failure(let error) = spawned {
+        let child: Int32
+        switch spawned {
+        case .success(let pid): child = pid
+        case .failure(let error):
             if captureOutput { Sys.close(FileDescriptor(rawValue: pipeEnds[0])) }
             throw error
         }
@@ -130,16 +89,8 @@ package final class ChildProcess {
     }
 
     private func reap(blocking: Bool) -> Bool {
-        var raw: Int32 = 0
-        let result = valueOrErrno(.waitpid) { waitpid(pid, &raw, blocking ? 0 : WNOHANG) }
-        guard case .success(let reaped) = result, reaped == pid else { return false }
-        if shmipc_wifexited(raw) != 0 {
-            status = .exited(shmipc_wexitstatus(raw))
-        } else if shmipc_wifsignaled(raw) != 0 {
-            status = .signaled(shmipc_wtermsig(raw))
-        } else {
-            return false
-        }
+        guard case .success(let ended?) = Sys.reap(pid, blocking: blocking) else { return false }
+        status = ended
         return true
     }
 

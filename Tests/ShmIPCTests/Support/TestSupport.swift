@@ -36,7 +36,8 @@ enum TestNames {
 }
 
 /// A suite trait: after the whole suite ran, nothing this process created may remain in
-/// /dev/shm. Any leftover is reported (and then removed, so one leak does not cascade).
+/// /dev/shm (any leftover is reported, then removed, so one leak does not cascade), and no
+/// child of this process may be left a zombie (ended, never reaped).
 struct NoSharedMemoryLeaks: SuiteTrait, TestScoping {
     func provideScope(
         for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
@@ -45,6 +46,36 @@ struct NoSharedMemoryLeaks: SuiteTrait, TestScoping {
         let left = TestNames.leftovers()
         #expect(left.isEmpty, "the suite left shared memory behind: \(left)")
         for name in left { unlink("/dev/shm/" + name) }
+        let zombies = ZombieChildren.list()
+        #expect(zombies.isEmpty, "the suite left zombie children (pid, command): \(zombies)")
+    }
+}
+
+/// This process's children that have ended but were never reaped, from /proc.
+enum ZombieChildren {
+    static func list() -> [(pid: Int32, command: String)] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var found: [(pid: Int32, command: String)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard let pid = Int32(name), let stat = read("/proc/\(pid)/stat"),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // "pid (comm) S ppid ...": the state and the parent follow the last ')'.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, fields[0] == "Z", Int32(fields[1]) == getpid() else { continue }
+            found.append((pid, String(stat[..<close])))
+        }
+        return found
+    }
+
+    private static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
     }
 }
 

@@ -1,0 +1,79 @@
+public import SystemPackage
+
+/// A named function a child process can run: what Python's `Process(target=)` and a `Pool`'s
+/// task function are, made nameable, because a closure cannot travel to another executable.
+///
+/// Declare entry points as `static let`s, register them all with
+/// ``Multiprocessing/bootstrap(_:)`` first thing in `main`, and start them with ``Process`` or
+/// ``Pool``. The argument and the output cross processes with ``BinaryMessageCoder``.
+///
+/// ```swift
+/// static let square = Entry("square") { (x: Int) in x * x }
+/// static let produce = Entry("produce") { (count: Int, context: ChildContext) in
+///     let queue = try Queue<Int>(inheriting: context.descriptors[0], capacity: 64)
+///     for i in 0..<count { try queue.put(i) }
+/// }
+/// ```
+public struct Entry<Argument: Codable & Sendable, Output: Codable & Sendable>: EntryPoint {
+    /// The name a child looks the entry up by: unique within the program.
+    public let name: String
+    let body: @Sendable (Argument, ChildContext) throws -> Output
+
+    /// An entry point that takes an argument and returns an output.
+    public init(_ name: String, _ body: @escaping @Sendable (Argument) throws -> Output) {
+        self.name = name
+        self.body = { argument, _ in try body(argument) }
+    }
+
+    /// An entry point that also receives its ``ChildContext`` (the descriptors handed to it).
+    public init(_ name: String, _ body: @escaping @Sendable (Argument, ChildContext) throws -> Output) {
+        self.name = name
+        self.body = body
+    }
+}
+
+extension Entry where Output == NoOutput {
+    /// An entry point that returns nothing (a ``Process`` target).
+    public init(_ name: String, _ body: @escaping @Sendable (Argument) throws -> Void) {
+        self.name = name
+        self.body = { argument, _ in try body(argument); return NoOutput() }
+    }
+
+    /// An entry point that returns nothing and receives its ``ChildContext``.
+    public init(_ name: String, _ body: @escaping @Sendable (Argument, ChildContext) throws -> Void) {
+        self.name = name
+        self.body = { argument, context in try body(argument, context); return NoOutput() }
+    }
+}
+
+/// The output of an entry point that returns nothing.
+public struct NoOutput: Codable, Hashable, Sendable {
+    public init() {}
+}
+
+/// What ``Multiprocessing/bootstrap(_:)`` takes: any ``Entry``.
+public protocol EntryPoint: Sendable {
+    var name: String { get }
+}
+
+/// What a child knows about how it was started.
+public struct ChildContext: Sendable {
+    /// The descriptors the parent handed over (``Process``'s `sharing:`), in order: attach the
+    /// shared objects they stand for with their `init(inheriting:)`.
+    public let descriptors: [FileDescriptor]
+    /// This process's name.
+    public let name: String
+}
+
+/// An entry point behind its types: runs it on encoded bytes.
+protocol EncodedEntry: EntryPoint {
+    func run(encoded argument: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8]
+}
+
+extension Entry: EncodedEntry {
+    func run(encoded argument: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8] {
+        let coder = BinaryMessageCoder()
+        let value = try coder.decode(Argument.self, from: argument)
+        return try coder.encode(try body(value, context))
+    }
+}

@@ -1,0 +1,40 @@
+import Glibc
+import ShmIPC
+import ShmIPCTestSupport
+
+extension Helper {
+    static let processScenarios: [String: @Sendable ([String]) -> Void] = [
+        // start-daemon: starts a daemon child that sleeps a minute, reports its pid, hangs.
+        "start-daemon": { _ in
+            let child = attempt { () throws(ProcessError) in
+                let child = try Process(TestEntries.sleeps, argument: 60_000, daemon: true)
+                try child.start()
+                return child
+            }
+            say("daemon \(child.pid!)")
+            while true { Sys.sleep(.seconds(1)) }
+        },
+        // fork: in this single-threaded process, forks a child that fills a shared queue, one
+        // that throws and one that traps; reports "fork <sum> <code> <code> <code>".
+        "fork": { _ in
+            let queue = attempt { () throws(SharedObjectError) in try Queue<Int>(capacity: 64) }
+            let producer = attempt { () throws(ProcessError) in
+                try Process(TestEntries.produce, argument: 100, sharing: [queue.inheritableDescriptor!], startMethod: .fork)
+            }
+            attempt { () throws(ProcessError) in try producer.start() }
+            var sum = 0
+            for _ in 0..<100 { sum += attempt { () throws(QueueError) in try queue.get(timeout: .seconds(30)) } }
+            guard producer.join(timeout: .seconds(30)) else { fail("the forked producer did not end") }
+            var codes = [producer.exitCode!]
+            for process in [
+                attempt { () throws(ProcessError) in try Process(TestEntries.throwing, argument: "boom", startMethod: .fork) },
+                attempt { () throws(ProcessError) in try Process(TestEntries.traps, argument: 0, startMethod: .fork) },
+            ] {
+                attempt { () throws(ProcessError) in try process.start() }
+                guard process.join(timeout: .seconds(30)) else { fail("a forked child did not end") }
+                codes.append(process.exitCode!)
+            }
+            say("fork \(sum) " + codes.map(String.init).joined(separator: " "))
+        },
+    ]
+}

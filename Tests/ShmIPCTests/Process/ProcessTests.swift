@@ -1,0 +1,151 @@
+import Glibc
+@testable import ShmIPC
+import ShmIPCTestSupport
+import SystemPackage
+import Testing
+
+extension ShmIPCTests {
+    /// `Process` through the helper executable, which registers `TestEntries`. Children are
+    /// daemons where they could outlive a failing test; every wait has a timeout.
+    @Suite struct ProcessTests {
+        /// A process running `entry` in the helper executable.
+        static func sut<A, O>(_ entry: Entry<A, O>, _ argument: A, name: String? = nil, sharing: [FileDescriptor] = []) throws -> ShmIPC.Process {
+            try ShmIPC.Process(entry, argument: argument, name: name, daemon: true, sharing: sharing, executable: Helper.path)
+        }
+
+        /// Starts `sut`, waits for it under a watchdog, returns its exit code.
+        static func run(_ sut: ShmIPC.Process, sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32? {
+            try sut.start()
+            if !sut.join(timeout: .seconds(60)) {
+                Issue.record("watchdog: child \(sut.pid!) still running; killed", sourceLocation: sourceLocation)
+                sut.kill()
+                sut.join(timeout: .seconds(10))
+            }
+            return sut.exitCode
+        }
+
+        @Test func exitCodesFollowPythonsConvention() throws {
+            #expect(try Self.run(Self.sut(TestEntries.returns, 0)) == 0)
+            #expect(try Self.run(Self.sut(TestEntries.throwing, "on purpose")) == 1)
+            let trapped = try Self.run(Self.sut(TestEntries.traps, 0))
+            #expect(trapped == -SIGILL || trapped == -SIGTRAP, "a trap ended the child with \(String(describing: trapped))")
+
+            for (signal, stop) in [(SIGTERM, ShmIPC.Process.terminate), (SIGKILL, ShmIPC.Process.kill)] {
+                let sut = try Self.sut(TestEntries.sleeps, 60_000)
+                try sut.start()
+                #expect(sut.isAlive)
+                stop(sut)()
+                #expect(sut.join(timeout: .seconds(30)))
+                #expect(sut.exitCode == -signal)
+                #expect(!sut.isAlive)
+            }
+        }
+
+        @Test func joinTimesOutWhileTheChildRunsAndReturnsOnceItEnds() throws {
+            let sut = try Self.sut(TestEntries.sleeps, 60_000)
+            #expect(!sut.join(timeout: .zero), "joining a process not started")
+            #expect(sut.pid == nil && sut.exitCode == nil && !sut.isAlive)
+            try sut.start()
+            #expect(!sut.join(timeout: .milliseconds(50)))
+            #expect(sut.isAlive && sut.exitCode == nil && sut.pid != nil)
+            sut.kill()
+            #expect(sut.join(timeout: .seconds(30)))
+            #expect(sut.exitCode == -SIGKILL)
+            #expect(sut.join(timeout: .zero), "joining an ended process returns at once")
+        }
+
+        @Test func aChildKnowsItsNameAndItsParent() throws {
+            let me = getpid()
+            #expect(try Self.run(Self.sut(TestEntries.identity, .init(name: "worker-7", parentPID: me), name: "worker-7")) == 0)
+            // The check can fail: a wrong expectation makes the child throw.
+            #expect(try Self.run(Self.sut(TestEntries.identity, .init(name: "worker-8", parentPID: me), name: "worker-7")) == 1)
+            let unnamed = try Self.sut(TestEntries.returns, 0)
+            #expect(unnamed.name.hasPrefix("Process-"))
+        }
+
+        @Test func sharedObjectsTravelAsInheritedDescriptors() throws {
+            let queue = try Queue<Int>(capacity: 64)
+            let sut = try Self.sut(TestEntries.produce, 10_000, sharing: [queue.inheritableDescriptor!])
+            try sut.start()
+            for expected in 0..<10_000 {
+                let value = try queue.get(timeout: .seconds(30))
+                guard value == expected else {
+                    Issue.record("got \(value), expected \(expected)")
+                    break
+                }
+            }
+            #expect(sut.join(timeout: .seconds(30)))
+            #expect(sut.exitCode == 0)
+        }
+
+        @Test func startingTwiceOrAnUnregisteredEntryIsRefused() throws {
+            let sut = try Self.sut(TestEntries.returns, 0)
+            try sut.start()
+            #expect(throws: ProcessError.alreadyStarted) { try sut.start() }
+            #expect(sut.join(timeout: .seconds(30)))
+
+            // From this executable (not bootstrapped with it), an unknown entry is refused
+            // before anything is spawned: a child would otherwise run main from the top.
+            Multiprocessing.bootstrap([])
+            let unknown = Entry<Int, NoOutput>("t.nowhere") { _ in }
+            #expect(throws: ProcessError.entryNotRegistered("t.nowhere")) {
+                try ShmIPC.Process(unknown, argument: 0, daemon: true).start()
+            }
+        }
+
+        @Test func forkIsRefusedInAMultiThreadedProcess() throws {
+            let sut = try ShmIPC.Process(TestEntries.returns, argument: 0, daemon: true, startMethod: .fork)
+            #expect(Sys.threadCount > 1, "the test runner has worker threads")
+            #expect(throws: ProcessError.forkUnsafe(threads: Sys.threadCount)) { try sut.start() }
+            #expect(sut.pid == nil)
+        }
+
+        /// The helper is single-threaded: it forks a child that fills a shared queue, one that
+        /// throws and one that traps.
+        @Test func forkStartsChildrenInASingleThreadedProcess() throws {
+            let (status, output) = try Helper.run("fork")
+            #expect(status == .exited(0), "\(output)")
+            let trap = output.contains("fork 4950 0 1 -\(SIGILL)") || output.contains("fork 4950 0 1 -\(SIGTRAP)")
+            #expect(trap, "\(output)")
+        }
+
+        /// A helper starts a daemon child and is SIGKILLed: the daemon must end too.
+        @Test func daemonChildrenDieWithAKilledParent() throws {
+            let parent = try Helper.start("start-daemon")
+            guard Helper.waitForOutput(parent, containing: "daemon ") else {
+                Issue.record("the helper did not start its daemon: \(parent.output)")
+                return
+            }
+            let line = parent.output.split(separator: "\n").first { $0.hasPrefix("daemon ") }!
+            let daemon = Int32(line.dropFirst("daemon ".count))!
+            #expect(Sys.threadIsAlive(daemon))
+            #expect(parent.kill() == .signaled(SIGKILL))
+            let deadline = Deadline.after(.seconds(30))
+            while Sys.threadIsAlive(daemon) && !deadline.hasPassed { Sys.sleep(.milliseconds(5)) }
+            #expect(!Sys.threadIsAlive(daemon), "daemon \(daemon) outlived its parent")
+            if Sys.threadIsAlive(daemon) { _ = Sys.sendSignal(SIGKILL, to: daemon) }
+        }
+
+        /// A `Process` dropped while its child runs leaves no zombie: the child is reaped once
+        /// it ends (here by `activeChildren()`).
+        @Test func aDroppedProcessIsReapedOnceItEnds() throws {
+            var pid: Int32 = 0
+            do {
+                let sut = try ShmIPC.Process(TestEntries.sleeps, argument: 100, executable: Helper.path)
+                try sut.start()
+                pid = sut.pid!
+            }
+            #expect(Multiprocessing.activeChildren().contains(pid) || !Sys.threadIsAlive(pid))
+            let deadline = Deadline.after(.seconds(30))
+            while Multiprocessing.activeChildren().contains(pid) && !deadline.hasPassed { Sys.sleep(.milliseconds(5)) }
+            #expect(!Multiprocessing.activeChildren().contains(pid))
+            #expect(!ZombieChildren.list().contains { $0.pid == pid })
+        }
+
+        @Test func theCPUCountIsPositive() {
+            #expect(Multiprocessing.cpuCount >= 1)
+            #expect((1...Multiprocessing.cpuCount).contains(Multiprocessing.availableCPUCount))
+            #expect(Multiprocessing.currentProcess.pid == getpid())
+        }
+    }
+}
