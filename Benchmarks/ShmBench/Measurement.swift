@@ -58,6 +58,9 @@ enum Unit: String, Codable {
     case messagesPerSecond = "msg/s"
     case nanosecondsPerOperation = "ns/op"
     case percentOfCore = "%core"
+    case microseconds = "µs"
+    case milliseconds = "ms"
+    case tasksPerSecond = "task/s"
 }
 
 /// One row of the report: a scenario's figures over all runs.

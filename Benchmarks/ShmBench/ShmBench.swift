@@ -17,6 +17,13 @@ struct ShmBench: ParsableCommand {
             """,
         subcommands: [Run.self, Peer.self],
         defaultSubcommand: Run.self)
+
+    /// First the entry points: a child the process and pool scenarios spawn (this executable
+    /// again) runs its entry there and exits.
+    static func main() {
+        Multiprocessing.bootstrap(BenchEntries.all)
+        main(nil)
+    }
 }
 
 extension ShmBench {

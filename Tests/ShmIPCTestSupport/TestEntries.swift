@@ -1,5 +1,6 @@
 import Glibc
 public import ShmIPC
+import Synchronization
 
 /// The entry points the tests start as child processes (registered by the helper executable,
 /// which the tests spawn with `executable:`), and the error the throwing one throws.
@@ -47,5 +48,34 @@ public enum TestEntries {
         return count * 2
     }
 
-    public static let all: [any EntryPoint] = [returns, throwing, traps, sleeps, identity, produce]
+    // Pool tasks.
+    public static let square = Entry("t.square") { (x: Int) in x * x }
+    public static let power = Entry("t.power") { (pair: Pair<Int, Int>) -> Int in
+        (0..<pair.second).reduce(1) { result, _ in result * pair.first }
+    }
+    /// Throws for 13, squares the rest.
+    public static let unlucky = Entry("t.unlucky") { (x: Int) -> Int in
+        if x == 13 { throw Failure(message: "unlucky \(x)") }
+        return x * x
+    }
+    /// SIGKILLs its own process (a worker killed mid-task).
+    public static let killsItself = Entry("t.kills-itself") { (_: Int) -> Int in
+        kill(getpid(), SIGKILL)
+        Sys.sleep(.seconds(60))
+        return 0
+    }
+    /// Sleeps the milliseconds given, then returns its pid.
+    public static let sleepsThenReportsPID = Entry("t.sleeps-then-pid") { (milliseconds: Int) -> Int32 in
+        Sys.sleep(.milliseconds(milliseconds))
+        return getpid()
+    }
+    /// What `setTag` (a pool initializer) stored in this worker, and the worker's pid.
+    public static let tagAndPID = Entry("t.tag-and-pid") { (_: Int) -> Pair<Int, Int32> in Pair(tag.load(ordering: .relaxed), Int32(getpid())) }
+    public static let setTag = Entry("t.set-tag") { (value: Int) in tag.store(value, ordering: .relaxed) }
+    static let tag = Atomic<Int>(0)
+
+    public static let all: [any EntryPoint] = [
+        returns, throwing, traps, sleeps, identity, produce,
+        square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag,
+    ]
 }

@@ -34,5 +34,7 @@ enum Registry {
         ValueAdd(locked: false),
         ValueRead64(),
         ValueAdd(locked: true),
+        ProcessStartJoin(method: .spawn, defaultIterations: 100),
+        ProcessStartJoin(method: .fork, defaultIterations: 500),
     ]
 }

@@ -9,6 +9,13 @@ final class BinaryEncoder: Encoder {
 
     init() { bytes.reserveCapacity(64) }
 
+    /// Whether arrays of numbers are copied whole (see `PackedArray`).
+    #if _endian(little)
+    static let packs = true
+    #else
+    static let packs = false
+    #endif
+
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         KeyedEncodingContainer(KeyedContainer<Key>(encoder: self))
     }
@@ -47,6 +54,8 @@ final class BinaryEncoder: Encoder {
             try encodeValue(wrapped)
         } else if let dictionary = value as? any EncodableDictionary {
             try dictionary.encodeEntries(to: self)
+        } else if Self.packs, let array = value as? any PackedArray {
+            array.encodePacked(to: self)
         } else {
             try value.encode(to: self)
         }
@@ -227,6 +236,9 @@ final class BinaryDecoder: Decoder {
         }
         if let dictionary = type as? any DecodableDictionary.Type {
             return try dictionary.decodeEntries(from: self) as! T
+        }
+        if BinaryEncoder.packs, let array = type as? any PackedArray.Type {
+            return try array.decodePacked(from: self) as! T
         }
         return try T(from: self)
     }

@@ -19,6 +19,8 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let spscQueue = ObjectKind(rawValue: 13)
     /// ``MessageQueue``.
     public static let messageQueue = ObjectKind(rawValue: 14)
+    /// A ``Pool``'s doorbell (workers ring it when a result is ready).
+    public static let doorbell = ObjectKind(rawValue: 15)
     /// For tests and tools that need a kind of their own.
     public static let testing = ObjectKind(rawValue: 0xFFFF)
 
@@ -38,6 +40,7 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
         case .pipe: "pipe"
         case .spscQueue: "spsc-queue"
         case .messageQueue: "message-queue"
+        case .doorbell: "doorbell"
         case .testing: "testing"
         default: "kind(\(rawValue))"
         }

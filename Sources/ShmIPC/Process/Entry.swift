@@ -68,6 +68,10 @@ public struct ChildContext: Sendable {
 /// An entry point behind its types: runs it on encoded bytes.
 protocol EncodedEntry: EntryPoint {
     func run(encoded argument: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8]
+    /// Runs the entry on each of an encoded array of arguments: the encoded array of outputs.
+    /// A ``ChannelError`` means the bytes did not decode (or the outputs did not encode); any
+    /// other error is the entry's own.
+    func runChunk(encoded arguments: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8]
 }
 
 extension Entry: EncodedEntry {
@@ -75,5 +79,14 @@ extension Entry: EncodedEntry {
         let coder = BinaryMessageCoder()
         let value = try coder.decode(Argument.self, from: argument)
         return try coder.encode(try body(value, context))
+    }
+
+    func runChunk(encoded arguments: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8] {
+        let coder = BinaryMessageCoder()
+        let values = try coder.decode([Argument].self, from: arguments)
+        var outputs: [Output] = []
+        outputs.reserveCapacity(values.count)
+        for value in values { outputs.append(try body(value, context)) }
+        return try coder.encode(outputs)
     }
 }

@@ -31,7 +31,7 @@ public enum Multiprocessing {
         var names = Set<String>()
         for entry in entries { precondition(names.insert(entry.name).inserted, "ShmIPC: \(ProcessError.duplicateEntry(entry.name))") }
         runtime.withLock { state in
-            for entry in entries {
+            for entry in entries + [PoolWorker.entry] {
                 guard let encoded = entry as? any EncodedEntry else {
                     preconditionFailure("ShmIPC: \(type(of: entry)) is not an Entry")
                 }

@@ -1,0 +1,285 @@
+internal import Synchronization
+
+/// A pool of worker processes running ``Entry`` tasks. Python: `multiprocessing.Pool`.
+///
+/// ```swift
+/// static let square = Entry("square") { (x: Int) in x * x }
+/// // in main, after Multiprocessing.bootstrap([square]):
+/// let squares = try Pool.with(processes: 2) { pool in try pool.map(square, Array(0..<100_000)) }
+/// ```
+///
+/// Tasks and results travel over ShmIPC's own shared memory: each worker has a duplex ``Pipe``;
+/// chunks of arguments and of results are ``BinaryMessageCoder`` arrays (arrays of numbers are
+/// copied whole).
+///
+/// Crashes: a worker that dies (a trap, SIGKILL, the OOM killer) is replaced; the task it was
+/// running fails with ``PoolError/workerDied(pid:exitCode:)``, tasks queued behind it run on
+/// other workers. The pool never hangs on a dead worker (Python's does). A task that throws
+/// fails with ``PoolError/taskFailed(_:)`` carrying the error's description.
+///
+/// Threads: every method may be called from any thread. A thread waiting for results drives
+/// the pool itself (see `PoolCore`), so a synchronous `apply` costs one message each way and no
+/// thread hand-offs; `async` and callback submissions start one background thread. Callbacks
+/// run on whichever thread drives: keep them short.
+///
+/// Lifetime: `close()` refuses new tasks, `join()` waits for the submitted ones and ends the
+/// workers, `terminate()` kills them at once (pending tasks fail with
+/// ``PoolError/terminated``); dropping the pool terminates it. Workers are daemons: they die
+/// with this process, however it ends.
+public final class Pool: Sendable {
+    let core: PoolCore
+    /// The number of worker processes.
+    public let processes: Int
+
+    /// Starts `processes` workers (default: ``Multiprocessing/cpuCount``).
+    ///
+    /// - Parameters:
+    ///   - initializer: an entry each worker runs once before its first task (Python:
+    ///     `initializer`, `initargs`); if it throws, the worker exits and tasks sent to it fail
+    ///     with `workerDied`.
+    ///   - maxTasksPerChild: a worker is replaced after this many tasks (chunks).
+    ///   - startMethod: how workers start; `.spawn` starts `executable` (default: this program,
+    ///     which must call ``Multiprocessing/bootstrap(_:)`` with the entries the pool runs).
+    ///   - maxMessageSize: the largest chunk of encoded arguments or results (default 1 MiB).
+    public init<InitializerArgument>(
+        processes: Int? = nil,
+        initializer: Entry<InitializerArgument, NoOutput>? = nil,
+        initializerArgument: InitializerArgument? = nil,
+        maxTasksPerChild: Int? = nil,
+        startMethod: StartMethod = .spawn,
+        executable: String? = nil,
+        maxMessageSize: Int = 1 << 20,
+        waitStrategy: WaitStrategy = .default
+    ) throws(PoolError) {
+        let count = processes ?? Multiprocessing.cpuCount
+        precondition(count >= 1, "a Pool needs at least one process")
+        precondition(maxTasksPerChild.map { $0 >= 1 } ?? true, "maxTasksPerChild must be at least 1")
+        var initializerArgumentBytes: [UInt8] = []
+        if let initializer {
+            guard let initializerArgument else { throw .coding("an initializer needs its initializerArgument") }
+            do { initializerArgumentBytes = try BinaryMessageCoder().encode(initializerArgument) } catch { throw .coding("\(error)") }
+            if executable == nil && startMethod == .spawn {
+                do { _ = try Multiprocessing.entry(named: initializer.name) } catch { throw .startFailed("\(error)") }
+            }
+        }
+        if executable == nil && startMethod == .spawn {
+            do { _ = try Multiprocessing.entry(named: PoolWorker.entry.name) } catch { throw .startFailed("\(error)") }
+        }
+        self.processes = count
+        core = try PoolCore(settings: PoolSettings(
+            processes: count, maxTasksPerChild: maxTasksPerChild, initializer: initializer?.name,
+            initializerArgument: initializerArgumentBytes, startMethod: startMethod, executable: executable,
+            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy))
+    }
+
+    /// A pool without an initializer.
+    public convenience init(
+        processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod = .spawn,
+        executable: String? = nil, maxMessageSize: Int = 1 << 20, waitStrategy: WaitStrategy = .default
+    ) throws(PoolError) {
+        try self.init(
+            processes: processes, initializer: Entry<Int, NoOutput>?.none, initializerArgument: Int?.none,
+            maxTasksPerChild: maxTasksPerChild, startMethod: startMethod, executable: executable,
+            maxMessageSize: maxMessageSize, waitStrategy: waitStrategy)
+    }
+
+    deinit { core.terminate() }
+
+    /// Runs `body` with a new pool, then terminates it, also when `body` throws (Python:
+    /// `with Pool() as pool:`).
+    public static func with<Result>(
+        processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod = .spawn,
+        executable: String? = nil, maxMessageSize: Int = 1 << 20,
+        _ body: (Pool) throws -> Result
+    ) throws -> Result {
+        let pool = try Pool(
+            processes: processes, maxTasksPerChild: maxTasksPerChild, startMethod: startMethod,
+            executable: executable, maxMessageSize: maxMessageSize)
+        defer { pool.terminate() }
+        return try body(pool)
+    }
+
+    // MARK: apply
+
+    /// Runs `entry(argument)` in a worker and returns its output. Python: `apply`.
+    public func apply<Argument, Output>(
+        _ entry: Entry<Argument, Output>, _ argument: Argument, timeout: Duration? = nil
+    ) throws(PoolError) -> Output {
+        let job = PoolJob()
+        try core.submit([try task(entry, [argument], job: job, chunk: 0)])
+        try core.wait(until: { job.has(0) }, deadline: .after(timeout))
+        return try Self.decodeOne(job.take(0)!, Output.self)
+    }
+
+    /// Runs `entry(argument)` in a worker. Python: `apply_async(...).get()` in a coroutine.
+    public func apply<Argument, Output>(_ entry: Entry<Argument, Output>, _ argument: Argument) async throws(PoolError) -> Output {
+        let result: Result<Output, PoolError> = await withCheckedContinuation { continuation in
+            do throws(PoolError) {
+                _ = try applyAsync(entry, argument) { continuation.resume(returning: $0) }
+            } catch {
+                continuation.resume(returning: .failure(error))
+            }
+        }
+        return try result.get()
+    }
+
+    /// Submits `entry(argument)` and returns at once; `completion` runs (on the pool's driving
+    /// thread) with the output or the error. Python: `apply_async(callback=, error_callback=)`.
+    @discardableResult
+    public func applyAsync<Argument, Output>(
+        _ entry: Entry<Argument, Output>, _ argument: Argument,
+        completion: @escaping @Sendable (Result<Output, PoolError>) -> Void = { _ in }
+    ) throws(PoolError) -> AsyncResult<Output> {
+        let handle = AsyncResult<Output>()
+        let core = self.core
+        let job = PoolJob { _, result in
+            let decoded = result.flatMap { bytes in Result { () throws(PoolError) in try Self.decodeOne(.success(bytes), Output.self) } }
+            completion(decoded)  // before the handle is ready, as Python's: get() sees its effects
+            handle.fulfill(decoded)
+            core.detachedChunkDone()
+        }
+        try core.submit([try task(entry, [argument], job: job, chunk: 0)], detached: true)
+        return handle
+    }
+
+    // MARK: map
+
+    /// `entry` applied to every argument, in order; the first failure is thrown. Python: `map`.
+    /// `chunkSize` defaults to Python's: the arguments split into about 4 chunks per worker.
+    public func map<Argument, Output>(
+        _ entry: Entry<Argument, Output>, _ arguments: [Argument], chunkSize: Int? = nil, timeout: Duration? = nil
+    ) throws(PoolError) -> [Output] {
+        let size = chunkSize ?? Self.defaultChunkSize(arguments.count, processes: processes)
+        precondition(size >= 1, "chunkSize must be at least 1")
+        let job = PoolJob()
+        var tasks: [PoolTask] = []
+        var start = 0
+        while start < arguments.count {
+            let end = min(start + size, arguments.count)
+            tasks.append(try task(entry, Array(arguments[start..<end]), job: job, chunk: tasks.count))
+            start = end
+        }
+        guard !tasks.isEmpty else { return [] }
+        try core.submit(tasks)
+        let count = tasks.count
+        try core.wait(until: { job.count == count }, deadline: .after(timeout))
+        var outputs: [Output] = []
+        outputs.reserveCapacity(arguments.count)
+        for chunk in 0..<count { outputs += try Self.decode(job.take(chunk)!, Output.self) }
+        return outputs
+    }
+
+    /// `entry` applied to each pair, in order. Python: `starmap` (a Swift entry takes one
+    /// argument: a ``Pair``).
+    public func starmap<First, Second, Output>(
+        _ entry: Entry<Pair<First, Second>, Output>, _ arguments: [(First, Second)], chunkSize: Int? = nil, timeout: Duration? = nil
+    ) throws(PoolError) -> [Output] {
+        try map(entry, arguments.map { Pair($0.0, $0.1) }, chunkSize: chunkSize, timeout: timeout)
+    }
+
+    /// `entry` applied to each argument, lazily: arguments are taken from `arguments` as
+    /// results are consumed (at most a few chunks per worker ahead), results come in order,
+    /// one `Result` per argument. Python: `imap`.
+    public func imap<Arguments: Sequence, Output>(
+        _ entry: Entry<Arguments.Element, Output>, _ arguments: Arguments, chunkSize: Int = 1
+    ) -> PoolResults<Arguments, Output> {
+        PoolResults(pool: self, entry: entry, arguments: arguments, chunkSize: chunkSize, ordered: true)
+    }
+
+    /// As ``imap(_:_:chunkSize:)``, but results come as they complete (chunks in completion
+    /// order). Python: `imap_unordered`.
+    public func imapUnordered<Arguments: Sequence, Output>(
+        _ entry: Entry<Arguments.Element, Output>, _ arguments: Arguments, chunkSize: Int = 1
+    ) -> PoolResults<Arguments, Output> {
+        PoolResults(pool: self, entry: entry, arguments: arguments, chunkSize: chunkSize, ordered: false)
+    }
+
+    // MARK: lifetime
+
+    /// No more tasks may be submitted; those submitted still run. Python: `close`.
+    public func close() { core.close() }
+
+    /// Closes the pool, waits for every submitted task, then ends the workers. Python: `join`
+    /// (which requires `close` first).
+    public func join(timeout: Duration? = nil) throws(PoolError) { try core.join(deadline: .after(timeout)) }
+
+    /// Kills the workers now; pending and running tasks fail with ``PoolError/terminated``.
+    /// Python: `terminate`.
+    public func terminate() { core.terminate() }
+
+    /// The current workers' pids (a snapshot).
+    public var workerPIDs: [Int32] { core.workerPIDs }
+
+    // MARK: internals
+
+    static func defaultChunkSize(_ count: Int, processes: Int) -> Int {
+        let (size, extra) = count.quotientAndRemainder(dividingBy: processes * 4)
+        return max(1, extra > 0 ? size + 1 : size)
+    }
+
+    func task<Argument, Output>(_ entry: Entry<Argument, Output>, _ arguments: [Argument], job: PoolJob, chunk: Int) throws(PoolError) -> PoolTask {
+        let encoded: [UInt8]
+        do { encoded = try BinaryMessageCoder().encode(arguments) } catch { throw .coding("\(error)") }
+        let message = PoolWire.task(id: 0, entry: entry.name, arguments: encoded)
+        guard message.count <= core.settings.maxMessageSize else {
+            throw .messageTooLarge(size: message.count, limit: core.settings.maxMessageSize)
+        }
+        return PoolTask(message: message, job: job, chunk: chunk)
+    }
+
+    static func decode<Output: Decodable>(_ result: Result<[UInt8], PoolError>, _: Output.Type) throws(PoolError) -> [Output] {
+        let bytes = try result.get()
+        var outputs: [Output] = []
+        do {
+            try withBytes(of: bytes) { raw throws(ChannelError) in outputs = try BinaryMessageCoder().decode([Output].self, from: raw) }
+        } catch {
+            throw .coding("\(error)")
+        }
+        return outputs
+    }
+
+    static func decodeOne<Output: Decodable>(_ result: Result<[UInt8], PoolError>, _ type: Output.Type) throws(PoolError) -> Output {
+        let outputs = try decode(result, type)
+        guard outputs.count == 1 else { throw .coding("\(outputs.count) outputs for one task") }
+        return outputs[0]
+    }
+}
+
+/// Two arguments for one entry (``Pool/starmap(_:_:chunkSize:timeout:)``).
+public struct Pair<First: Codable & Sendable, Second: Codable & Sendable>: Codable, Sendable {
+    public var first: First
+    public var second: Second
+    public init(_ first: First, _ second: Second) {
+        self.first = first
+        self.second = second
+    }
+}
+
+extension Pair: Equatable where First: Equatable, Second: Equatable {}
+extension Pair: Hashable where First: Hashable, Second: Hashable {}
+
+/// The pending result of ``Pool/applyAsync(_:_:completion:)``. Python: `AsyncResult`.
+public final class AsyncResult<Output: Sendable>: Sendable {
+    private let state = Mutex<Result<Output, PoolError>?>(nil)
+    private let done: Event?
+
+    init() { done = try? Event(waitStrategy: .park) }
+
+    func fulfill(_ result: Result<Output, PoolError>) {
+        state.withLock { $0 = result }
+        done?.set()
+    }
+
+    /// Whether the result is in. Python: `ready()`.
+    public var isReady: Bool { state.withLock { $0 != nil } }
+
+    /// Waits for the result (or `timeout`) and returns it. Python: `get(timeout)`.
+    public func get(timeout: Duration? = nil) throws(PoolError) -> Output {
+        let deadline = Deadline.after(timeout)
+        while true {
+            if let result = state.withLock({ $0 }) { return try result.get() }
+            if deadline.hasPassed { throw .timedOut }
+            if let done { done.wait(timeout: min(deadline.remaining, .milliseconds(100))) } else { Sys.sleep(.microseconds(100)) }
+        }
+    }
+}

@@ -1,0 +1,424 @@
+internal import DequeModule
+internal import Synchronization
+internal import SystemPackage
+#if canImport(Glibc)
+internal import Glibc
+#endif
+
+/// Where a submitted job's chunk results go: filled by whichever thread drives the pool, read
+/// by the thread that waits for them (or handed to a callback).
+final class PoolJob: Sendable {
+    private let results = Mutex<[Int: Result<[UInt8], PoolError>]>([:])
+    /// Called (on the driving thread) with each chunk's result instead of storing it.
+    private let callback: (@Sendable (Int, Result<[UInt8], PoolError>) -> Void)?
+
+    init(callback: (@Sendable (Int, Result<[UInt8], PoolError>) -> Void)? = nil) {
+        self.callback = callback
+    }
+
+    func deliver(_ chunk: Int, _ result: Result<[UInt8], PoolError>) {
+        if let callback { callback(chunk, result) } else { results.withLock { $0[chunk] = result } }
+    }
+
+    func has(_ chunk: Int) -> Bool { results.withLock { $0[chunk] != nil } }
+    var count: Int { results.withLock { $0.count } }
+    var isEmpty: Bool { results.withLock { $0.isEmpty } }
+    func take(_ chunk: Int) -> Result<[UInt8], PoolError>? { results.withLock { $0.removeValue(forKey: chunk) } }
+    func takeAny() -> (chunk: Int, result: Result<[UInt8], PoolError>)? {
+        results.withLock { results in
+            guard let chunk = results.keys.min() else { return nil }
+            return (chunk, results.removeValue(forKey: chunk)!)
+        }
+    }
+}
+
+/// A task waiting for, or running in, a worker: one chunk of one job.
+struct PoolTask {
+    var message: [UInt8]
+    let job: PoolJob
+    let chunk: Int
+    var id: UInt64 { PoolWire.taskID(of: message.withUnsafeBytes { $0 }) ?? 0 }
+}
+
+/// What a `Pool` needs to start a worker.
+struct PoolSettings: Sendable {
+    var processes: Int
+    var maxTasksPerChild: Int?
+    var initializer: String?
+    var initializerArgument: [UInt8]
+    var startMethod: StartMethod
+    var executable: String?
+    var maxMessageSize: Int
+    var ringCapacity: Int
+    var waitStrategy: WaitStrategy
+}
+
+/// A ``Pool``'s machinery. Tasks go to each worker through its own duplex ``Pipe`` (a dead
+/// worker can stall nothing but its own pipe), at most `window` at a time; results come back
+/// the same way, and each worker rings one shared ``Doorbell`` so a single thread can wait for
+/// all of them.
+///
+/// Nobody runs in the background by default: a thread that waits for results *drives* the
+/// pool (dispatches pending tasks, collects results, replaces dead workers) while it waits,
+/// holding the driver role (one thread at a time). Async and callback submissions start one
+/// background thread that drives while they are outstanding.
+final class PoolCore: @unchecked Sendable {
+    /// `@unchecked Sendable`: `shared` is behind a mutex; the driver-owned properties below are
+    /// touched only by the thread that holds `driving`.
+    let settings: PoolSettings
+    let doorbell: Doorbell
+    let shared = Mutex(Shared())
+    private let driving = Atomic<Bool>(false)
+
+    enum Phase { case open, closed, terminated }
+
+    struct Shared {
+        var phase = Phase.open
+        var pending = Deque<PoolTask>()
+        var nextTaskID: UInt64 = 1
+        /// Tasks sent to workers and not answered.
+        var running = 0
+        /// Jobs whose results a callback (the background driver) waits for.
+        var detachedChunks = 0
+        var backgroundDriver = false
+        /// Why the last worker start failed, if it did.
+        var startFailure: String?
+    }
+
+    // Driver-owned.
+    private var workers: [Worker] = []
+    private var retired: [Process] = []
+    private var nextDeathCheck = Deadline.now
+    private var started = 0
+
+    /// Tasks in flight per worker: one running, the next ones queued in its ring.
+    static let window = 2
+    /// How often the driver checks that its workers live (and reaps retired ones).
+    static let deathCheckInterval: Duration = .milliseconds(25)
+
+    final class Worker {
+        let process: Process
+        let connection: Connection
+        var inFlight = Deque<PoolTask>()
+        var sent = 0
+        var retiring = false
+        var broken = false
+
+        init(process: Process, connection: Connection) {
+            self.process = process
+            self.connection = connection
+        }
+    }
+
+    init(settings: PoolSettings) throws(PoolError) {
+        self.settings = settings
+        do { doorbell = try Doorbell() } catch { throw .startFailed("the doorbell: \(error)") }
+        try withDriverRole { () throws(PoolError) in
+            while workers.count < settings.processes { try startWorker() }
+        }
+    }
+
+    // MARK: submitting and waiting (any thread)
+
+    /// Queues `tasks` (their messages carry id 0; ids are given here).
+    func submit(_ tasks: [PoolTask], detached: Bool = false) throws(PoolError) {
+        try shared.withLock { (shared) throws(PoolError) in
+            guard shared.phase == .open else { throw .closed }
+            for var task in tasks {
+                let id = shared.nextTaskID
+                shared.nextTaskID += 1
+                task.message.withUnsafeMutableBytes { $0.storeBytes(of: id.littleEndian, as: UInt64.self) }
+                shared.pending.append(task)
+            }
+            if detached { shared.detachedChunks += tasks.count }
+        }
+        doorbell.ring()
+        if detached { startBackgroundDriver() }
+    }
+
+    /// Drives the pool (or lets another thread drive it) until `done()` or the deadline.
+    func wait(until done: () -> Bool, deadline: Deadline) throws(PoolError) {
+        var pause: Duration = .microseconds(20)
+        while !done() {
+            if deadline.hasPassed { throw .timedOut }
+            if driving.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+                let seen = doorbell.current
+                let progress = driveRound()
+                driving.store(false, ordering: .releasing)  // pairs with the acquiring exchange above
+                if progress || done() { continue }
+                let nap = Deadline.after(Self.deathCheckInterval)
+                doorbell.wait(seen: seen, deadline: deadline < nap ? deadline : nap, strategy: settings.waitStrategy)
+            } else {
+                Sys.sleep(pause)  // another thread drives; it wakes us by finishing our job
+                pause = min(pause * 2, .milliseconds(1))
+            }
+        }
+    }
+
+    /// No more submissions.
+    func close() {
+        shared.withLock { if $0.phase == .open { $0.phase = .closed } }
+    }
+
+    /// Waits for every submitted task, then ends the workers (they see their pipe close).
+    func join(deadline: Deadline) throws(PoolError) {
+        close()
+        try wait(until: { shared.withLock { $0.pending.isEmpty && $0.running == 0 || $0.phase == .terminated } }, deadline: deadline)
+        withDriverRole {
+            for worker in workers { worker.connection.close() }
+            for worker in workers where !worker.process.join(timeout: .seconds(10)) { worker.process.kill() }
+            for worker in workers { worker.process.join(timeout: .seconds(10)) }
+            workers = []
+            for process in retired { process.join(timeout: .seconds(10)) }
+            retired = []
+        }
+        doorbell.ring()
+    }
+
+    /// Ends the workers now (SIGKILL); every pending and running task fails with `terminated`.
+    func terminate() {
+        let dropped = shared.withLock { shared -> Deque<PoolTask> in
+            shared.phase = .terminated
+            defer { shared.pending = [] }
+            return shared.pending
+        }
+        for task in dropped { deliver(task, .failure(.terminated)) }
+        withDriverRole {
+            for worker in workers { worker.process.kill() }
+            for worker in workers {
+                worker.process.join(timeout: .seconds(10))
+                worker.connection.close()
+                for task in worker.inFlight { deliver(task, .failure(.terminated)) }
+                shared.withLock { $0.running -= worker.inFlight.count }
+            }
+            workers = []
+            for process in retired { process.kill(); process.join(timeout: .seconds(10)) }
+            retired = []
+        }
+        doorbell.ring()
+    }
+
+    var phase: Phase { shared.withLock { $0.phase } }
+
+    /// The pids of the current workers (a snapshot, for tests and monitoring).
+    var workerPIDs: [Int32] { withDriverRole { workers.compactMap(\.process.pid) } }
+
+    // MARK: driving (the driver role only)
+
+    private func withDriverRole<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        var pause: Duration = .microseconds(10)
+        while !driving.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+            Sys.sleep(pause)
+            pause = min(pause * 2, .milliseconds(1))
+        }
+        defer { driving.store(false, ordering: .releasing) }  // pairs with the exchange above
+        return try body()
+    }
+
+    /// One round: collect results, check for dead workers, replace them, dispatch. Whether
+    /// anything happened.
+    private func driveRound() -> Bool {
+        var progress = false
+        for worker in workers { progress = collect(worker) || progress }
+        if nextDeathCheck.hasPassed || workers.contains(where: \.broken) {
+            progress = buryDeadWorkers() || progress
+            nextDeathCheck = .after(Self.deathCheckInterval)
+        }
+        progress = replaceWorkers() || progress
+        progress = dispatch() || progress
+        return progress
+    }
+
+    /// Takes every result `worker` has sent.
+    private func collect(_ worker: Worker) -> Bool {
+        var progress = false
+        while !worker.broken {
+            let message: [UInt8]?
+            do { message = try worker.connection.tryReceive() } catch {
+                worker.broken = true  // the worker closed its end, died, or corrupted its ring
+                break
+            }
+            guard let message else { break }
+            progress = true
+            let id = message.withUnsafeBytes { PoolWire.taskID(of: $0) }
+            guard message.count >= 9, let index = worker.inFlight.firstIndex(where: { $0.id == id }) else {
+                worker.broken = true  // an answer to no task: not a worker of ours any more
+                break
+            }
+            let task = worker.inFlight.remove(at: index)
+            shared.withLock { $0.running -= 1 }
+            let payload = Array(message[9...])
+            switch message[8] {
+            case PoolWire.ok: deliver(task, .success(payload))
+            case PoolWire.threw: deliver(task, .failure(.taskFailed(String(decoding: payload, as: UTF8.self))))
+            default: deliver(task, .failure(.coding(String(decoding: payload, as: UTF8.self))))
+            }
+        }
+        if worker.retiring && worker.inFlight.isEmpty, let index = workers.firstIndex(where: { $0 === worker }) {
+            // Done with its quota: it exits by itself; reap it later, start its successor now.
+            workers.remove(at: index)
+            retired.append(worker.process)
+            worker.connection.close()
+        }
+        return progress
+    }
+
+    /// Removes workers that ended: their oldest task (the one running) fails with
+    /// `workerDied`, the ones still queued in their ring go back to the pending queue.
+    private func buryDeadWorkers() -> Bool {
+        var progress = false
+        retired.removeAll { !$0.isAlive }
+        for worker in workers where worker.broken || !worker.process.isAlive {
+            if !worker.broken { _ = collect(worker) }  // answers sent before it died still count
+            if worker.process.isAlive {
+                worker.process.kill()  // broken but alive: a misbehaving worker
+            }
+            worker.process.join(timeout: .seconds(10))
+            worker.connection.close()
+            let pid = worker.process.pid ?? 0, code = worker.process.exitCode ?? 0
+            let lost = worker.inFlight.count
+            if let running = worker.inFlight.popFirst() {
+                deliver(running, .failure(.workerDied(pid: pid, exitCode: code)))
+            }
+            shared.withLock { shared in
+                shared.running -= lost
+                for task in worker.inFlight.reversed() { shared.pending.prepend(task) }  // never started
+            }
+            worker.inFlight = []
+            progress = true
+        }
+        let before = workers.count
+        workers.removeAll { $0.broken || $0.process.exitCode != nil }
+        return progress || workers.count != before
+    }
+
+    /// Starts workers up to the pool's size, while the pool has or may get work.
+    private func replaceWorkers() -> Bool {
+        let (phase, hasWork) = shared.withLock { ($0.phase, !$0.pending.isEmpty) }
+        guard phase == .open || (phase == .closed && hasWork) else { return false }
+        var started = false
+        while workers.filter({ !$0.retiring }).count < settings.processes {
+            do { try startWorker() } catch {
+                // Nothing can run: fail what waits rather than hang.
+                if workers.isEmpty { failPending(error) }
+                break
+            }
+            started = true
+        }
+        return started
+    }
+
+    private func startWorker() throws(PoolError) {
+        let pipe: Pipe
+        do { pipe = try Pipe(maxMessageSize: settings.maxMessageSize, capacity: settings.ringCapacity) } catch {
+            throw .startFailed("a pipe: \(error)")
+        }
+        started += 1
+        let configuration = PoolWorkerConfiguration(
+            maxMessageSize: settings.maxMessageSize, ringCapacity: settings.ringCapacity, maxTasks: settings.maxTasksPerChild,
+            initializer: settings.initializer, initializerArgument: settings.initializerArgument)
+        do {
+            let process = try Process(
+                PoolWorker.entry, argument: configuration, name: "PoolWorker-\(started)", daemon: true,
+                sharing: [pipe.inheritableDescriptor!, doorbell.inheritableDescriptor!],
+                startMethod: settings.startMethod, executable: settings.executable)
+            let connection = try pipe.connection(.first)
+            try process.start()
+            workers.append(Worker(process: process, connection: connection))
+        } catch {
+            shared.withLock { $0.startFailure = "\(error)" }
+            throw .startFailed("\(error)")
+        }
+    }
+
+    /// Sends pending tasks to workers with room in their window.
+    private func dispatch() -> Bool {
+        var progress = false
+        for worker in workers where !worker.retiring && !worker.broken {
+            while worker.inFlight.count < Self.window {
+                guard let task = shared.withLock({ $0.pending.popFirst() }) else { return progress }
+                let sent: Bool
+                do { sent = try task.message.withUnsafeBytes { bytes throws(ChannelError) in try worker.connection.trySend(bytes: bytes) } } catch {
+                    worker.broken = true
+                    shared.withLock { $0.pending.prepend(task) }
+                    break
+                }
+                guard sent else {
+                    shared.withLock { $0.pending.prepend(task) }
+                    break
+                }
+                progress = true
+                worker.inFlight.append(task)
+                worker.sent += 1
+                shared.withLock { $0.running += 1 }
+                if let quota = settings.maxTasksPerChild, worker.sent >= quota {
+                    worker.retiring = true
+                    break
+                }
+            }
+        }
+        return progress
+    }
+
+    private func failPending(_ error: PoolError) {
+        let dropped = shared.withLock { shared -> Deque<PoolTask> in
+            defer { shared.pending = [] }
+            return shared.pending
+        }
+        for task in dropped { deliver(task, .failure(error)) }
+    }
+
+    private func deliver(_ task: PoolTask, _ result: Result<[UInt8], PoolError>) {
+        task.job.deliver(task.chunk, result)
+    }
+
+    // MARK: the background driver (async and callback submissions)
+
+    /// Called by a detached job's callback wrapper when one of its chunks is delivered.
+    func detachedChunkDone() { shared.withLock { $0.detachedChunks -= 1 } }
+
+    private func startBackgroundDriver() {
+        let start = shared.withLock { shared -> Bool in
+            guard !shared.backgroundDriver else { return false }
+            shared.backgroundDriver = true
+            return true
+        }
+        guard start else { return }
+        BackgroundThread.start { [self] in
+            while true {
+                let (phase, outstanding) = shared.withLock { ($0.phase, $0.detachedChunks) }
+                if phase == .terminated { break }
+                if outstanding == 0 {
+                    if phase != .open { break }
+                    let seen = doorbell.current
+                    if shared.withLock({ $0.detachedChunks }) == 0 {
+                        doorbell.wait(seen: seen, deadline: .after(.milliseconds(100)), strategy: .park)
+                    }
+                    continue
+                }
+                try? wait(until: { shared.withLock { $0.detachedChunks == 0 || $0.phase == .terminated } }, deadline: .after(.milliseconds(100)))
+            }
+            shared.withLock { $0.backgroundDriver = false }
+        }
+    }
+}
+
+/// A detached pthread running a closure (ShmIPC has no Foundation `Thread`).
+enum BackgroundThread {
+    private final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    static func start(_ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let code = pthread_create(&thread, nil, { context in
+            let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box)
+        precondition(code == 0, "ShmIPC: pthread_create failed with \(code)")
+        pthread_detach(thread)
+    }
+}

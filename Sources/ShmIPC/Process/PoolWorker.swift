@@ -1,0 +1,111 @@
+/// The messages between a ``Pool`` and its workers, one duplex ``Pipe`` per worker.
+///
+/// A task: task id (8 bytes), entry name length (2) and name, then the chunk's arguments as a
+/// ``BinaryMessageCoder`` array. A result: task id (8), status (1: 0 ok, 1 the task threw,
+/// 2 the chunk could not be run), then the outputs as an array, or the error's description
+/// in UTF-8.
+enum PoolWire {
+    static let ok: UInt8 = 0
+    static let threw: UInt8 = 1
+    static let unrunnable: UInt8 = 2
+
+    static func task(id: UInt64, entry: String, arguments: [UInt8]) -> [UInt8] {
+        let name = Array(entry.utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(10 + name.count + arguments.count)
+        withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt16(name.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes += name
+        bytes += arguments
+        return bytes
+    }
+
+    static func result(id: UInt64, status: UInt8, payload: [UInt8]) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(9 + payload.count)
+        withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(status)
+        bytes += payload
+        return bytes
+    }
+
+    static func taskID(of message: UnsafeRawBufferPointer) -> UInt64? {
+        message.count >= 8 ? UInt64(littleEndian: message.loadUnaligned(as: UInt64.self)) : nil
+    }
+}
+
+/// How a worker is set up (its entry's argument).
+struct PoolWorkerConfiguration: Codable, Sendable {
+    var maxMessageSize: Int
+    var ringCapacity: Int
+    var maxTasks: Int?
+    var initializer: String?
+    var initializerArgument: [UInt8]
+}
+
+/// The worker process's loop: run tasks until the pool closes the pipe (or `maxTasks` ran).
+enum PoolWorker {
+    static let entry = Entry("shmipc.pool-worker") { (configuration: PoolWorkerConfiguration, context: ChildContext) in
+        let pipe = try Pipe(
+            inheriting: context.descriptors[0], maxMessageSize: configuration.maxMessageSize, capacity: configuration.ringCapacity)
+        let doorbell = try Doorbell(inheriting: context.descriptors[1])
+        let connection = try pipe.connection(.second)
+        let workerContext = ChildContext(descriptors: [], name: context.name)
+        if let name = configuration.initializer {
+            let initializer = try Multiprocessing.entry(named: name)
+            _ = try configuration.initializerArgument.withUnsafeBytes {
+                try initializer.run(encoded: $0, context: workerContext)
+            }
+        }
+        var entries: [String: any EncodedEntry] = [:]
+        var done = 0
+        while configuration.maxTasks.map({ done < $0 }) ?? true {
+            let task: [UInt8]
+            switch Result(catching: { () throws(ChannelError) in try connection.receive() }) {
+            case .success(let bytes): task = bytes
+            case .failure(.endOfStream): return  // the pool closed this worker's pipe
+            case .failure(let error): throw error
+            }
+            let result = task.withUnsafeBytes { run($0, entries: &entries, context: workerContext, limit: configuration.maxMessageSize) }
+            try connection.send(bytes: result)
+            doorbell.ring()
+            done += 1
+        }
+    }
+
+    /// Runs one task message; the result message.
+    static func run(
+        _ task: UnsafeRawBufferPointer, entries: inout [String: any EncodedEntry], context: ChildContext, limit: Int
+    ) -> [UInt8] {
+        guard task.count >= 10 else { return PoolWire.result(id: 0, status: PoolWire.unrunnable, payload: Array("a task of \(task.count) bytes".utf8)) }
+        let id = UInt64(littleEndian: task.loadUnaligned(as: UInt64.self))
+        let nameLength = Int(UInt16(littleEndian: task.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
+        guard task.count >= 10 + nameLength else {
+            return PoolWire.result(id: id, status: PoolWire.unrunnable, payload: Array("a truncated task".utf8))
+        }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: task[10..<(10 + nameLength)]), as: UTF8.self)
+        let arguments = UnsafeRawBufferPointer(rebasing: task[(10 + nameLength)...])
+        let entry: any EncodedEntry
+        if let known = entries[name] {
+            entry = known
+        } else {
+            do { entry = try Multiprocessing.entry(named: name) } catch {
+                return PoolWire.result(id: id, status: PoolWire.unrunnable, payload: Array("\(error) in the worker".utf8))
+            }
+            entries[name] = entry
+        }
+        let outputs: [UInt8]
+        do {
+            outputs = try entry.runChunk(encoded: arguments, context: context)
+        } catch let error as ChannelError {
+            return PoolWire.result(id: id, status: PoolWire.unrunnable, payload: Array("\(error)".utf8))
+        } catch {
+            return PoolWire.result(id: id, status: PoolWire.threw, payload: Array(String(describing: error).utf8))
+        }
+        guard outputs.count + 9 <= limit else {
+            return PoolWire.result(
+                id: id, status: PoolWire.unrunnable, payload: Array("\(PoolError.messageTooLarge(size: outputs.count + 9, limit: limit))".utf8))
+        }
+        return PoolWire.result(id: id, status: PoolWire.ok, payload: outputs)
+    }
+}

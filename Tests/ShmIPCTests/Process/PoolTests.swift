@@ -1,0 +1,186 @@
+import Glibc
+@testable import ShmIPC
+import ShmIPCTestSupport
+import Synchronization
+import Testing
+
+extension ShmIPCTests {
+    /// `Pool` with workers in the helper executable (which registers `TestEntries`). Every wait
+    /// has a timeout, so a hung pool fails the test instead of hanging it.
+    @Suite struct PoolTests {
+        static func makeSUT(processes: Int = 2, maxTasksPerChild: Int? = nil) throws -> Pool {
+            try Pool(processes: processes, maxTasksPerChild: maxTasksPerChild, executable: Helper.path)
+        }
+        static let limit: Duration = .seconds(60)
+
+        @Test func mapReturnsEveryResultInOrder() throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            let inputs = Array(0..<10_000)
+            for chunkSize in [nil, 1, 7, 10_000] {
+                #expect(try sut.map(TestEntries.square, inputs, chunkSize: chunkSize, timeout: Self.limit) == inputs.map { $0 * $0 })
+            }
+            #expect(try sut.map(TestEntries.square, [], timeout: Self.limit) == [])
+            #expect(try sut.starmap(TestEntries.power, [(2, 10), (3, 3), (7, 0)], timeout: Self.limit) == [1024, 27, 1])
+            #expect(try sut.apply(TestEntries.square, -9, timeout: Self.limit) == 81)
+        }
+
+        @Test func imapIsOrderedAndLazyAndImapUnorderedIsComplete() throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            let pulled = Atomic<Int>(0)
+            let inputs = (0..<2_000).lazy.map { x in
+                pulled.add(1, ordering: .relaxed)  // relaxed: read by this thread only
+                return x
+            }
+            var results = sut.imap(TestEntries.square, inputs, chunkSize: 3).makeIterator()
+            #expect(try results.next()?.get() == 0)
+            let ahead = pulled.load(ordering: .relaxed)
+            #expect(ahead < 2_000, "imap took \(ahead) arguments before the first result was consumed")
+            var expected = 1
+            while let result = results.next() {
+                #expect(try result.get() == expected * expected)
+                expected += 1
+            }
+            #expect(expected == 2_000)
+
+            let unordered = try sut.imapUnordered(TestEntries.square, 0..<2_000, chunkSize: 5).map { try $0.get() }
+            #expect(unordered.sorted() == (0..<2_000).map { $0 * $0 })
+        }
+
+        @Test func aTaskThatThrowsFailsWithTheWorkersMessage() throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) {
+                try sut.apply(TestEntries.unlucky, 13, timeout: Self.limit)
+            }
+            #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) {
+                try sut.map(TestEntries.unlucky, Array(0..<100), chunkSize: 10, timeout: Self.limit)
+            }
+            // imap: one failure per argument of the failed chunk, the others succeed.
+            let results = Array(sut.imap(TestEntries.unlucky, 0..<20, chunkSize: 1))
+            #expect(results.count == 20)
+            for (x, result) in results.enumerated() {
+                if x == 13 {
+                    #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) { try result.get() }
+                } else {
+                    #expect(try result.get() == x * x)
+                }
+            }
+            // The workers are still there.
+            #expect(try sut.apply(TestEntries.square, 4, timeout: Self.limit) == 16)
+        }
+
+        /// A worker SIGKILLed (or trapping) mid-task: that task fails with workerDied, the pool
+        /// replaces the worker, and later tasks succeed.
+        @Test func aWorkerThatDiesIsReplacedAndOnlyItsTaskFails() throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            let before = Set(sut.workerPIDs)
+            do {
+                _ = try sut.apply(TestEntries.killsItself, 0, timeout: Self.limit)
+                Issue.record("a task whose worker died returned")
+            } catch {
+                guard case .workerDied(let pid, let code) = error else {
+                    Issue.record("expected workerDied, got \(error)")
+                    return
+                }
+                #expect(before.contains(pid))
+                #expect(code == -SIGKILL)
+            }
+            do {
+                _ = try sut.apply(TestEntries.traps, 0, timeout: Self.limit)
+                Issue.record("a task whose worker trapped returned")
+            } catch {
+                guard case .workerDied(_, let code) = error else {
+                    Issue.record("expected workerDied, got \(error)")
+                    return
+                }
+                #expect(code == -SIGILL || code == -SIGTRAP)
+            }
+            #expect(try sut.map(TestEntries.square, Array(0..<1_000), chunkSize: 10, timeout: Self.limit) == (0..<1_000).map { $0 * $0 })
+            let after = sut.workerPIDs
+            #expect(after.count == 2)
+            #expect(Set(after) != before)
+        }
+
+        @Test func terminateFailsTasksInFlightAndRefusesNewOnes() throws {
+            let sut = try Self.makeSUT()
+            let handles = try (0..<6).map { _ in try sut.applyAsync(TestEntries.sleepsThenReportsPID, 60_000) }
+            // Wait until both workers have started a task (two are running, four pending).
+            let deadline = Deadline.after(Self.limit)
+            while sut.core.shared.withLock({ $0.running }) < 2 && !deadline.hasPassed { Sys.sleep(.milliseconds(1)) }
+            let workers = sut.workerPIDs
+            sut.terminate()
+            for handle in handles {
+                #expect(throws: PoolError.terminated) { try handle.get(timeout: Self.limit) }
+            }
+            #expect(throws: PoolError.closed) { try sut.apply(TestEntries.square, 2, timeout: Self.limit) }
+            for pid in workers { #expect(!Sys.threadIsAlive(pid), "worker \(pid) survived terminate()") }
+        }
+
+        @Test func asyncApplyAndCallbacksDeliverResults() async throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            #expect(try await sut.apply(TestEntries.square, 12) == 144)
+            await #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) {
+                try await sut.apply(TestEntries.unlucky, 13)
+            }
+            let received = Mutex<[Int: Int]>([:])
+            let handles = try (0..<50).map { x in
+                try sut.applyAsync(TestEntries.square, x) { result in
+                    if case .success(let value) = result { received.withLock { $0[x] = value } }
+                }
+            }
+            for (x, handle) in handles.enumerated() { #expect(try handle.get(timeout: Self.limit) == x * x) }
+            #expect(received.withLock { $0.count } == 50)
+        }
+
+        @Test func theInitializerRunsInEachWorkerAndWorkersRetireAfterTheirQuota() throws {
+            let sut = try Pool(
+                processes: 1, initializer: TestEntries.setTag, initializerArgument: 42, maxTasksPerChild: 2,
+                executable: Helper.path)
+            defer { sut.terminate() }
+            var pids: [Int32] = []
+            for _ in 0..<6 {
+                let answer = try sut.apply(TestEntries.tagAndPID, 0, timeout: Self.limit)
+                #expect(answer.first == 42)
+                pids.append(answer.second)
+            }
+            #expect(Set(pids).count == 3, "pids \(pids): one worker per two tasks")
+            #expect(pids[0] == pids[1] && pids[2] == pids[3] && pids[4] == pids[5])
+        }
+
+        @Test func joinWaitsForSubmittedTasksThenEndsTheWorkers() throws {
+            let sut = try Self.makeSUT()
+            let handle = try sut.applyAsync(TestEntries.sleepsThenReportsPID, 200)
+            let workers = sut.workerPIDs
+            sut.close()
+            #expect(throws: PoolError.closed) { try sut.apply(TestEntries.square, 2, timeout: Self.limit) }
+            try sut.join(timeout: Self.limit)
+            #expect(try workers.contains(handle.get(timeout: .zero)))
+            #expect(sut.workerPIDs.isEmpty)
+            for pid in workers { #expect(!Sys.threadIsAlive(pid)) }
+        }
+
+        @Test func theScopedFormTerminatesThePool() throws {
+            var workers: [Int32] = []
+            let squares = try Pool.with(processes: 2, executable: Helper.path) { pool in
+                workers = pool.workerPIDs
+                return try pool.map(TestEntries.square, [1, 2, 3], timeout: Self.limit)
+            }
+            #expect(squares == [1, 4, 9])
+            #expect(workers.count == 2)
+            for pid in workers { #expect(!Sys.threadIsAlive(pid)) }
+        }
+
+        @Test func aChunkOverTheMessageLimitIsRefusedAtOnce() throws {
+            let sut = try Pool(processes: 1, executable: Helper.path, maxMessageSize: 4096)
+            defer { sut.terminate() }
+            #expect(throws: PoolError.messageTooLarge(size: 10 + "t.square".utf8.count + 4 + 8 * 1000, limit: 4096)) {
+                try sut.map(TestEntries.square, Array(0..<1000), chunkSize: 1000, timeout: Self.limit)
+            }
+            #expect(try sut.map(TestEntries.square, Array(0..<1000), chunkSize: 100, timeout: Self.limit).count == 1000)
+        }
+    }
+}
