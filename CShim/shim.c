@@ -16,6 +16,14 @@ int shmipc_pin_current_thread(int cpu) {
     return sched_setaffinity(0, sizeof(set), &set);
 }
 
+int shmipc_unpin_current_thread(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long cpu = 0; cpu < online && cpu < CPU_SETSIZE; cpu++) CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
 int shmipc_allowed_cpu_count(void) {
     cpu_set_t set;
     CPU_ZERO(&set);

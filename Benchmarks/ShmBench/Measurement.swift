@@ -52,6 +52,17 @@ enum RunMeasurement {
     case cost(Double)
 }
 
+extension RunMeasurement {
+    /// The same measurement in another unit (latencies and costs multiplied by `factor`).
+    func scaled(by factor: Double) -> RunMeasurement {
+        switch self {
+        case .latencies(let samples, let mean): .latencies(samples.map { $0 * factor }, mean: mean * factor)
+        case .cost(let value): .cost(value * factor)
+        case .rate: self
+        }
+    }
+}
+
 /// The unit a scenario reports in.
 enum Unit: String, Codable {
     case nanoseconds = "ns"

@@ -74,6 +74,8 @@ static inline int shmipc_wtermsig(int status) { return WTERMSIG(status); }
 // MARK: GNU-only calls — defined in shim.c, which may define _GNU_SOURCE.
 /// Pins the calling thread to one CPU (sched_setaffinity + CPU_SET). Returns 0 or -1/errno.
 int shmipc_pin_current_thread(int cpu);
+/// Lets the calling thread run on every online CPU again.
+int shmipc_unpin_current_thread(void);
 /// The number of CPUs the calling thread may run on (CPU_COUNT of its affinity mask), or -1.
 int shmipc_allowed_cpu_count(void);
 /// memfd_create(2): an anonymous shared file, the base of inheritable segments. -1/errno.

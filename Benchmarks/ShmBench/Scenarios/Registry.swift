@@ -36,5 +36,8 @@ enum Registry {
         ValueAdd(locked: true),
         ProcessStartJoin(method: .spawn, defaultIterations: 100),
         ProcessStartJoin(method: .fork, defaultIterations: 500),
+        PoolMap(),
+        PoolIMap(),
+        PoolApply(),
     ]
 }

@@ -43,3 +43,46 @@ extension Array: PackedArray where Element: PackedElement {
         }
     }
 }
+
+// The common arrays of numbers, recognized by comparing metatypes (a pointer compare) before
+// the dynamic casts to `any PackedArray` (conformance lookups costing ~100 ns each when the
+// caller is generic code, as a Pool's is): one small task then costs no cast at all.
+extension BinaryEncoder {
+    @inline(__always)
+    func encodePackedByIdentity<T>(_ value: T) -> Bool {
+        encodeIfArray(of: Int.self, value) || encodeIfArray(of: Double.self, value) || encodeIfArray(of: UInt8.self, value)
+            || encodeIfArray(of: Int64.self, value) || encodeIfArray(of: UInt64.self, value) || encodeIfArray(of: Int32.self, value)
+            || encodeIfArray(of: UInt32.self, value) || encodeIfArray(of: Float.self, value)
+    }
+
+    @inline(__always)
+    private func encodeIfArray<Element: PackedElement, T>(of _: Element.Type, _ value: T) -> Bool {
+        guard T.self == [Element].self else { return false }
+        withUnsafePointer(to: value) { pointer in
+            UnsafeRawPointer(pointer).assumingMemoryBound(to: [Element].self).pointee.encodePacked(to: self)
+        }
+        return true
+    }
+}
+
+extension BinaryDecoder {
+    @inline(__always)
+    func decodePackedByIdentity<T>(_: T.Type) throws -> T? {
+        if let value = try decodeIfArray(of: Int.self, T.self) { return value }
+        if let value = try decodeIfArray(of: Double.self, T.self) { return value }
+        if let value = try decodeIfArray(of: UInt8.self, T.self) { return value }
+        if let value = try decodeIfArray(of: Int64.self, T.self) { return value }
+        if let value = try decodeIfArray(of: UInt64.self, T.self) { return value }
+        if let value = try decodeIfArray(of: Int32.self, T.self) { return value }
+        if let value = try decodeIfArray(of: UInt32.self, T.self) { return value }
+        if let value = try decodeIfArray(of: Float.self, T.self) { return value }
+        return nil
+    }
+
+    @inline(__always)
+    private func decodeIfArray<Element: PackedElement, T>(of _: Element.Type, _: T.Type) throws -> T? {
+        guard T.self == [Element].self else { return nil }
+        let array = try [Element].decodePacked(from: self)
+        return withUnsafePointer(to: array) { UnsafeRawPointer($0).assumingMemoryBound(to: T.self).pointee }
+    }
+}

@@ -7,7 +7,10 @@ final class BinaryEncoder: Encoder {
     var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init() { bytes.reserveCapacity(64) }
+    init(prefix: [UInt8] = []) {
+        bytes = prefix
+        bytes.reserveCapacity(prefix.count + 64)
+    }
 
     /// Whether arrays of numbers are copied whole (see `PackedArray`).
     #if _endian(little)
@@ -48,6 +51,7 @@ final class BinaryEncoder: Encoder {
     /// Encodes any value: optionals and dictionaries in the format's own way, the rest
     /// through their `encode(to:)`.
     func encodeValue<T: Encodable>(_ value: T) throws {
+        if Self.packs, encodePackedByIdentity(value) { return }
         if let optional = value as? any EncodableOptional {
             guard let wrapped = optional.wrappedEncodable else { bytes.append(0); return }
             bytes.append(1)
@@ -231,6 +235,7 @@ final class BinaryDecoder: Decoder {
     }
 
     func decodeValue<T: Decodable>(_ type: T.Type) throws -> T {
+        if BinaryEncoder.packs, let array = try decodePackedByIdentity(type) { return array }
         if let optional = type as? any DecodableOptional.Type {
             return try optional.decodeBinary(self) as! T
         }

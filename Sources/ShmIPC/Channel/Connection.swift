@@ -231,6 +231,14 @@ public final class Connection {
         return try body(message)
     }
 
+    /// Like ``receiveInPlace(timeout:_:)``, if a message is ready; nil (without calling `body`)
+    /// if none is.
+    public func tryReceiveInPlace<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) throws -> Result? {
+        guard let message = try next(timeout: nil, waits: false) else { return nil }
+        defer { receiver!.release(message.count) }
+        return try body(message)
+    }
+
     /// Receives the next message and decodes it as `type` with ``coder``. Bytes that do not
     /// decode throw ``ChannelError/decodingFailed(_:)`` (the message is consumed).
     public func receive<T: Decodable>(as type: T.Type, timeout: Duration? = nil) throws(ChannelError) -> T {

@@ -31,7 +31,12 @@ public struct BinaryMessageCoder: MessageCoder {
     public init() {}
 
     public func encode<T: Encodable>(_ value: T) throws(ChannelError) -> [UInt8] {
-        let encoder = BinaryEncoder()
+        try encode(value, after: [])
+    }
+
+    /// `prefix`, then the bytes of `value` (a message with a header, built in one buffer).
+    func encode<T: Encodable>(_ value: T, after prefix: [UInt8]) throws(ChannelError) -> [UInt8] {
+        let encoder = BinaryEncoder(prefix: prefix)
         do { try encoder.encodeValue(value) } catch {
             throw .encodingFailed("\(error)")
         }

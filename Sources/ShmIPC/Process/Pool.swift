@@ -69,7 +69,8 @@ public final class Pool: Sendable {
         core = try PoolCore(settings: PoolSettings(
             processes: count, maxTasksPerChild: maxTasksPerChild, initializer: initializer?.name,
             initializerArgument: initializerArgumentBytes, startMethod: startMethod, executable: executable,
-            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy))
+            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy,
+            workerSpins: Self.workerSpins(processes: count)))
     }
 
     /// A pool without an initializer.
@@ -212,15 +213,23 @@ public final class Pool: Sendable {
 
     // MARK: internals
 
+    /// Idle workers poll for their next task only when every worker and this process can have
+    /// a CPU of their own; otherwise a polling worker takes the CPU the process feeding it
+    /// needs. Measured on 2 CPUs with 2 workers: polling 512 times made `pool.imap.chunk1` 395k
+    /// tasks/s, 64 times 484k, not at all 537k; an `apply` then costs ~11 µs instead of ~2 µs
+    /// (a parked worker's wake-up).
+    static func workerSpins(processes: Int) -> Int {
+        processes + 1 <= Multiprocessing.availableCPUCount ? 512 : 0
+    }
+
     static func defaultChunkSize(_ count: Int, processes: Int) -> Int {
         let (size, extra) = count.quotientAndRemainder(dividingBy: processes * 4)
         return max(1, extra > 0 ? size + 1 : size)
     }
 
     func task<Argument, Output>(_ entry: Entry<Argument, Output>, _ arguments: [Argument], job: PoolJob, chunk: Int) throws(PoolError) -> PoolTask {
-        let encoded: [UInt8]
-        do { encoded = try BinaryMessageCoder().encode(arguments) } catch { throw .coding("\(error)") }
-        let message = PoolWire.task(id: 0, entry: entry.name, arguments: encoded)
+        let message: [UInt8]
+        do { message = try PoolWire.task(entry: entry.name, arguments: arguments) } catch { throw .coding("\(error)") }
         guard message.count <= core.settings.maxMessageSize else {
             throw .messageTooLarge(size: message.count, limit: core.settings.maxMessageSize)
         }

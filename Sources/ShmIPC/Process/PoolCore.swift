@@ -34,10 +34,11 @@ final class PoolJob: Sendable {
 
 /// A task waiting for, or running in, a worker: one chunk of one job.
 struct PoolTask {
+    /// The task message (`PoolWire`); its id is written at submission.
     var message: [UInt8]
     let job: PoolJob
     let chunk: Int
-    var id: UInt64 { PoolWire.taskID(of: message.withUnsafeBytes { $0 }) ?? 0 }
+    var id: UInt64 = 0
 }
 
 /// What a `Pool` needs to start a worker.
@@ -51,6 +52,8 @@ struct PoolSettings: Sendable {
     var maxMessageSize: Int
     var ringCapacity: Int
     var waitStrategy: WaitStrategy
+    /// How long an idle worker polls for its next task before it sleeps.
+    var workerSpins: Int
 }
 
 /// A ``Pool``'s machinery. Tasks go to each worker through its own duplex ``Pipe`` (a dead
@@ -76,8 +79,6 @@ final class PoolCore: @unchecked Sendable {
         var phase = Phase.open
         var pending = Deque<PoolTask>()
         var nextTaskID: UInt64 = 1
-        /// Tasks sent to workers and not answered.
-        var running = 0
         /// Jobs whose results a callback (the background driver) waits for.
         var detachedChunks = 0
         var backgroundDriver = false
@@ -89,10 +90,19 @@ final class PoolCore: @unchecked Sendable {
     private var workers: [Worker] = []
     private var retired: [Process] = []
     private var nextDeathCheck = Deadline.now
+    /// Tasks sent to workers and not answered (mirrored in `runningCount` for other threads).
+    private var running = 0 {
+        didSet { runningCount.store(running, ordering: .relaxed) }  // relaxed: a snapshot
+    }
+    let runningCount = Atomic<Int>(0)
     private var started = 0
 
-    /// Tasks in flight per worker: one running, the next ones queued in its ring.
-    static let window = 2
+    /// Tasks in flight per worker: one running, the next ones queued in its ring (as far as it
+    /// has room), so a worker finds its next task without waiting for the driver, and one
+    /// wake-up of a parked worker serves many tasks. `pool.imap.chunk1` measured 400k tasks/s
+    /// with 2, 440k with 64, 604k with 256, 646k with 1024 and no more with 4096. Tasks go to
+    /// the least busy worker, so a few large chunks still spread over all workers.
+    static let window = 1024
     /// How often the driver checks that its workers live (and reaps retired ones).
     static let deathCheckInterval: Duration = .milliseconds(25)
 
@@ -103,6 +113,8 @@ final class PoolCore: @unchecked Sendable {
         var sent = 0
         var retiring = false
         var broken = false
+        /// Its ring had no room in this dispatch round.
+        var full = false
 
         init(process: Process, connection: Connection) {
             self.process = process
@@ -127,6 +139,7 @@ final class PoolCore: @unchecked Sendable {
             for var task in tasks {
                 let id = shared.nextTaskID
                 shared.nextTaskID += 1
+                task.id = id
                 task.message.withUnsafeMutableBytes { $0.storeBytes(of: id.littleEndian, as: UInt64.self) }
                 shared.pending.append(task)
             }
@@ -163,7 +176,9 @@ final class PoolCore: @unchecked Sendable {
     /// Waits for every submitted task, then ends the workers (they see their pipe close).
     func join(deadline: Deadline) throws(PoolError) {
         close()
-        try wait(until: { shared.withLock { $0.pending.isEmpty && $0.running == 0 || $0.phase == .terminated } }, deadline: deadline)
+        try wait(
+            until: { shared.withLock { $0.pending.isEmpty || $0.phase == .terminated } && runningCount.load(ordering: .relaxed) == 0 },
+            deadline: deadline)
         withDriverRole {
             for worker in workers { worker.connection.close() }
             for worker in workers where !worker.process.join(timeout: .seconds(10)) { worker.process.kill() }
@@ -189,7 +204,7 @@ final class PoolCore: @unchecked Sendable {
                 worker.process.join(timeout: .seconds(10))
                 worker.connection.close()
                 for task in worker.inFlight { deliver(task, .failure(.terminated)) }
-                shared.withLock { $0.running -= worker.inFlight.count }
+                running -= worker.inFlight.count
             }
             workers = []
             for process in retired { process.kill(); process.join(timeout: .seconds(10)) }
@@ -229,30 +244,35 @@ final class PoolCore: @unchecked Sendable {
         return progress
     }
 
-    /// Takes every result `worker` has sent.
+    /// Takes every result `worker` has sent, reading each where it lies in the ring.
     private func collect(_ worker: Worker) -> Bool {
         var progress = false
         while !worker.broken {
-            let message: [UInt8]?
-            do { message = try worker.connection.tryReceive() } catch {
+            let answered: (task: PoolTask, result: Result<[UInt8], PoolError>)??
+            do {
+                answered = try worker.connection.tryReceiveInPlace { message in
+                    guard message.count >= 9, let id = PoolWire.taskID(of: message),
+                          let index = worker.inFlight.firstIndex(where: { $0.id == id }) else { return nil }
+                    let task = worker.inFlight.remove(at: index)
+                    let payload = [UInt8](UnsafeRawBufferPointer(rebasing: message[9...]))
+                    switch message[8] {
+                    case PoolWire.ok: return (task, .success(payload))
+                    case PoolWire.threw: return (task, .failure(.taskFailed(String(decoding: payload, as: UTF8.self))))
+                    default: return (task, .failure(.coding(String(decoding: payload, as: UTF8.self))))
+                    }
+                }
+            } catch {
                 worker.broken = true  // the worker closed its end, died, or corrupted its ring
                 break
             }
-            guard let message else { break }
-            progress = true
-            let id = message.withUnsafeBytes { PoolWire.taskID(of: $0) }
-            guard message.count >= 9, let index = worker.inFlight.firstIndex(where: { $0.id == id }) else {
-                worker.broken = true  // an answer to no task: not a worker of ours any more
+            guard let answer = answered else { break }  // nothing more for now
+            guard let (task, result) = answer else {
+                worker.broken = true  // an answer to no task of ours: not a worker we can trust
                 break
             }
-            let task = worker.inFlight.remove(at: index)
-            shared.withLock { $0.running -= 1 }
-            let payload = Array(message[9...])
-            switch message[8] {
-            case PoolWire.ok: deliver(task, .success(payload))
-            case PoolWire.threw: deliver(task, .failure(.taskFailed(String(decoding: payload, as: UTF8.self))))
-            default: deliver(task, .failure(.coding(String(decoding: payload, as: UTF8.self))))
-            }
+            progress = true
+            running -= 1
+            deliver(task, result)
         }
         if worker.retiring && worker.inFlight.isEmpty, let index = workers.firstIndex(where: { $0 === worker }) {
             // Done with its quota: it exits by itself; reap it later, start its successor now.
@@ -280,8 +300,8 @@ final class PoolCore: @unchecked Sendable {
             if let running = worker.inFlight.popFirst() {
                 deliver(running, .failure(.workerDied(pid: pid, exitCode: code)))
             }
+            running -= lost
             shared.withLock { shared in
-                shared.running -= lost
                 for task in worker.inFlight.reversed() { shared.pending.prepend(task) }  // never started
             }
             worker.inFlight = []
@@ -294,6 +314,7 @@ final class PoolCore: @unchecked Sendable {
 
     /// Starts workers up to the pool's size, while the pool has or may get work.
     private func replaceWorkers() -> Bool {
+        if workers.count >= settings.processes && !workers.contains(where: \.retiring) { return false }
         let (phase, hasWork) = shared.withLock { ($0.phase, !$0.pending.isEmpty) }
         guard phase == .open || (phase == .closed && hasWork) else { return false }
         var started = false
@@ -316,6 +337,7 @@ final class PoolCore: @unchecked Sendable {
         started += 1
         let configuration = PoolWorkerConfiguration(
             maxMessageSize: settings.maxMessageSize, ringCapacity: settings.ringCapacity, maxTasks: settings.maxTasksPerChild,
+            spins: settings.workerSpins,
             initializer: settings.initializer, initializerArgument: settings.initializerArgument)
         do {
             let process = try Process(
@@ -331,33 +353,43 @@ final class PoolCore: @unchecked Sendable {
         }
     }
 
-    /// Sends pending tasks to workers with room in their window.
+    /// Sends pending tasks to workers with room in their window, each to the worker with the
+    /// fewest in flight (so a few large chunks spread over all workers).
     private func dispatch() -> Bool {
-        var progress = false
-        for worker in workers where !worker.retiring && !worker.broken {
-            while worker.inFlight.count < Self.window {
-                guard let task = shared.withLock({ $0.pending.popFirst() }) else { return progress }
-                let sent: Bool
-                do { sent = try task.message.withUnsafeBytes { bytes throws(ChannelError) in try worker.connection.trySend(bytes: bytes) } } catch {
-                    worker.broken = true
-                    shared.withLock { $0.pending.prepend(task) }
-                    break
-                }
-                guard sent else {
-                    shared.withLock { $0.pending.prepend(task) }
-                    break
-                }
-                progress = true
-                worker.inFlight.append(task)
-                worker.sent += 1
-                shared.withLock { $0.running += 1 }
-                if let quota = settings.maxTasksPerChild, worker.sent >= quota {
-                    worker.retiring = true
-                    break
-                }
-            }
+        let room = workers.reduce(0) { $0 + (($1.retiring || $1.broken) ? 0 : Self.window - $1.inFlight.count) }
+        guard room > 0 else { return false }
+        var batch = shared.withLock { shared -> Deque<PoolTask> in
+            let count = Swift.min(room, shared.pending.count)
+            defer { shared.pending.removeFirst(count) }
+            return Deque(shared.pending.prefix(count))
         }
-        return progress
+        guard !batch.isEmpty else { return false }
+        for worker in workers { worker.full = false }
+        while let task = batch.first {
+            var target: Worker?
+            for worker in workers where !worker.retiring && !worker.broken && !worker.full && worker.inFlight.count < Self.window {
+                if target == nil || worker.inFlight.count < target!.inFlight.count { target = worker }
+            }
+            guard let worker = target else { break }
+            let sent: Bool
+            do { sent = try task.message.withUnsafeBytes { bytes throws(ChannelError) in try worker.connection.trySend(bytes: bytes) } } catch {
+                worker.broken = true
+                continue
+            }
+            guard sent else {
+                worker.full = true
+                continue
+            }
+            batch.removeFirst()
+            worker.inFlight.append(task)
+            worker.sent += 1
+            running += 1
+            if let quota = settings.maxTasksPerChild, worker.sent >= quota { worker.retiring = true }
+        }
+        if !batch.isEmpty {
+            shared.withLock { shared in for task in batch.reversed() { shared.pending.prepend(task) } }
+        }
+        return true
     }
 
     private func failPending(_ error: PoolError) {

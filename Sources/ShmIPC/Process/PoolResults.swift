@@ -1,5 +1,10 @@
 /// The lazy results of ``Pool/imap(_:_:chunkSize:)`` and ``Pool/imapUnordered(_:_:chunkSize:)``:
 /// one `Result` per argument. Iterate it once, from one thread.
+///
+/// Arguments are taken from the sequence as results are consumed: at most a few windows of
+/// chunks per worker are submitted and not yet consumed. New chunks go out in bursts, when the
+/// chunks still running fall below one window per worker, so workers are never idle while
+/// results wait to be consumed and each wake-up of a worker serves many tasks.
 public struct PoolResults<Arguments: Sequence, Output: Codable & Sendable>: Sequence, IteratorProtocol
 where Arguments.Element: Codable & Sendable {
     private let pool: Pool
@@ -8,13 +13,16 @@ where Arguments.Element: Codable & Sendable {
     private let chunkSize: Int
     private let ordered: Bool
     private let job = PoolJob()
-    /// Argument count of each chunk submitted and not yet yielded.
+    /// Argument count of each chunk submitted and not yet consumed.
     private var chunkCounts: [Int: Int] = [:]
     private var submitted = 0
     private var nextOrdered = 0
     private var exhausted = false
-    private var buffer: [Result<Output, PoolError>] = []
-    private var bufferIndex = 0
+    /// The chunk being handed out: its outputs, or its error and how many arguments it had.
+    private var outputs: [Output] = []
+    private var outputIndex = 0
+    private var failure: PoolError?
+    private var failuresLeft = 0
 
     init(pool: Pool, entry: Entry<Arguments.Element, Output>, arguments: Arguments, chunkSize: Int, ordered: Bool) {
         precondition(chunkSize >= 1, "chunkSize must be at least 1")
@@ -25,62 +33,74 @@ where Arguments.Element: Codable & Sendable {
         self.ordered = ordered
     }
 
-    /// Chunks kept in flight ahead of the consumer: enough to keep every worker's window full.
-    private var ahead: Int { pool.processes * PoolCore.window * 2 }
+    /// Chunks submitted and not consumed, at most.
+    private var ahead: Int { pool.processes * PoolCore.window * 4 }
+    /// Refill when fewer chunks than this are still running.
+    private var lowWater: Int { pool.processes * PoolCore.window }
 
     public mutating func next() -> Result<Output, PoolError>? {
-        if bufferIndex < buffer.count {
-            defer { bufferIndex += 1 }
-            return buffer[bufferIndex]
+        while true {
+            if outputIndex < outputs.count {
+                defer { outputIndex += 1 }
+                return .success(outputs[outputIndex])
+            }
+            if failuresLeft > 0, let failure {
+                failuresLeft -= 1
+                return .failure(failure)
+            }
+            topUp()
+            guard !chunkCounts.isEmpty else { return nil }
+            let wanted = nextOrdered
+            let ordered = self.ordered, job = self.job
+            do {
+                try pool.core.wait(until: { ordered ? job.has(wanted) : !job.isEmpty }, deadline: .distantFuture)
+            } catch {
+                abandon(error)
+                continue
+            }
+            let (chunk, result) = ordered ? (wanted, job.take(wanted)!) : job.takeAny()!
+            if ordered { nextOrdered += 1 }
+            let count = chunkCounts.removeValue(forKey: chunk) ?? 1
+            outputIndex = 0
+            do {
+                outputs = try Pool.decode(result, Output.self)
+            } catch {
+                outputs = []
+                failure = error
+                failuresLeft = count
+            }
         }
-        topUp()
-        guard !chunkCounts.isEmpty else { return nil }
-        let wanted = nextOrdered
-        let ordered = self.ordered, job = self.job
-        do {
-            try pool.core.wait(until: { ordered ? job.has(wanted) : !job.isEmpty }, deadline: .distantFuture)
-        } catch {
-            return fail(with: error)
-        }
-        let (chunk, result) = ordered ? (wanted, job.take(wanted)!) : job.takeAny()!
-        if ordered { nextOrdered += 1 }
-        let count = chunkCounts.removeValue(forKey: chunk) ?? 1
-        do {
-            buffer = try Pool.decode(result, Output.self).map { .success($0) }
-        } catch {
-            buffer = Array(repeating: .failure(error), count: count)
-        }
-        bufferIndex = 0
-        topUp()
-        return next()
     }
 
-    /// Submits chunks until `ahead` are outstanding or the arguments run out.
+    /// Submits chunks, up to `ahead` unconsumed, once fewer than `lowWater` still run.
     private mutating func topUp() {
+        let running = chunkCounts.count - job.count
+        guard !exhausted, running < lowWater else { return }
+        var tasks: [PoolTask] = []
         while !exhausted && chunkCounts.count < ahead {
             var chunk: [Arguments.Element] = []
             chunk.reserveCapacity(chunkSize)
             while chunk.count < chunkSize, let argument = arguments.next() { chunk.append(argument) }
             if chunk.count < chunkSize { exhausted = true }
-            guard !chunk.isEmpty else { return }
+            guard !chunk.isEmpty else { break }
             let index = submitted
             submitted += 1
             chunkCounts[index] = chunk.count
-            do {
-                try pool.core.submit([try pool.task(entry, chunk, job: job, chunk: index)])
-            } catch {
+            do { tasks.append(try pool.task(entry, chunk, job: job, chunk: index)) } catch {
                 job.deliver(index, .failure(error))
             }
         }
+        guard !tasks.isEmpty else { return }
+        do { try pool.core.submit(tasks) } catch {
+            for task in tasks { job.deliver(task.chunk, .failure(error)) }
+        }
     }
 
-    /// Ends the iteration with `error` for everything outstanding (the pool is gone or timed out).
-    private mutating func fail(with error: PoolError) -> Result<Output, PoolError>? {
-        let count = chunkCounts.values.reduce(0, +)
+    /// Ends the iteration: everything outstanding fails with `error` (the pool is gone).
+    private mutating func abandon(_ error: PoolError) {
+        failure = error
+        failuresLeft = chunkCounts.values.reduce(0, +)
         chunkCounts = [:]
         exhausted = true
-        buffer = Array(repeating: .failure(error), count: Swift.max(0, count - 1))
-        bufferIndex = 0
-        return .failure(error)
     }
 }

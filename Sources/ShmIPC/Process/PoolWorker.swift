@@ -9,15 +9,13 @@ enum PoolWire {
     static let threw: UInt8 = 1
     static let unrunnable: UInt8 = 2
 
-    static func task(id: UInt64, entry: String, arguments: [UInt8]) -> [UInt8] {
+    /// A task message for `entry` with `arguments` (id 0: the pool writes it at submission),
+    /// encoded straight after the header, in one buffer.
+    static func task<Argument: Encodable>(entry: String, arguments: [Argument]) throws(ChannelError) -> [UInt8] {
         let name = Array(entry.utf8)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(10 + name.count + arguments.count)
-        withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: UInt16(name.count).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes += name
-        bytes += arguments
-        return bytes
+        var header = [UInt8](repeating: 0, count: 10)
+        header.withUnsafeMutableBytes { $0.storeBytes(of: UInt16(name.count).littleEndian, toByteOffset: 8, as: UInt16.self) }
+        return try BinaryMessageCoder().encode(arguments, after: header + name)
     }
 
     static func result(id: UInt64, status: UInt8, payload: [UInt8]) -> [UInt8] {
@@ -39,6 +37,7 @@ struct PoolWorkerConfiguration: Codable, Sendable {
     var maxMessageSize: Int
     var ringCapacity: Int
     var maxTasks: Int?
+    var spins: Int
     var initializer: String?
     var initializerArgument: [UInt8]
 }
@@ -49,7 +48,7 @@ enum PoolWorker {
         let pipe = try Pipe(
             inheriting: context.descriptors[0], maxMessageSize: configuration.maxMessageSize, capacity: configuration.ringCapacity)
         let doorbell = try Doorbell(inheriting: context.descriptors[1])
-        let connection = try pipe.connection(.second)
+        let connection = try pipe.connection(.second, waitStrategy: .spinThenPark(spins: configuration.spins))
         let workerContext = ChildContext(descriptors: [], name: context.name)
         if let name = configuration.initializer {
             let initializer = try Multiprocessing.entry(named: name)
@@ -60,14 +59,15 @@ enum PoolWorker {
         var entries: [String: any EncodedEntry] = [:]
         var done = 0
         while configuration.maxTasks.map({ done < $0 }) ?? true {
-            let task: [UInt8]
-            switch Result(catching: { () throws(ChannelError) in try connection.receive() }) {
-            case .success(let bytes): task = bytes
-            case .failure(.endOfStream): return  // the pool closed this worker's pipe
-            case .failure(let error): throw error
+            // The task is read where it lies in the ring, and answered before it is freed.
+            do {
+                try connection.receiveInPlace { task in
+                    let result = run(task, entries: &entries, context: workerContext, limit: configuration.maxMessageSize)
+                    try connection.send(bytes: result)
+                }
+            } catch ChannelError.endOfStream {
+                return  // the pool closed this worker's pipe
             }
-            let result = task.withUnsafeBytes { run($0, entries: &entries, context: workerContext, limit: configuration.maxMessageSize) }
-            try connection.send(bytes: result)
             doorbell.ring()
             done += 1
         }

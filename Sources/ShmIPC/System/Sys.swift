@@ -140,6 +140,11 @@ package enum Sys {
         valueOrErrno(.pinThread) { shmipc_pin_current_thread(Int32(cpu)) }.map { _ in }
     }
 
+    /// Lets the calling thread run on every online CPU (what a child it starts inherits).
+    package static func unpinCurrentThread() -> Result<Void, Errno> {
+        valueOrErrno(.pinThread) { shmipc_unpin_current_thread() }.map { _ in }
+    }
+
     /// How many CPUs this thread may run on.
     package static var allowedCPUCount: Int { Int(max(1, shmipc_allowed_cpu_count())) }
 

@@ -38,6 +38,42 @@ extension ShmIPCTests {
             fills: [1: 1.5, -2: .infinity], attributes: ["x": [-128, 127], "": []], note: nil, parent: 9,
             flags: [true], nested: [[.buy, nil], [], [nil]])
 
+        /// An Int that encodes itself through a single-value container: the element-by-element
+        /// path that packed arrays must match byte for byte.
+        struct Boxed<Value: Codable & Equatable>: Codable, Equatable {
+            let value: Value
+            init(_ value: Value) { self.value = value }
+            init(from decoder: any Decoder) throws { value = try decoder.singleValueContainer().decode(Value.self) }
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                try container.encode(value)
+            }
+        }
+
+        @Test func numberArraysAreCopiedWholeInTheSameFormatAsElementByElement() throws {
+            let sut = BinaryMessageCoder()
+            let ints = [0, 1, -1, .max, .min, 42]
+            #expect(try sut.encode(ints) == sut.encode(ints.map(Boxed.init)))
+            #expect(try sut.encode(ints).count == 4 + 8 * ints.count)
+            let doubles = [0.5, -.infinity, .pi]
+            #expect(try sut.encode(doubles) == sut.encode(doubles.map(Boxed.init)))
+            let bytes: [UInt8] = [0, 255, 7]
+            #expect(try sut.encode(bytes) == sut.encode(bytes.map(Boxed.init)))
+            #expect(try sut.encode([Int32(-5)]) == sut.encode([Boxed(Int32(-5))]))
+            // Either form decodes as the other.
+            let packed = try sut.encode(ints), boxed = try sut.encode(ints.map(Boxed.init))
+            #expect(try packed.withUnsafeBytes { try sut.decode([Boxed<Int>].self, from: $0) } == ints.map(Boxed.init))
+            #expect(try boxed.withUnsafeBytes { try sut.decode([Int].self, from: $0) } == ints)
+            #expect(try sut.encode(doubles).withUnsafeBytes { try sut.decode([Double].self, from: $0) } == doubles)
+            #expect(try sut.encode([Int]()).withUnsafeBytes { try sut.decode([Int].self, from: $0) } == [])
+            // A count that runs past the end, and a cut last element, fail to decode.
+            var lying = packed
+            lying.replaceSubrange(0..<4, with: [0xFF, 0xFF, 0xFF, 0x00])
+            for broken in [lying, Array(packed.dropLast())] {
+                #expect(throws: ChannelError.self) { try broken.withUnsafeBytes { try sut.decode([Int].self, from: $0) } }
+            }
+        }
+
         @Test func valuesRoundTripThroughAConnection() throws {
             let pipe = try Pipe(maxMessageSize: 4096)
             let first = try pipe.connection(.first), second = try pipe.connection(.second)
