@@ -70,7 +70,7 @@ public final class Pool: Sendable {
             processes: count, maxTasksPerChild: maxTasksPerChild, initializer: initializer?.name,
             initializerArgument: initializerArgumentBytes, startMethod: startMethod, executable: executable,
             maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy,
-            workerSpins: Self.workerSpins(processes: count)))
+            workerSpins: 512))
     }
 
     /// A pool without an initializer.
@@ -154,10 +154,11 @@ public final class Pool: Sendable {
         precondition(size >= 1, "chunkSize must be at least 1")
         let job = PoolJob()
         var tasks: [PoolTask] = []
+        let header = PoolWire.header(entry: entry.name)
         var start = 0
         while start < arguments.count {
             let end = min(start + size, arguments.count)
-            tasks.append(try task(entry, Array(arguments[start..<end]), job: job, chunk: tasks.count))
+            tasks.append(try task(entry, Array(arguments[start..<end]), job: job, chunk: tasks.count, header: header))
             start = end
         }
         guard !tasks.isEmpty else { return [] }
@@ -213,23 +214,18 @@ public final class Pool: Sendable {
 
     // MARK: internals
 
-    /// Idle workers poll for their next task only when every worker and this process can have
-    /// a CPU of their own; otherwise a polling worker takes the CPU the process feeding it
-    /// needs. Measured on 2 CPUs with 2 workers: polling 512 times made `pool.imap.chunk1` 395k
-    /// tasks/s, 64 times 484k, not at all 537k; an `apply` then costs ~11 µs instead of ~2 µs
-    /// (a parked worker's wake-up).
-    static func workerSpins(processes: Int) -> Int {
-        processes + 1 <= Multiprocessing.availableCPUCount ? 512 : 0
-    }
-
     static func defaultChunkSize(_ count: Int, processes: Int) -> Int {
         let (size, extra) = count.quotientAndRemainder(dividingBy: processes * 4)
         return max(1, extra > 0 ? size + 1 : size)
     }
 
-    func task<Argument, Output>(_ entry: Entry<Argument, Output>, _ arguments: [Argument], job: PoolJob, chunk: Int) throws(PoolError) -> PoolTask {
+    func task<Argument, Output>(
+        _ entry: Entry<Argument, Output>, _ arguments: [Argument], job: PoolJob, chunk: Int, header: [UInt8]? = nil
+    ) throws(PoolError) -> PoolTask {
         let message: [UInt8]
-        do { message = try PoolWire.task(entry: entry.name, arguments: arguments) } catch { throw .coding("\(error)") }
+        do { message = try PoolWire.task(header: header ?? PoolWire.header(entry: entry.name), arguments: arguments) } catch {
+            throw .coding("\(error)")
+        }
         guard message.count <= core.settings.maxMessageSize else {
             throw .messageTooLarge(size: message.count, limit: core.settings.maxMessageSize)
         }

@@ -52,7 +52,10 @@ struct PoolSettings: Sendable {
     var maxMessageSize: Int
     var ringCapacity: Int
     var waitStrategy: WaitStrategy
-    /// How long an idle worker polls for its next task before it sleeps.
+    /// How long an idle worker polls for its next task before it sleeps (`.default`'s 512: an
+    /// `apply` then costs ~2 µs instead of ~12 µs for a parked worker's wake-up). With 2
+    /// workers and the driver on 2 CPUs, polling 0 or 512 times measured the same
+    /// `pool.imap.chunk1` (594/625k vs 581/644k tasks/s) once the window was 1024.
     var workerSpins: Int
 }
 

@@ -13,6 +13,7 @@ where Arguments.Element: Codable & Sendable {
     private let chunkSize: Int
     private let ordered: Bool
     private let job = PoolJob()
+    private let header: [UInt8]
     /// Argument count of each chunk submitted and not yet consumed.
     private var chunkCounts: [Int: Int] = [:]
     private var submitted = 0
@@ -28,6 +29,7 @@ where Arguments.Element: Codable & Sendable {
         precondition(chunkSize >= 1, "chunkSize must be at least 1")
         self.pool = pool
         self.entry = entry
+        header = PoolWire.header(entry: entry.name)
         self.arguments = arguments.makeIterator()
         self.chunkSize = chunkSize
         self.ordered = ordered
@@ -86,7 +88,7 @@ where Arguments.Element: Codable & Sendable {
             let index = submitted
             submitted += 1
             chunkCounts[index] = chunk.count
-            do { tasks.append(try pool.task(entry, chunk, job: job, chunk: index)) } catch {
+            do { tasks.append(try pool.task(entry, chunk, job: job, chunk: index, header: header)) } catch {
                 job.deliver(index, .failure(error))
             }
         }

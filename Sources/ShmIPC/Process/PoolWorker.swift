@@ -9,13 +9,17 @@ enum PoolWire {
     static let threw: UInt8 = 1
     static let unrunnable: UInt8 = 2
 
-    /// A task message for `entry` with `arguments` (id 0: the pool writes it at submission),
-    /// encoded straight after the header, in one buffer.
-    static func task<Argument: Encodable>(entry: String, arguments: [Argument]) throws(ChannelError) -> [UInt8] {
+    /// A task message's header for `entry`: id 0 (the pool writes it at submission), the name.
+    static func header(entry: String) -> [UInt8] {
         let name = Array(entry.utf8)
         var header = [UInt8](repeating: 0, count: 10)
         header.withUnsafeMutableBytes { $0.storeBytes(of: UInt16(name.count).littleEndian, toByteOffset: 8, as: UInt16.self) }
-        return try BinaryMessageCoder().encode(arguments, after: header + name)
+        return header + name
+    }
+
+    /// A task message: `header`, then `arguments` encoded after it, in one buffer.
+    static func task<Argument: Encodable>(header: [UInt8], arguments: [Argument]) throws(ChannelError) -> [UInt8] {
+        try BinaryMessageCoder().encode(arguments, after: header)
     }
 
     static func result(id: UInt64, status: UInt8, payload: [UInt8]) -> [UInt8] {
