@@ -33,7 +33,8 @@ public enum StartMethod: Sendable, Hashable {
 ///
 /// Exit codes, as Python's `exitcode`: 0 when the entry returns, 1 when it throws (the error
 /// is written to the child's stderr), the negative signal number when a signal ended it (a
-/// Swift trap is -4, SIGILL, or -5, SIGTRAP).
+/// Swift trap is -4, SIGILL, or -5, SIGTRAP); ``unknownExitCode`` if something else in this
+/// program reaped the child first.
 ///
 /// Daemon children (`daemon: true`) die with this process, however it ends — also when it is
 /// SIGKILLed: each watches a pipe only this process holds open. (Foundation also has a
@@ -56,7 +57,8 @@ public final class Process: Sendable {
     private enum State {
         case created
         case running(pid: Int32, pidfd: FileDescriptor)
-        case ended(pid: Int32, status: TerminationStatus)
+        /// The pidfd stays open until `deinit`: a `join` on another thread may still poll it.
+        case ended(pid: Int32, status: TerminationStatus, pidfd: FileDescriptor)
     }
 
     /// A process that will run `entry` with `argument`.
@@ -143,7 +145,7 @@ public final class Process: Sendable {
         state.withLock { state in
             switch state {
             case .created: nil
-            case .running(let pid, _), .ended(let pid, _): pid
+            case .running(let pid, _), .ended(let pid, _, _): pid
             }
         }
     }
@@ -152,7 +154,7 @@ public final class Process: Sendable {
     /// threw, or the negative number of the signal that ended it; nil while it runs.
     public var exitCode: Int32? {
         _ = reap()
-        return state.withLock { if case .ended(_, let status) = $0 { status.exitCode } else { nil } }
+        return state.withLock { if case .ended(_, let status, _) = $0 { status.exitCode } else { nil } }
     }
 
     /// Asks the child to end (SIGTERM). Python: `terminate()`.
@@ -171,19 +173,28 @@ public final class Process: Sendable {
 
     deinit {
         state.withLock { state in
-            guard case .running(let pid, let pidfd) = state else { return }
-            if case .success(.some) = Sys.reap(pid, blocking: false) {
-                Multiprocessing.forget(pid)
-            } else if daemon {
-                _ = Sys.sendSignal(SIGKILL, to: pid)
-                _ = Sys.reap(pid, blocking: true)
-                Multiprocessing.forget(pid)
-            } else {
-                Multiprocessing.orphan(pid)
+            switch state {
+            case .created:
+                return
+            case .ended(_, _, let pidfd):
+                Sys.close(pidfd)
+            case .running(let pid, let pidfd):
+                if case .success(.some) = Sys.reap(pid, blocking: false) {
+                    Multiprocessing.forget(pid)
+                } else if daemon {
+                    _ = Sys.sendSignal(SIGKILL, to: pid)
+                    _ = Sys.reap(pid, blocking: true)
+                    Multiprocessing.forget(pid)
+                } else {
+                    Multiprocessing.orphan(pid)
+                }
+                Sys.close(pidfd)
             }
-            Sys.close(pidfd)
         }
     }
+
+    /// The exit code of a child something other than this object reaped (its status is lost).
+    public static let unknownExitCode: Int32 = 255
 
     // MARK: internals
 
@@ -196,10 +207,17 @@ public final class Process: Sendable {
             case .created: return false
             case .ended: return true
             case .running(let pid, let pidfd):
-                guard case .success(let status?) = Sys.reap(pid, blocking: false) else { return false }
-                Sys.close(pidfd)
+                let status: TerminationStatus
+                switch Sys.reap(pid, blocking: false) {
+                case .success(let ended?): status = ended
+                case .success(nil): return false
+                // Reaped by someone else (a waitpid(-1) elsewhere, or SIGCHLD ignored): it has
+                // ended, its status is lost.
+                case .failure(.noChildProcess): status = .exited(Self.unknownExitCode)
+                case .failure: return false
+                }
                 Multiprocessing.forget(pid)
-                state = .ended(pid: pid, status: status)
+                state = .ended(pid: pid, status: status, pidfd: pidfd)
                 return true
             }
         }

@@ -142,6 +142,18 @@ extension ShmIPCTests {
             #expect(!ZombieChildren.list().contains { $0.pid == pid })
         }
 
+        /// Someone else reaps the child (a waitpid elsewhere in the program): join must not spin
+        /// or hang; the status is lost.
+        @Test func aChildReapedBehindOurBackCountsAsEndedWithAnUnknownStatus() throws {
+            let sut = try Self.sut(TestEntries.returns, 0)
+            try sut.start()
+            var raw: Int32 = 0
+            #expect(waitpid(sut.pid!, &raw, 0) == sut.pid!)
+            #expect(sut.join(timeout: .seconds(30)))
+            #expect(sut.exitCode == ShmIPC.Process.unknownExitCode)
+            #expect(!sut.isAlive)
+        }
+
         @Test func theCPUCountIsPositive() {
             #expect(Multiprocessing.cpuCount >= 1)
             #expect((1...Multiprocessing.cpuCount).contains(Multiprocessing.availableCPUCount))
