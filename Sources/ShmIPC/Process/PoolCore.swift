@@ -82,6 +82,10 @@ final class PoolCore: @unchecked Sendable {
         var phase = Phase.open
         var pending = Deque<PoolTask>()
         var nextTaskID: UInt64 = 1
+        /// Tasks submitted whose result (or failure) has not been delivered yet: pending,
+        /// in a worker, or being delivered. Lowered only after a delivery, so `join` never
+        /// returns before a task's result is in its job.
+        var outstanding = 0
         /// Jobs whose results a callback (the background driver) waits for.
         var detachedChunks = 0
         var backgroundDriver = false
@@ -146,6 +150,7 @@ final class PoolCore: @unchecked Sendable {
                 task.message.withUnsafeMutableBytes { $0.storeBytes(of: id.littleEndian, as: UInt64.self) }
                 shared.pending.append(task)
             }
+            shared.outstanding += tasks.count
             if detached { shared.detachedChunks += tasks.count }
         }
         doorbell.ring()
@@ -180,7 +185,7 @@ final class PoolCore: @unchecked Sendable {
     func join(deadline: Deadline) throws(PoolError) {
         close()
         try wait(
-            until: { shared.withLock { $0.pending.isEmpty || $0.phase == .terminated } && runningCount.load(ordering: .relaxed) == 0 },
+            until: { shared.withLock { $0.outstanding == 0 || $0.phase == .terminated } },
             deadline: deadline)
         withDriverRole {
             for worker in workers { worker.connection.close() }
@@ -250,6 +255,7 @@ final class PoolCore: @unchecked Sendable {
     /// Takes every result `worker` has sent, reading each where it lies in the ring.
     private func collect(_ worker: Worker) -> Bool {
         var progress = false
+        var delivered = 0
         while !worker.broken {
             let answered: (task: PoolTask, result: Result<[UInt8], PoolError>)??
             do {
@@ -274,9 +280,11 @@ final class PoolCore: @unchecked Sendable {
                 break
             }
             progress = true
+            task.job.deliver(task.chunk, result)
+            delivered += 1
             running -= 1
-            deliver(task, result)
         }
+        settle(delivered)  // one lock for the batch, after every delivery
         if worker.retiring && worker.inFlight.isEmpty, let index = workers.firstIndex(where: { $0 === worker }) {
             // Done with its quota: it exits by itself; reap it later, start its successor now.
             workers.remove(at: index)
@@ -303,10 +311,10 @@ final class PoolCore: @unchecked Sendable {
             if let running = worker.inFlight.popFirst() {
                 deliver(running, .failure(.workerDied(pid: pid, exitCode: code)))
             }
-            running -= lost
             shared.withLock { shared in
                 for task in worker.inFlight.reversed() { shared.pending.prepend(task) }  // never started
             }
+            running -= lost
             worker.inFlight = []
             progress = true
         }
@@ -403,8 +411,15 @@ final class PoolCore: @unchecked Sendable {
         for task in dropped { deliver(task, .failure(error)) }
     }
 
+    /// Hands `task`'s result to its job; then it no longer counts as outstanding.
     private func deliver(_ task: PoolTask, _ result: Result<[UInt8], PoolError>) {
         task.job.deliver(task.chunk, result)
+        settle(1)
+    }
+
+    /// `count` delivered tasks no longer count as outstanding (after their delivery).
+    private func settle(_ count: Int) {
+        if count > 0 { shared.withLock { $0.outstanding -= count } }
     }
 
     // MARK: the background driver (async and callback submissions)
