@@ -36,5 +36,20 @@ extension Helper {
             }
             say("fork \(sum) " + codes.map(String.init).joined(separator: " "))
         },
+        // pool-fork: in this single-threaded process, a Pool whose workers are forked maps
+        // squares, survives a worker killing itself, and reports "pool-fork <sum> <died>".
+        "pool-fork": { _ in
+            let pool = attempt { () throws(PoolError) in try Pool(processes: 2, startMethod: .fork) }
+            let squares = attempt { () throws(PoolError) in try pool.map(TestEntries.square, Array(0..<1_000), timeout: .seconds(60)) }
+            let died: Bool
+            switch Result(catching: { () throws(PoolError) in try pool.apply(TestEntries.killsItself, 0, timeout: .seconds(60)) }) {
+            case .failure(.workerDied(_, let code)) where code == -SIGKILL: died = true
+            default: died = false
+            }
+            let again = attempt { () throws(PoolError) in try pool.map(TestEntries.square, Array(0..<1_000), chunkSize: 10, timeout: .seconds(60)) }
+            guard again == squares else { fail("the pool answered differently after a worker died") }
+            attempt { () throws(PoolError) in try pool.join(timeout: .seconds(60)) }
+            say("pool-fork \(squares.reduce(0, +)) \(died)")
+        },
     ]
 }

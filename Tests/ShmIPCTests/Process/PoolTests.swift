@@ -179,6 +179,23 @@ extension ShmIPCTests {
             for pid in workers { #expect(!Sys.threadIsAlive(pid)) }
         }
 
+        /// The single-threaded helper runs a pool with forked workers.
+        @Test func aPoolCanForkItsWorkersInASingleThreadedProcess() throws {
+            let (status, output) = try Helper.run("pool-fork")
+            #expect(status == .exited(0), "\(output)")
+            #expect(output.contains("pool-fork \((0..<1_000).reduce(0) { $0 + $1 * $1 }) true"), "\(output)")
+            // And a multi-threaded process is refused one (the thread count in the message varies).
+            do {
+                _ = try Pool(processes: 1, startMethod: .fork)
+                Issue.record("a multi-threaded process forked pool workers")
+            } catch {
+                guard case .startFailed(let reason) = error, reason.hasPrefix("fork refused: this process has") else {
+                    Issue.record("expected startFailed(fork refused…), got \(error)")
+                    return
+                }
+            }
+        }
+
         @Test func aChunkOverTheMessageLimitIsRefusedAtOnce() throws {
             let sut = try Pool(processes: 1, executable: Helper.path, maxMessageSize: 4096)
             defer { sut.terminate() }
