@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include "CShim.h"
 
@@ -132,4 +133,54 @@ int shmipc_start_lifeline_watcher(int fd) {
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     pthread_attr_destroy(&attributes);
     return code;
+}
+
+// Descriptor passing for the fork server: CMSG_* are macros Swift cannot import.
+int shmipc_seqpacket_pair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds);
+}
+
+#define SHMIPC_MAX_PASSED_FDS 64
+
+long shmipc_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, int count) {
+    if (count < 0 || count > SHMIPC_MAX_PASSED_FDS) { errno = EINVAL; return -1; }
+    struct iovec vector = { .iov_base = (void *)bytes, .iov_len = length };
+    union { struct cmsghdr header; char space[CMSG_SPACE(sizeof(int) * SHMIPC_MAX_PASSED_FDS)]; } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1 };
+    if (count > 0) {
+        message.msg_control = control.space;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)count);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+        memcpy(CMSG_DATA(header), fds, sizeof(int) * (size_t)count);
+    }
+    return (long)sendmsg(socket, &message, MSG_NOSIGNAL);
+}
+
+long shmipc_receive_with_fds(int socket, void *bytes, size_t capacity, int *fds, int max_fds, int *count) {
+    struct iovec vector = { .iov_base = bytes, .iov_len = capacity };
+    union { struct cmsghdr header; char space[CMSG_SPACE(sizeof(int) * SHMIPC_MAX_PASSED_FDS)]; } control;
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.space, .msg_controllen = sizeof(control.space) };
+    *count = 0;
+    ssize_t received = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+    if (received < 0) return -1;
+    int truncated = (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        int n = (int)((header->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        int *passed = (int *)CMSG_DATA(header);
+        for (int i = 0; i < n; i++) {
+            if (*count < max_fds && !truncated) fds[(*count)++] = passed[i]; else close(passed[i]);
+        }
+    }
+    if (truncated) {
+        for (int i = 0; i < *count; i++) close(fds[i]);
+        *count = 0;
+        errno = EMSGSIZE;
+        return -1;
+    }
+    return (long)received;
 }

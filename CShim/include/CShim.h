@@ -123,6 +123,24 @@ static inline int shmipc_pidfd_open(pid_t pid) {
     return (int)syscall(434, pid, 0);
 #endif
 }
+/// pidfd_send_signal(2): signals the process `pidfd` stands for, never a later one that
+/// reused its pid (Linux 5.1+).
+static inline int shmipc_pidfd_send_signal(int pidfd, int sig) {
+#ifdef SYS_pidfd_send_signal
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+#else
+    return (int)syscall(424, pidfd, sig, NULL, 0);
+#endif
+}
+/// A close-on-exec AF_UNIX SOCK_SEQPACKET pair (message boundaries kept, descriptors can pass).
+int shmipc_seqpacket_pair(int fds[2]);
+/// Sends `length` bytes and `count` descriptors (SCM_RIGHTS) as one message; bytes sent or -1.
+long shmipc_send_with_fds(int socket, const void *bytes, size_t length, const int *fds, int count);
+/// Receives one message into `bytes` (at most `capacity`) and up to `max_fds` descriptors
+/// (close-on-exec) into `fds`, their number into `*count`; bytes received (0: the peer closed)
+/// or -1. A message or descriptor list that does not fit fails with EMSGSIZE (what did
+/// arrive is closed).
+long shmipc_receive_with_fds(int socket, void *bytes, size_t capacity, int *fds, int max_fds, int *count);
 /// The number of threads in this process (from /proc/self/stat), or -1.
 int shmipc_thread_count(void);
 /// Starts a detached thread that blocks reading `fd` (a pipe whose write end only the parent

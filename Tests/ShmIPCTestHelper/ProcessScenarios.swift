@@ -4,10 +4,12 @@ import ShmIPCTestSupport
 
 extension Helper {
     static let processScenarios: [String: @Sendable ([String]) -> Void] = [
-        // start-daemon: starts a daemon child that sleeps a minute, reports its pid, hangs.
-        "start-daemon": { _ in
+        // start-daemon <spawn|forkserver>: starts a daemon child that sleeps a minute, reports
+        // its pid, hangs.
+        "start-daemon": { args in
+            let method: StartMethod = args.first == "forkserver" ? .forkserver : .spawn
             let child = attempt { () throws(ProcessError) in
-                let child = try Process(TestEntries.sleeps, argument: 60_000, daemon: true)
+                let child = try Process(TestEntries.sleeps, argument: 60_000, daemon: true, startMethod: method)
                 try child.start()
                 return child
             }

@@ -14,9 +14,12 @@ public enum TestEntries {
     public struct Identity: Codable, Sendable {
         public var name: String
         public var parentPID: Int32
-        public init(name: String, parentPID: Int32) {
+        /// Whether the parent is also the OS parent (not with a fork server).
+        public var parentIsOSParent: Bool
+        public init(name: String, parentPID: Int32, parentIsOSParent: Bool = true) {
             self.name = name
             self.parentPID = parentPID
+            self.parentIsOSParent = parentIsOSParent
         }
     }
 
@@ -36,7 +39,8 @@ public enum TestEntries {
     /// Throws unless its name and parent are as given.
     public static let identity = Entry("t.identity") { (expected: Identity) in
         let me = Multiprocessing.currentProcess, parent = Multiprocessing.parentProcess
-        guard me.name == expected.name, me.pid == getpid(), parent?.pid == expected.parentPID, parent?.pid == getppid() else {
+        guard me.name == expected.name, me.pid == getpid(), parent?.pid == expected.parentPID,
+              (parent?.pid == getppid()) == expected.parentIsOSParent else {
             throw Failure(message: "I am \(me) with parent \(String(describing: parent)), expected \(expected)")
         }
     }

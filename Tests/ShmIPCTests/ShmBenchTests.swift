@@ -20,7 +20,7 @@ extension ShmIPCTests {
             "rtt.connection.64B", "throughput.connection.64B", "throughput.connection.4KiB", "throughput.connection.1MiB",
             "throughput.loan.1MiB",
             "value.add.2proc", "value.read.64B", "value.lockedadd.2proc",
-            "process.spawn", "process.fork", "pool.map.100k", "pool.imap.chunk1", "pool.apply.rtt",
+            "process.spawn", "process.fork", "process.forkserver", "pool.map.100k", "pool.imap.chunk1", "pool.apply.rtt",
         ]
 
         var benchPath: String { Helper.path.replacingOccurrences(of: "shmipc-test-helper", with: "shm-bench") }

@@ -36,6 +36,7 @@ enum Registry {
         ValueAdd(locked: true),
         ProcessStartJoin(method: .spawn, defaultIterations: 100),
         ProcessStartJoin(method: .fork, defaultIterations: 500),
+        ProcessStartJoin(method: .forkserver, defaultIterations: 500),
         PoolMap(),
         PoolIMap(),
         PoolApply(),

@@ -41,6 +41,7 @@ public enum Multiprocessing {
         }
         let arguments = CommandLine.arguments
         if arguments.count >= 2 && arguments[1] == childFlag { runSpawnedChild() }
+        if arguments.count >= 2 && arguments[1] == ForkServer.flag { ForkServer.run() }
     }
 
     /// This process: its pid and name ("MainProcess", or the name its ``Process`` was given).
@@ -81,6 +82,8 @@ public enum Multiprocessing {
         var daemon: Bool
         /// Its ``Process`` is gone: anyone may reap it.
         var orphaned = false
+        /// For a child of the fork server (not ours to waitpid): a pidfd to wait on and signal.
+        var pidfd: FileDescriptor?
     }
 
     struct State {
@@ -93,6 +96,8 @@ public enum Multiprocessing {
         var children: [Int32: Child] = [:]
         var started = 0
         var exitHandlerInstalled = false
+        /// Fork servers by executable path.
+        var forkServers: [String: ForkServerClient] = [:]
     }
 
     static let runtime = Mutex(State())
@@ -125,9 +130,9 @@ public enum Multiprocessing {
         }
     }
 
-    static func adopt(_ pid: Int32, daemon: Bool) {
+    static func adopt(_ pid: Int32, daemon: Bool, pidfd: FileDescriptor? = nil) {
         runtime.withLock { state in
-            state.children[pid] = Child(daemon: daemon)
+            state.children[pid] = Child(daemon: daemon, pidfd: pidfd)
             if !state.exitHandlerInstalled {
                 state.exitHandlerInstalled = true
                 atexit { Multiprocessing.finishChildren() }
@@ -135,14 +140,20 @@ public enum Multiprocessing {
         }
     }
 
-    static func forget(_ pid: Int32) { _ = runtime.withLock { $0.children.removeValue(forKey: pid) } }
+    static func forget(_ pid: Int32) {
+        if let child = runtime.withLock({ $0.children.removeValue(forKey: pid) }), let pidfd = child.pidfd { Sys.close(pidfd) }
+    }
 
     static func orphan(_ pid: Int32) { runtime.withLock { $0.children[pid]?.orphaned = true } }
 
     /// Reaps orphaned children that have ended (no zombies left behind by dropped Processes).
     static func reapOrphans() {
-        let orphans = runtime.withLock { state in state.children.filter(\.value.orphaned).map(\.key) }
-        for pid in orphans {
+        let orphans = runtime.withLock { state in state.children.filter(\.value.orphaned) }
+        for (pid, child) in orphans {
+            if let pidfd = child.pidfd {
+                if !Sys.pollReadable([pidfd], milliseconds: 0).isEmpty { forget(pid) }  // the server reaped it
+                continue
+            }
             switch Sys.reap(pid, blocking: false) {
             case .success(.some), .failure: forget(pid)
             case .success(.none): break
@@ -150,24 +161,78 @@ public enum Multiprocessing {
         }
     }
 
-    /// At exit (Python's `_exit_function`): daemon children are terminated (SIGTERM, then
-    /// SIGKILL after a second), the others joined.
+    /// At exit (Python's `_exit_function`): the other children are joined, then daemon
+    /// children (the fork server among them) are terminated: SIGTERM, then SIGKILL after a
+    /// second.
     static func finishChildren() {
         let children = runtime.withLock { state in
             defer { state.children = [:] }
             return state.children
         }
-        for (pid, child) in children where child.daemon { _ = Sys.sendSignal(SIGTERM, to: pid) }
+        for (pid, child) in children where !child.daemon {
+            if let pidfd = child.pidfd { _ = Sys.pollReadable([pidfd], milliseconds: -1) } else { _ = Sys.reap(pid, blocking: true) }
+        }
+        let daemons = children.filter(\.value.daemon)
+        for (pid, child) in daemons { signal(SIGTERM, pid, child) }
         let grace = Deadline.after(.seconds(1))
-        for (pid, child) in children {
-            if child.daemon {
-                while case .success(.none) = Sys.reap(pid, blocking: false) {
-                    if grace.hasPassed { _ = Sys.sendSignal(SIGKILL, to: pid) }
-                    Sys.sleep(.milliseconds(1))
-                }
-            } else {
-                _ = Sys.reap(pid, blocking: true)
+        for (pid, child) in daemons {
+            while !ended(pid, child) {
+                if grace.hasPassed { signal(SIGKILL, pid, child) }
+                Sys.sleep(.milliseconds(1))
             }
+        }
+        for child in children.values { if let pidfd = child.pidfd { Sys.close(pidfd) } }
+    }
+
+    private static func signal(_ number: Int32, _ pid: Int32, _ child: Child) {
+        if let pidfd = child.pidfd { _ = Sys.signal(number, pidfd: pidfd) } else { _ = Sys.sendSignal(number, to: pid) }
+    }
+
+    private static func ended(_ pid: Int32, _ child: Child) -> Bool {
+        if let pidfd = child.pidfd { return !Sys.pollReadable([pidfd], milliseconds: 0).isEmpty }
+        if case .success(.none) = Sys.reap(pid, blocking: false) { return false }
+        return true
+    }
+
+    /// The fork server for `executable`, started on first use.
+    static func forkServer(for executable: String) throws(ProcessError) -> ForkServerClient {
+        let lifeline = try lifelineReadEnd()
+        return try runtime.withLock { (state) throws(ProcessError) -> ForkServerClient in
+            if let client = state.forkServers[executable] { return client }
+            let ends: (FileDescriptor, FileDescriptor)
+            switch Sys.seqpacketPair() {
+            case .success(let pair): ends = pair
+            case .failure(let error): throw .system(call: "socketpair", error)
+            }
+            defer { Sys.close(ends.1) }
+            var moved: [FileDescriptor] = []
+            defer { moved.forEach(Sys.close) }
+            for source in [ends.1, lifeline] {
+                switch Sys.duplicate(source, atLeast: 64 + Int32(maximumSharedDescriptors)) {
+                case .success(let fd): moved.append(fd)
+                case .failure(let error):
+                    Sys.close(ends.0)
+                    throw .system(call: "fcntl(F_DUPFD_CLOEXEC)", error)
+                }
+            }
+            let pid: Int32
+            switch Sys.spawn(
+                executable: executable, arguments: [ForkServer.flag],
+                descriptors: [(moved[0], ForkServer.socketDescriptor), (moved[1], lifelineDescriptor)])
+            {
+            case .success(let value): pid = value
+            case .failure(let error):
+                Sys.close(ends.0)
+                throw .system(call: "posix_spawn \(executable) (the fork server)", error)
+            }
+            let client = ForkServerClient(socket: ends.0, pid: pid)
+            state.forkServers[executable] = client
+            state.children[pid] = Child(daemon: true)
+            if !state.exitHandlerInstalled {
+                state.exitHandlerInstalled = true
+                atexit { Multiprocessing.finishChildren() }
+            }
+            return client
         }
     }
 
@@ -180,6 +245,12 @@ public enum Multiprocessing {
         var parentName: String
         var descriptorCount: Int
         var argument: [UInt8]
+
+        static func decode(_ bytes: [UInt8]) -> Launch? {
+            var decoded: Launch?
+            try? withBytes(of: bytes) { raw throws(ChannelError) in decoded = try BinaryMessageCoder().decode(Launch.self, from: raw) }
+            return decoded
+        }
     }
 
     /// A spawned child: reads its launch record, runs the entry, exits.
@@ -193,27 +264,28 @@ public enum Multiprocessing {
             Sys.exitProcess(1)
         }
         Sys.close(launchFD)
-        var decoded: Launch?
-        do throws(ChannelError) {
-            try withBytes(of: bytes) { raw throws(ChannelError) in decoded = try BinaryMessageCoder().decode(Launch.self, from: raw) }
-        } catch {
-            Sys.printError("ShmIPC: a child's launch record did not decode: \(error)")
+        guard let launch = Launch.decode(bytes) else {
+            Sys.printError("ShmIPC: a child's launch record did not decode")
             Sys.exitProcess(1)
         }
-        guard let launch = decoded else { Sys.exitProcess(1) }
         if launch.daemon, case .failure(let error) = Sys.startLifelineWatcher(FileDescriptor(rawValue: lifelineDescriptor)) {
             Sys.printError("ShmIPC: daemon \(launch.name) could not watch its parent: \(error)")
             Sys.exitProcess(1)
         }
+        let code = runLaunched(launch)
+        Sys.flushStandardStreams()
+        Sys.exitProcess(code)
+    }
+
+    /// Runs the entry `launch` names, with the shared descriptors at 5…; the exit code.
+    static func runLaunched(_ launch: Launch) -> Int32 {
         let descriptors = (0..<launch.descriptorCount).map { FileDescriptor(rawValue: firstSharedDescriptor + Int32($0)) }
-        let code = runChild(
+        return runChild(
             entryName: launch.entry, name: launch.name, parent: ProcessIdentity(pid: launch.parentPID, name: launch.parentName),
             context: ChildContext(descriptors: descriptors, name: launch.name)
         ) { entry, context in
             try launch.argument.withUnsafeBytes { raw in _ = try entry.run(encoded: raw, context: context) }
         }
-        Sys.flushStandardStreams()
-        Sys.exitProcess(code)
     }
 
     /// Becomes the child named `name` and runs `body` on entry `entryName`: the exit code (1 if
@@ -250,7 +322,10 @@ public enum Multiprocessing {
             let lifeline = state.lifeline
             if let lifeline { Sys.close(lifeline.write) }
             state.lifeline = nil
+            for child in state.children.values { if let pidfd = child.pidfd { Sys.close(pidfd) } }
             state.children = [:]
+            for client in state.forkServers.values { Sys.close(client.socket) }  // the parent's, not ours
+            state.forkServers = [:]
             state.exitHandlerInstalled = true  // the inherited handler must find nothing to do
             return lifeline?.read
         }

@@ -215,3 +215,60 @@ extension Sys {
     /// exit(3): atexit handlers run, stdio is flushed.
     package static func exitProcess(_ code: Int32) -> Never { exit(code) }
 }
+
+extension Sys {
+    /// Signals the process `pidfd` stands for (never a later holder of its pid).
+    package static func signal(_ signal: Int32, pidfd: FileDescriptor) -> Result<Void, Errno> {
+        valueOrErrno(.pidfdSendSignal) { shmipc_pidfd_send_signal(pidfd.rawValue, signal) }.map { _ in }
+    }
+
+    /// A close-on-exec AF_UNIX SOCK_SEQPACKET socket pair.
+    package static func seqpacketPair() -> Result<(FileDescriptor, FileDescriptor), Errno> {
+        var ends: [Int32] = [-1, -1]
+        return valueOrErrno(.socketpair) { shmipc_seqpacket_pair(&ends) }.map { _ in
+            (FileDescriptor(rawValue: ends[0]), FileDescriptor(rawValue: ends[1]))
+        }
+    }
+
+    /// Sends `bytes` and `descriptors` (SCM_RIGHTS) as one message.
+    package static func send(_ socket: FileDescriptor, _ bytes: [UInt8], descriptors: [FileDescriptor] = []) -> Result<Void, Errno> {
+        let fds = descriptors.map(\.rawValue)
+        return bytes.withUnsafeBytes { raw in
+            valueOrErrno(.sendmsg) { shmipc_send_with_fds(socket.rawValue, raw.baseAddress, raw.count, fds, Int32(fds.count)) }
+        }.map { _ in }
+    }
+
+    /// Receives one message of at most `capacity` bytes with up to `maxDescriptors`
+    /// descriptors; empty bytes and no descriptors when the peer has closed.
+    package static func receive(
+        _ socket: FileDescriptor, capacity: Int, maxDescriptors: Int
+    ) -> Result<(bytes: [UInt8], descriptors: [FileDescriptor]), Errno> {
+        var bytes = [UInt8](repeating: 0, count: capacity)
+        var fds = [Int32](repeating: -1, count: max(1, maxDescriptors))
+        var count: Int32 = 0
+        let received = bytes.withUnsafeMutableBytes { raw in
+            valueOrErrno(.recvmsg) {
+                shmipc_receive_with_fds(socket.rawValue, raw.baseAddress, raw.count, &fds, Int32(maxDescriptors), &count)
+            }
+        }
+        return received.map { length in
+            (Array(bytes[0..<length]), fds[0..<Int(count)].map(FileDescriptor.init(rawValue:)))
+        }
+    }
+
+    /// Waits until one of `descriptors` is readable (or hung up) or `milliseconds` pass
+    /// (-1: no limit); the indices of the ready ones.
+    package static func pollReadable(_ descriptors: [FileDescriptor], milliseconds: Int32) -> [Int] {
+        var entries = descriptors.map { pollfd(fd: $0.rawValue, events: Int16(POLLIN), revents: 0) }
+        guard case .success(let ready) = valueOrErrno(.poll, { Glibc.poll(&entries, nfds_t(entries.count), milliseconds) }),
+              ready > 0 else { return [] }
+        return entries.indices.filter { entries[$0].revents != 0 }
+    }
+}
+
+extension Sys {
+    /// dup2(2): `fd` also as number `target` (not close-on-exec).
+    package static func duplicate(_ fd: FileDescriptor, to target: Int32) -> Result<Void, Errno> {
+        valueOrErrno(.fcntl) { dup2(fd.rawValue, target) }.map { _ in }
+    }
+}

@@ -8,7 +8,7 @@ package import SystemPackage
 package enum SyscallName: String, Sendable, Hashable, CaseIterable {
     case shmOpen, shmUnlink, memfdCreate, sealSize, ftruncate, fallocate, fstat, fchmod
     case mmap, munmap, close, futexWait, futexWake, kill
-    case posixSpawn, waitpid, pipe, open, read, write, pinThread, pidfdOpen, poll, fcntl, fork
+    case posixSpawn, waitpid, pipe, open, read, write, pinThread, pidfdOpen, pidfdSendSignal, poll, fcntl, fork, socketpair, sendmsg, recvmsg
 
     /// The EINTR policy: retry, except `close` and `munmap` (a retry could act on a descriptor
     /// or range another thread has reused meanwhile, see close(2)) and `futexWait`, which

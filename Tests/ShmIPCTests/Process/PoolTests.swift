@@ -8,8 +8,8 @@ extension ShmIPCTests {
     /// `Pool` with workers in the helper executable (which registers `TestEntries`). Every wait
     /// has a timeout, so a hung pool fails the test instead of hanging it.
     @Suite struct PoolTests {
-        static func makeSUT(processes: Int = 2, maxTasksPerChild: Int? = nil) throws -> Pool {
-            try Pool(processes: processes, maxTasksPerChild: maxTasksPerChild, executable: Helper.path)
+        static func makeSUT(processes: Int = 2, maxTasksPerChild: Int? = nil, method: StartMethod = .spawn) throws -> Pool {
+            try Pool(processes: processes, maxTasksPerChild: maxTasksPerChild, startMethod: method, executable: Helper.path)
         }
         static let limit: Duration = .seconds(60)
 
@@ -78,8 +78,9 @@ extension ShmIPCTests {
 
         /// A worker SIGKILLed (or trapping) mid-task: that task fails with workerDied, the pool
         /// replaces the worker, and later tasks succeed.
-        @Test func aWorkerThatDiesIsReplacedAndOnlyItsTaskFails() throws {
-            let sut = try Self.makeSUT()
+        @Test(arguments: [StartMethod.spawn, .forkserver])
+        func aWorkerThatDiesIsReplacedAndOnlyItsTaskFails(method: StartMethod) throws {
+            let sut = try Self.makeSUT(method: method)
             defer { sut.terminate() }
             let before = Set(sut.workerPIDs)
             do {

@@ -9,9 +9,15 @@ extension ShmIPCTests {
     /// daemons where they could outlive a failing test; every wait has a timeout.
     @Suite struct ProcessTests {
         /// A process running `entry` in the helper executable.
-        static func sut<A, O>(_ entry: Entry<A, O>, _ argument: A, name: String? = nil, sharing: [FileDescriptor] = []) throws -> ShmIPC.Process {
-            try ShmIPC.Process(entry, argument: argument, name: name, daemon: true, sharing: sharing, executable: Helper.path)
+        static func sut<A, O>(
+            _ entry: Entry<A, O>, _ argument: A, name: String? = nil, sharing: [FileDescriptor] = [], method: StartMethod = .spawn
+        ) throws -> ShmIPC.Process {
+            try ShmIPC.Process(
+                entry, argument: argument, name: name, daemon: true, sharing: sharing, startMethod: method, executable: Helper.path)
         }
+
+        /// The start methods a multi-threaded process may use.
+        static let methods: [StartMethod] = [.spawn, .forkserver]
 
         /// Starts `sut`, waits for it under a watchdog, returns its exit code.
         static func run(_ sut: ShmIPC.Process, sourceLocation: SourceLocation = #_sourceLocation) throws -> Int32? {
@@ -24,14 +30,14 @@ extension ShmIPCTests {
             return sut.exitCode
         }
 
-        @Test func exitCodesFollowPythonsConvention() throws {
-            #expect(try Self.run(Self.sut(TestEntries.returns, 0)) == 0)
-            #expect(try Self.run(Self.sut(TestEntries.throwing, "on purpose")) == 1)
-            let trapped = try Self.run(Self.sut(TestEntries.traps, 0))
+        @Test(arguments: methods) func exitCodesFollowPythonsConvention(method: StartMethod) throws {
+            #expect(try Self.run(Self.sut(TestEntries.returns, 0, method: method)) == 0)
+            #expect(try Self.run(Self.sut(TestEntries.throwing, "on purpose", method: method)) == 1)
+            let trapped = try Self.run(Self.sut(TestEntries.traps, 0, method: method))
             #expect(trapped == -SIGILL || trapped == -SIGTRAP, "a trap ended the child with \(String(describing: trapped))")
 
             for (signal, stop) in [(SIGTERM, ShmIPC.Process.terminate), (SIGKILL, ShmIPC.Process.kill)] {
-                let sut = try Self.sut(TestEntries.sleeps, 60_000)
+                let sut = try Self.sut(TestEntries.sleeps, 60_000, method: method)
                 try sut.start()
                 #expect(sut.isAlive)
                 stop(sut)()
@@ -41,8 +47,8 @@ extension ShmIPCTests {
             }
         }
 
-        @Test func joinTimesOutWhileTheChildRunsAndReturnsOnceItEnds() throws {
-            let sut = try Self.sut(TestEntries.sleeps, 60_000)
+        @Test(arguments: methods) func joinTimesOutWhileTheChildRunsAndReturnsOnceItEnds(method: StartMethod) throws {
+            let sut = try Self.sut(TestEntries.sleeps, 60_000, method: method)
             #expect(!sut.join(timeout: .zero), "joining a process not started")
             #expect(sut.pid == nil && sut.exitCode == nil && !sut.isAlive)
             try sut.start()
@@ -54,18 +60,22 @@ extension ShmIPCTests {
             #expect(sut.join(timeout: .zero), "joining an ended process returns at once")
         }
 
-        @Test func aChildKnowsItsNameAndItsParent() throws {
+        @Test(arguments: methods) func aChildKnowsItsNameAndItsParent(method: StartMethod) throws {
             let me = getpid()
-            #expect(try Self.run(Self.sut(TestEntries.identity, .init(name: "worker-7", parentPID: me), name: "worker-7")) == 0)
+            // A fork server's child has the server as its OS parent; ShmIPC's parent is still us.
+            let direct = method != .forkserver
+            #expect(try Self.run(Self.sut(
+                TestEntries.identity, .init(name: "worker-7", parentPID: me, parentIsOSParent: direct), name: "worker-7", method: method)) == 0)
             // The check can fail: a wrong expectation makes the child throw.
-            #expect(try Self.run(Self.sut(TestEntries.identity, .init(name: "worker-8", parentPID: me), name: "worker-7")) == 1)
+            #expect(try Self.run(Self.sut(
+                TestEntries.identity, .init(name: "worker-8", parentPID: me, parentIsOSParent: direct), name: "worker-7", method: method)) == 1)
             let unnamed = try Self.sut(TestEntries.returns, 0)
             #expect(unnamed.name.hasPrefix("Process-"))
         }
 
-        @Test func sharedObjectsTravelAsInheritedDescriptors() throws {
+        @Test(arguments: methods) func sharedObjectsTravelAsInheritedDescriptors(method: StartMethod) throws {
             let queue = try Queue<Int>(capacity: 64)
-            let sut = try Self.sut(TestEntries.produce, 10_000, sharing: [queue.inheritableDescriptor!])
+            let sut = try Self.sut(TestEntries.produce, 10_000, sharing: [queue.inheritableDescriptor!], method: method)
             try sut.start()
             for expected in 0..<10_000 {
                 let value = try queue.get(timeout: .seconds(30))
@@ -109,9 +119,10 @@ extension ShmIPCTests {
             #expect(trap, "\(output)")
         }
 
-        /// A helper starts a daemon child and is SIGKILLed: the daemon must end too.
-        @Test func daemonChildrenDieWithAKilledParent() throws {
-            let parent = try Helper.start("start-daemon")
+        /// A helper starts a daemon child and is SIGKILLed: the daemon must end too (and, with
+        /// the fork server, the server).
+        @Test(arguments: methods) func daemonChildrenDieWithAKilledParent(method: StartMethod) throws {
+            let parent = try Helper.start("start-daemon", [method == .forkserver ? "forkserver" : "spawn"])
             guard Helper.waitForOutput(parent, containing: "daemon ") else {
                 Issue.record("the helper did not start its daemon: \(parent.output)")
                 return
