@@ -59,8 +59,9 @@ public enum Multiprocessing {
     /// How many CPUs this process may run on (its affinity mask), at most ``cpuCount``.
     public static var availableCPUCount: Int { Sys.allowedCPUCount }
 
-    /// The pids of this process's children that have not been reaped yet, after reaping those
-    /// whose ``Process`` is gone and which have ended. Python: `active_children()`.
+    /// The pids of the processes ShmIPC started for this process that have not ended (or not
+    /// been reaped) yet, the fork server and its children for this process included, after
+    /// reaping those whose ``Process`` is gone and which have ended. Python: `active_children()`.
     public static func activeChildren() -> [Int32] {
         reapOrphans()
         return runtime.withLock { state in state.children.keys.sorted() }
