@@ -260,9 +260,16 @@ final class PoolCore: @unchecked Sendable {
             let answered: (task: PoolTask, result: Result<[UInt8], PoolError>)??
             do {
                 answered = try worker.connection.tryReceiveInPlace { message in
-                    guard message.count >= 9, let id = PoolWire.taskID(of: message),
-                          let index = worker.inFlight.firstIndex(where: { $0.id == id }) else { return nil }
-                    let task = worker.inFlight.remove(at: index)
+                    guard message.count >= 9, let id = PoolWire.taskID(of: message) else { return nil }
+                    // Answers come in order: the oldest task in flight, unless the worker lies.
+                    let task: PoolTask
+                    if worker.inFlight.first?.id == id {
+                        task = worker.inFlight.removeFirst()
+                    } else if let index = worker.inFlight.firstIndex(where: { $0.id == id }) {
+                        task = worker.inFlight.remove(at: index)
+                    } else {
+                        return nil
+                    }
                     let payload = [UInt8](UnsafeRawBufferPointer(rebasing: message[9...]))
                     switch message[8] {
                     case PoolWire.ok: return (task, .success(payload))
@@ -369,38 +376,38 @@ final class PoolCore: @unchecked Sendable {
     private func dispatch() -> Bool {
         let room = workers.reduce(0) { $0 + (($1.retiring || $1.broken) ? 0 : Self.window - $1.inFlight.count) }
         guard room > 0 else { return false }
-        var batch = shared.withLock { shared -> Deque<PoolTask> in
-            let count = Swift.min(room, shared.pending.count)
-            defer { shared.pending.removeFirst(count) }
-            return Deque(shared.pending.prefix(count))
-        }
-        guard !batch.isEmpty else { return false }
         for worker in workers { worker.full = false }
-        while let task = batch.first {
-            var target: Worker?
-            for worker in workers where !worker.retiring && !worker.broken && !worker.full && worker.inFlight.count < Self.window {
-                if target == nil || worker.inFlight.count < target!.inFlight.count { target = worker }
+        // Tasks move from the pending queue into a worker's in-flight queue (no copies): the
+        // lock is held while they are written into the rings, which never block.
+        return shared.withLock { shared -> Bool in
+            var progress = false
+            while !shared.pending.isEmpty {
+                var target: Worker?
+                for worker in workers where !worker.retiring && !worker.broken && !worker.full && worker.inFlight.count < Self.window {
+                    if target == nil || worker.inFlight.count < target!.inFlight.count { target = worker }
+                }
+                guard let worker = target else { break }
+                let sent: Bool
+                do {
+                    sent = try shared.pending[0].message.withUnsafeBytes { bytes throws(ChannelError) in
+                        try worker.connection.trySend(bytes: bytes)
+                    }
+                } catch {
+                    worker.broken = true
+                    continue
+                }
+                guard sent else {
+                    worker.full = true
+                    continue
+                }
+                worker.inFlight.append(shared.pending.removeFirst())
+                worker.sent += 1
+                running += 1
+                progress = true
+                if let quota = settings.maxTasksPerChild, worker.sent >= quota { worker.retiring = true }
             }
-            guard let worker = target else { break }
-            let sent: Bool
-            do { sent = try task.message.withUnsafeBytes { bytes throws(ChannelError) in try worker.connection.trySend(bytes: bytes) } } catch {
-                worker.broken = true
-                continue
-            }
-            guard sent else {
-                worker.full = true
-                continue
-            }
-            batch.removeFirst()
-            worker.inFlight.append(task)
-            worker.sent += 1
-            running += 1
-            if let quota = settings.maxTasksPerChild, worker.sent >= quota { worker.retiring = true }
+            return progress
         }
-        if !batch.isEmpty {
-            shared.withLock { shared in for task in batch.reversed() { shared.pending.prepend(task) } }
-        }
-        return true
     }
 
     private func failPending(_ error: PoolError) {
