@@ -1,4 +1,5 @@
 /// Calls `body` with the bytes of `array` (Array's own `withUnsafeBytes` throws untyped).
+@usableFromInline
 func withBytes(of array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(ChannelError) -> Void) throws(ChannelError) {
     var failure: ChannelError?
     array.withUnsafeBytes { buffer in

@@ -35,6 +35,7 @@ public struct BinaryMessageCoder: MessageCoder {
     }
 
     /// `prefix`, then the bytes of `value` (a message with a header, built in one buffer).
+    @usableFromInline
     func encode<T: Encodable>(_ value: T, after prefix: [UInt8]) throws(ChannelError) -> [UInt8] {
         let encoder = BinaryEncoder(prefix: prefix)
         do { try encoder.encodeValue(value) } catch {

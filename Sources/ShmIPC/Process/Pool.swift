@@ -27,7 +27,7 @@ internal import Synchronization
 /// ``PoolError/terminated``); dropping the pool terminates it. Workers are daemons: they die
 /// with this process, however it ends.
 public final class Pool: Sendable {
-    let core: PoolCore
+    @usableFromInline let core: PoolCore
     /// The number of worker processes.
     public let processes: Int
 
@@ -219,6 +219,7 @@ public final class Pool: Sendable {
         return max(1, extra > 0 ? size + 1 : size)
     }
 
+    @inlinable
     func task<Argument, Output>(
         _ entry: Entry<Argument, Output>, _ arguments: [Argument], job: PoolJob, chunk: Int, header: [UInt8]? = nil
     ) throws(PoolError) -> PoolTask {
@@ -232,6 +233,7 @@ public final class Pool: Sendable {
         return PoolTask(message: message, job: job, chunk: chunk)
     }
 
+    @inlinable
     static func decode<Output: Decodable>(_ result: Result<[UInt8], PoolError>, _: Output.Type) throws(PoolError) -> [Output] {
         let bytes = try result.get()
         var outputs: [Output] = []

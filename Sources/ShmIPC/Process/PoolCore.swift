@@ -7,24 +7,25 @@ internal import Glibc
 
 /// Where a submitted job's chunk results go: filled by whichever thread drives the pool, read
 /// by the thread that waits for them (or handed to a callback).
+@usableFromInline
 final class PoolJob: Sendable {
     private let results = Mutex<[Int: Result<[UInt8], PoolError>]>([:])
     /// Called (on the driving thread) with each chunk's result instead of storing it.
     private let callback: (@Sendable (Int, Result<[UInt8], PoolError>) -> Void)?
 
-    init(callback: (@Sendable (Int, Result<[UInt8], PoolError>) -> Void)? = nil) {
+    @usableFromInline init(callback: (@Sendable (Int, Result<[UInt8], PoolError>) -> Void)? = nil) {
         self.callback = callback
     }
 
-    func deliver(_ chunk: Int, _ result: Result<[UInt8], PoolError>) {
+    @usableFromInline func deliver(_ chunk: Int, _ result: Result<[UInt8], PoolError>) {
         if let callback { callback(chunk, result) } else { results.withLock { $0[chunk] = result } }
     }
 
-    func has(_ chunk: Int) -> Bool { results.withLock { $0[chunk] != nil } }
-    var count: Int { results.withLock { $0.count } }
-    var isEmpty: Bool { results.withLock { $0.isEmpty } }
-    func take(_ chunk: Int) -> Result<[UInt8], PoolError>? { results.withLock { $0.removeValue(forKey: chunk) } }
-    func takeAny() -> (chunk: Int, result: Result<[UInt8], PoolError>)? {
+    @usableFromInline func has(_ chunk: Int) -> Bool { results.withLock { $0[chunk] != nil } }
+    @usableFromInline var count: Int { results.withLock { $0.count } }
+    @usableFromInline var isEmpty: Bool { results.withLock { $0.isEmpty } }
+    @usableFromInline func take(_ chunk: Int) -> Result<[UInt8], PoolError>? { results.withLock { $0.removeValue(forKey: chunk) } }
+    @usableFromInline func takeAny() -> (chunk: Int, result: Result<[UInt8], PoolError>)? {
         results.withLock { results in
             guard let chunk = results.keys.min() else { return nil }
             return (chunk, results.removeValue(forKey: chunk)!)
@@ -33,15 +34,23 @@ final class PoolJob: Sendable {
 }
 
 /// A task waiting for, or running in, a worker: one chunk of one job.
-struct PoolTask {
+@usableFromInline
+struct PoolTask: Sendable {
     /// The task message (`PoolWire`); its id is written at submission.
     var message: [UInt8]
     let job: PoolJob
-    let chunk: Int
+    @usableFromInline let chunk: Int
     var id: UInt64 = 0
+
+    @usableFromInline init(message: [UInt8], job: PoolJob, chunk: Int) {
+        self.message = message
+        self.job = job
+        self.chunk = chunk
+    }
 }
 
 /// What a `Pool` needs to start a worker.
+@usableFromInline
 struct PoolSettings: Sendable {
     var processes: Int
     var maxTasksPerChild: Int?
@@ -49,7 +58,7 @@ struct PoolSettings: Sendable {
     var initializerArgument: [UInt8]
     var startMethod: StartMethod
     var executable: String?
-    var maxMessageSize: Int
+    @usableFromInline var maxMessageSize: Int
     var ringCapacity: Int
     var waitStrategy: WaitStrategy
     /// How long an idle worker polls for its next task before it sleeps (`.default`'s 512: an
@@ -68,10 +77,11 @@ struct PoolSettings: Sendable {
 /// pool (dispatches pending tasks, collects results, replaces dead workers) while it waits,
 /// holding the driver role (one thread at a time). Async and callback submissions start one
 /// background thread that drives while they are outstanding.
+@usableFromInline
 final class PoolCore: @unchecked Sendable {
     /// `@unchecked Sendable`: `shared` is behind a mutex; the driver-owned properties below are
     /// touched only by the thread that holds `driving`.
-    let settings: PoolSettings
+    @usableFromInline let settings: PoolSettings
     let doorbell: Doorbell
     let shared = Mutex(Shared())
     private let driving = Atomic<Bool>(false)
@@ -109,7 +119,7 @@ final class PoolCore: @unchecked Sendable {
     /// wake-up of a parked worker serves many tasks. `pool.imap.chunk1` measured 400k tasks/s
     /// with 2, 440k with 64, 604k with 256, 646k with 1024 and no more with 4096. Tasks go to
     /// the least busy worker, so a few large chunks still spread over all workers.
-    static let window = 1024
+    @usableFromInline static let window = 1024
     /// How often the driver checks that its workers live (and reaps retired ones).
     static let deathCheckInterval: Duration = .milliseconds(25)
 
@@ -140,7 +150,7 @@ final class PoolCore: @unchecked Sendable {
     // MARK: submitting and waiting (any thread)
 
     /// Queues `tasks` (their messages carry id 0; ids are given here).
-    func submit(_ tasks: [PoolTask], detached: Bool = false) throws(PoolError) {
+    @usableFromInline func submit(_ tasks: [PoolTask], detached: Bool = false) throws(PoolError) {
         try shared.withLock { (shared) throws(PoolError) in
             guard shared.phase == .open else { throw .closed }
             for var task in tasks {
@@ -158,7 +168,7 @@ final class PoolCore: @unchecked Sendable {
     }
 
     /// Drives the pool (or lets another thread drive it) until `done()` or the deadline.
-    func wait(until done: () -> Bool, deadline: Deadline) throws(PoolError) {
+    @usableFromInline func wait(until done: () -> Bool, deadline: Deadline) throws(PoolError) {
         var pause: Duration = .microseconds(20)
         while !done() {
             if deadline.hasPassed { throw .timedOut }

@@ -7,25 +7,25 @@
 /// results wait to be consumed and each wake-up of a worker serves many tasks.
 public struct PoolResults<Arguments: Sequence, Output: Codable & Sendable>: Sequence, IteratorProtocol
 where Arguments.Element: Codable & Sendable {
-    private let pool: Pool
-    private let entry: Entry<Arguments.Element, Output>
-    private var arguments: Arguments.Iterator
-    private let chunkSize: Int
-    private let ordered: Bool
-    private let job = PoolJob()
-    private let header: [UInt8]
+    @usableFromInline let pool: Pool
+    @usableFromInline let entry: Entry<Arguments.Element, Output>
+    @usableFromInline var arguments: Arguments.Iterator
+    @usableFromInline let chunkSize: Int
+    @usableFromInline let ordered: Bool
+    @usableFromInline let job = PoolJob()
+    @usableFromInline let header: [UInt8]
     /// Argument count of each chunk submitted and not yet consumed.
-    private var chunkCounts: [Int: Int] = [:]
-    private var submitted = 0
-    private var nextOrdered = 0
-    private var exhausted = false
+    @usableFromInline var chunkCounts: [Int: Int] = [:]
+    @usableFromInline var submitted = 0
+    @usableFromInline var nextOrdered = 0
+    @usableFromInline var exhausted = false
     /// The chunk being handed out: its outputs, or its error and how many arguments it had.
-    private var outputs: [Output] = []
-    private var outputIndex = 0
-    private var failure: PoolError?
-    private var failuresLeft = 0
+    @usableFromInline var outputs: [Output] = []
+    @usableFromInline var outputIndex = 0
+    @usableFromInline var failure: PoolError?
+    @usableFromInline var failuresLeft = 0
 
-    init(pool: Pool, entry: Entry<Arguments.Element, Output>, arguments: Arguments, chunkSize: Int, ordered: Bool) {
+    @usableFromInline init(pool: Pool, entry: Entry<Arguments.Element, Output>, arguments: Arguments, chunkSize: Int, ordered: Bool) {
         precondition(chunkSize >= 1, "chunkSize must be at least 1")
         self.pool = pool
         self.entry = entry
@@ -36,11 +36,11 @@ where Arguments.Element: Codable & Sendable {
     }
 
     /// Chunks submitted and not consumed, at most.
-    private var ahead: Int { pool.processes * PoolCore.window * 4 }
+    @usableFromInline var ahead: Int { pool.processes * PoolCore.window * 4 }
     /// Refill when fewer chunks than this are still running.
-    private var lowWater: Int { pool.processes * PoolCore.window }
+    @usableFromInline var lowWater: Int { pool.processes * PoolCore.window }
 
-    public mutating func next() -> Result<Output, PoolError>? {
+    @inlinable public mutating func next() -> Result<Output, PoolError>? {
         while true {
             if outputIndex < outputs.count {
                 defer { outputIndex += 1 }
@@ -75,7 +75,7 @@ where Arguments.Element: Codable & Sendable {
     }
 
     /// Submits chunks, up to `ahead` unconsumed, once fewer than `lowWater` still run.
-    private mutating func topUp() {
+    @inlinable mutating func topUp() {
         let running = chunkCounts.count - job.count
         guard !exhausted, running < lowWater else { return }
         var tasks: [PoolTask] = []
@@ -99,7 +99,7 @@ where Arguments.Element: Codable & Sendable {
     }
 
     /// Ends the iteration: everything outstanding fails with `error` (the pool is gone).
-    private mutating func abandon(_ error: PoolError) {
+    @inlinable mutating func abandon(_ error: PoolError) {
         failure = error
         failuresLeft = chunkCounts.values.reduce(0, +)
         chunkCounts = [:]

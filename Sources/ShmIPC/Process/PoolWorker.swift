@@ -4,13 +4,14 @@
 /// ``BinaryMessageCoder`` array. A result: task id (8), status (1: 0 ok, 1 the task threw,
 /// 2 the chunk could not be run), then the outputs as an array, or the error's description
 /// in UTF-8.
+@usableFromInline
 enum PoolWire {
     static let ok: UInt8 = 0
     static let threw: UInt8 = 1
     static let unrunnable: UInt8 = 2
 
     /// A task message's header for `entry`: id 0 (the pool writes it at submission), the name.
-    static func header(entry: String) -> [UInt8] {
+    @usableFromInline static func header(entry: String) -> [UInt8] {
         let name = Array(entry.utf8)
         var header = [UInt8](repeating: 0, count: 10)
         header.withUnsafeMutableBytes { $0.storeBytes(of: UInt16(name.count).littleEndian, toByteOffset: 8, as: UInt16.self) }
@@ -18,7 +19,7 @@ enum PoolWire {
     }
 
     /// A task message: `header`, then `arguments` encoded after it, in one buffer.
-    static func task<Argument: Encodable>(header: [UInt8], arguments: [Argument]) throws(ChannelError) -> [UInt8] {
+    @inlinable static func task<Argument: Encodable>(header: [UInt8], arguments: [Argument]) throws(ChannelError) -> [UInt8] {
         try BinaryMessageCoder().encode(arguments, after: header)
     }
 
