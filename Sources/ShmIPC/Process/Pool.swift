@@ -20,7 +20,9 @@ internal import Synchronization
 /// Threads: every method may be called from any thread. A thread waiting for results drives
 /// the pool itself (see `PoolCore`), so a synchronous `apply` costs one message each way and no
 /// thread hand-offs; `async` and callback submissions start one background thread. Callbacks
-/// run on whichever thread drives: keep them short.
+/// run on whichever thread drives: keep them short, and do not call the pool's blocking
+/// methods (`apply`, `map`, `join`, `terminate`, …) from them: the driving thread would wait
+/// for itself. A thread that waits while another drives polls for its results every ≤ 1 ms.
 ///
 /// Lifetime: `close()` refuses new tasks, `join()` waits for the submitted ones and ends the
 /// workers, `terminate()` kills them at once (pending tasks fail with
