@@ -176,10 +176,13 @@ final class ForkServerClient: Sendable {
         ended.withLock { ended in
             while true {
                 if let status = ended.removeValue(forKey: pid) { return status }
-                let milliseconds = Int32(clamping: deadline.remaining.components.seconds * 1000 + 1)
-                guard !Sys.pollReadable([socket], milliseconds: deadline.hasPassed ? 0 : milliseconds).isEmpty,
-                      let message = try? receive()
-                else { return nil }
+                let (seconds, attoseconds) = deadline.remaining.components
+                let milliseconds = Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+                if Sys.pollReadable([socket], milliseconds: milliseconds).isEmpty {
+                    if deadline.hasPassed { return nil }
+                    continue
+                }
+                guard let message = try? receive() else { return nil }  // the server is gone
                 message.descriptors.forEach(Sys.close)
                 if message.bytes.first == ForkServer.Tag.ended.rawValue { Self.note(message.bytes, in: &ended) }
             }
