@@ -110,6 +110,33 @@ extension ShmIPCTests {
             #expect(Set(after) != before)
         }
 
+        /// Workers SIGKILLed from outside while one runs a long task: that task fails with
+        /// workerDied, both workers are replaced, later tasks succeed.
+        @Test func workersKilledFromOutsideMidTaskAreReplaced() throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            let handle = try sut.applyAsync(TestEntries.sleepsThenReportsPID, 60_000)
+            let deadline = Deadline.after(Self.limit)
+            while sut.core.runningCount.load(ordering: .relaxed) < 1 && !deadline.hasPassed { Sys.sleep(.milliseconds(1)) }
+            let killed = sut.workerPIDs
+            for pid in killed { _ = Sys.sendSignal(SIGKILL, to: pid) }
+            do {
+                _ = try handle.get(timeout: Self.limit)
+                Issue.record("a task whose worker was killed returned")
+            } catch {
+                guard case .workerDied(let pid, let code) = error else {
+                    Issue.record("expected workerDied, got \(error)")
+                    return
+                }
+                #expect(killed.contains(pid))
+                #expect(code == -SIGKILL)
+            }
+            #expect(try sut.map(TestEntries.square, Array(0..<1_000), chunkSize: 7, timeout: Self.limit) == (0..<1_000).map { $0 * $0 })
+            let replacements = sut.workerPIDs
+            #expect(replacements.count == 2)
+            #expect(Set(replacements).isDisjoint(with: killed))
+        }
+
         @Test func terminateFailsTasksInFlightAndRefusesNewOnes() throws {
             let sut = try Self.makeSUT()
             let handles = try (0..<6).map { _ in try sut.applyAsync(TestEntries.sleepsThenReportsPID, 60_000) }
