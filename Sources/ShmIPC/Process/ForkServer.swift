@@ -109,14 +109,8 @@ enum ForkServer {
             children.forEach { Sys.close($0.pidfd) }
             Sys.close(launchFD)
             if !launch.daemon { Sys.close(lifeline) }
-            var moved: [FileDescriptor] = []
-            for fd in sharing {
-                guard case .success(let high) = Sys.duplicate(fd, atLeast: 64 + Int32(Multiprocessing.maximumSharedDescriptors)) else {
-                    Sys.exitImmediately(1)
-                }
-                Sys.close(fd)
-                moved.append(high)
-            }
+            guard let moved = try? Multiprocessing.copiesAboveChildDescriptors(sharing) else { Sys.exitImmediately(1) }
+            sharing.forEach(Sys.close)
             for (index, fd) in moved.enumerated() {
                 guard case .success = Sys.duplicate(fd, to: Multiprocessing.firstSharedDescriptor + Int32(index)) else {
                     Sys.exitImmediately(1)
@@ -176,9 +170,7 @@ final class ForkServerClient: Sendable {
         ended.withLock { ended in
             while true {
                 if let status = ended.removeValue(forKey: pid) { return status }
-                let (seconds, attoseconds) = deadline.remaining.components
-                let milliseconds = Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-                if Sys.pollReadable([socket], milliseconds: milliseconds).isEmpty {
+                if Sys.pollReadable([socket], milliseconds: deadline.pollMilliseconds).isEmpty {
                     if deadline.hasPassed { return nil }
                     continue
                 }

@@ -195,6 +195,22 @@ public enum Multiprocessing {
         return true
     }
 
+    /// Close-on-exec copies of `sources`, numbered above every descriptor a child is given
+    /// (launch 3, lifeline 4, shared 5…): dup2s into a child then never overwrite a source
+    /// another dup2 still needs. On failure the copies made so far are closed.
+    static func copiesAboveChildDescriptors(_ sources: [FileDescriptor]) throws(ProcessError) -> [FileDescriptor] {
+        var copies: [FileDescriptor] = []
+        for source in sources {
+            switch Sys.duplicate(source, atLeast: firstSharedDescriptor + Int32(maximumSharedDescriptors)) {
+            case .success(let fd): copies.append(fd)
+            case .failure(let error):
+                copies.forEach(Sys.close)
+                throw .system(call: "fcntl(F_DUPFD_CLOEXEC)", error)
+            }
+        }
+        return copies
+    }
+
     /// The fork server for `executable`, started on first use.
     static func forkServer(for executable: String) throws(ProcessError) -> ForkServerClient {
         let lifeline = try lifelineReadEnd()
@@ -206,16 +222,12 @@ public enum Multiprocessing {
             case .failure(let error): throw .system(call: "socketpair", error)
             }
             defer { Sys.close(ends.1) }
-            var moved: [FileDescriptor] = []
-            defer { moved.forEach(Sys.close) }
-            for source in [ends.1, lifeline] {
-                switch Sys.duplicate(source, atLeast: 64 + Int32(maximumSharedDescriptors)) {
-                case .success(let fd): moved.append(fd)
-                case .failure(let error):
-                    Sys.close(ends.0)
-                    throw .system(call: "fcntl(F_DUPFD_CLOEXEC)", error)
-                }
+            let moved: [FileDescriptor]
+            do throws(ProcessError) { moved = try copiesAboveChildDescriptors([ends.1, lifeline]) } catch {
+                Sys.close(ends.0)
+                throw error
             }
+            defer { moved.forEach(Sys.close) }
             let pid: Int32
             switch Sys.spawn(
                 executable: executable, arguments: [ForkServer.flag],

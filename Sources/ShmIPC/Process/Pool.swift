@@ -60,19 +60,18 @@ public final class Pool: Sendable {
         if let initializer {
             guard let initializerArgument else { throw .coding("an initializer needs its initializerArgument") }
             do { initializerArgumentBytes = try BinaryMessageCoder().encode(initializerArgument) } catch { throw .coding("\(error)") }
-            if executable == nil && startMethod == .spawn {
+            if executable == nil && startMethod != .fork {
                 do { _ = try Multiprocessing.entry(named: initializer.name) } catch { throw .startFailed("\(error)") }
             }
         }
-        if executable == nil && startMethod == .spawn {
+        if executable == nil && startMethod != .fork {
             do { _ = try Multiprocessing.entry(named: PoolWorker.entry.name) } catch { throw .startFailed("\(error)") }
         }
         self.processes = count
         core = try PoolCore(settings: PoolSettings(
             processes: count, maxTasksPerChild: maxTasksPerChild, initializer: initializer?.name,
             initializerArgument: initializerArgumentBytes, startMethod: startMethod, executable: executable,
-            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy,
-            workerSpins: 512))
+            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy))
     }
 
     /// A pool without an initializer.
@@ -183,19 +182,20 @@ public final class Pool: Sendable {
 
     /// `entry` applied to each argument, lazily: arguments are taken from `arguments` as
     /// results are consumed (at most a few chunks per worker ahead), results come in order,
-    /// one `Result` per argument. Python: `imap`.
+    /// one `Result` per argument. Python: `imap`. If a result takes longer than `timeout`,
+    /// it and every argument after it fail with ``PoolError/timedOut``.
     public func imap<Arguments: Sequence, Output>(
-        _ entry: Entry<Arguments.Element, Output>, _ arguments: Arguments, chunkSize: Int = 1
+        _ entry: Entry<Arguments.Element, Output>, _ arguments: Arguments, chunkSize: Int = 1, timeout: Duration? = nil
     ) -> PoolResults<Arguments, Output> {
-        PoolResults(pool: self, entry: entry, arguments: arguments, chunkSize: chunkSize, ordered: true)
+        PoolResults(pool: self, entry: entry, arguments: arguments, chunkSize: chunkSize, ordered: true, timeout: timeout)
     }
 
-    /// As ``imap(_:_:chunkSize:)``, but results come as they complete (chunks in completion
-    /// order). Python: `imap_unordered`.
+    /// As ``imap(_:_:chunkSize:timeout:)``, but results come as they complete (chunks in
+    /// completion order). Python: `imap_unordered`.
     public func imapUnordered<Arguments: Sequence, Output>(
-        _ entry: Entry<Arguments.Element, Output>, _ arguments: Arguments, chunkSize: Int = 1
+        _ entry: Entry<Arguments.Element, Output>, _ arguments: Arguments, chunkSize: Int = 1, timeout: Duration? = nil
     ) -> PoolResults<Arguments, Output> {
-        PoolResults(pool: self, entry: entry, arguments: arguments, chunkSize: chunkSize, ordered: false)
+        PoolResults(pool: self, entry: entry, arguments: arguments, chunkSize: chunkSize, ordered: false, timeout: timeout)
     }
 
     // MARK: lifetime

@@ -61,11 +61,6 @@ struct PoolSettings: Sendable {
     @usableFromInline var maxMessageSize: Int
     var ringCapacity: Int
     var waitStrategy: WaitStrategy
-    /// How long an idle worker polls for its next task before it sleeps (`.default`'s 512: an
-    /// `apply` then costs ~2 µs instead of ~12 µs for a parked worker's wake-up). With 2
-    /// workers and the driver on 2 CPUs, polling 0 or 512 times measured the same
-    /// `pool.imap.chunk1` (594/625k vs 581/644k tasks/s) once the window was 1024.
-    var workerSpins: Int
 }
 
 /// A ``Pool``'s machinery. Tasks go to each worker through its own duplex ``Pipe`` (a dead
@@ -99,8 +94,6 @@ final class PoolCore: @unchecked Sendable {
         /// Jobs whose results a callback (the background driver) waits for.
         var detachedChunks = 0
         var backgroundDriver = false
-        /// Why the last worker start failed, if it did.
-        var startFailure: String?
     }
 
     // Driver-owned.
@@ -230,8 +223,6 @@ final class PoolCore: @unchecked Sendable {
         }
         doorbell.ring()
     }
-
-    var phase: Phase { shared.withLock { $0.phase } }
 
     /// The pids of the current workers (a snapshot, for tests and monitoring).
     var workerPIDs: [Int32] { withDriverRole { workers.compactMap(\.process.pid) } }
@@ -365,7 +356,6 @@ final class PoolCore: @unchecked Sendable {
         started += 1
         let configuration = PoolWorkerConfiguration(
             maxMessageSize: settings.maxMessageSize, ringCapacity: settings.ringCapacity, maxTasks: settings.maxTasksPerChild,
-            spins: settings.workerSpins,
             initializer: settings.initializer, initializerArgument: settings.initializerArgument)
         do {
             let process = try Process(
@@ -376,7 +366,6 @@ final class PoolCore: @unchecked Sendable {
             try process.start()
             workers.append(Worker(process: process, connection: connection))
         } catch {
-            shared.withLock { $0.startFailure = "\(error)" }
             throw .startFailed("\(error)")
         }
     }

@@ -1,4 +1,4 @@
-/// The lazy results of ``Pool/imap(_:_:chunkSize:)`` and ``Pool/imapUnordered(_:_:chunkSize:)``:
+/// The lazy results of ``Pool/imap(_:_:chunkSize:timeout:)`` and ``Pool/imapUnordered(_:_:chunkSize:timeout:)``:
 /// one `Result` per argument. Iterate it once, from one thread.
 ///
 /// Arguments are taken from the sequence as results are consumed: at most a few windows of
@@ -12,6 +12,9 @@ where Arguments.Element: Codable & Sendable {
     @usableFromInline var arguments: Arguments.Iterator
     @usableFromInline let chunkSize: Int
     @usableFromInline let ordered: Bool
+    /// How long `next()` waits for a result before everything outstanding fails with
+    /// ``PoolError/timedOut`` (nil: no limit).
+    @usableFromInline let timeout: Duration?
     @usableFromInline let job = PoolJob()
     @usableFromInline let header: [UInt8]
     /// Argument count of each chunk submitted and not yet consumed.
@@ -25,7 +28,9 @@ where Arguments.Element: Codable & Sendable {
     @usableFromInline var failure: PoolError?
     @usableFromInline var failuresLeft = 0
 
-    @usableFromInline init(pool: Pool, entry: Entry<Arguments.Element, Output>, arguments: Arguments, chunkSize: Int, ordered: Bool) {
+    @usableFromInline init(
+        pool: Pool, entry: Entry<Arguments.Element, Output>, arguments: Arguments, chunkSize: Int, ordered: Bool, timeout: Duration?
+    ) {
         precondition(chunkSize >= 1, "chunkSize must be at least 1")
         self.pool = pool
         self.entry = entry
@@ -33,6 +38,7 @@ where Arguments.Element: Codable & Sendable {
         self.arguments = arguments.makeIterator()
         self.chunkSize = chunkSize
         self.ordered = ordered
+        self.timeout = timeout
     }
 
     /// Chunks submitted and not consumed, at most.
@@ -55,7 +61,7 @@ where Arguments.Element: Codable & Sendable {
             let wanted = nextOrdered
             let ordered = self.ordered, job = self.job
             do {
-                try pool.core.wait(until: { ordered ? job.has(wanted) : !job.isEmpty }, deadline: .distantFuture)
+                try pool.core.wait(until: { ordered ? job.has(wanted) : !job.isEmpty }, deadline: .after(timeout))
             } catch {
                 abandon(error)
                 continue
@@ -98,7 +104,8 @@ where Arguments.Element: Codable & Sendable {
         }
     }
 
-    /// Ends the iteration: everything outstanding fails with `error` (the pool is gone).
+    /// Ends the iteration: everything outstanding fails with `error` (the pool is gone, or a
+    /// result took longer than `timeout`).
     @inlinable mutating func abandon(_ error: PoolError) {
         failure = error
         failuresLeft = chunkCounts.values.reduce(0, +)

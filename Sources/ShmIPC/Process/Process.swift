@@ -58,6 +58,8 @@ public final class Process: Sendable {
     private let sharing: [FileDescriptor]
     private let executable: String?
     private let state = Mutex(State.created)
+    /// The fork server that started the child (`.forkserver` only): it reports the status.
+    private let server = Mutex<ForkServerClient?>(nil)
 
     private enum State {
         case created
@@ -197,7 +199,7 @@ public final class Process: Sendable {
                 if daemon { _ = Sys.signal(SIGKILL, pidfd: pidfd) }
                 if daemon || !Sys.pollReadable([pidfd], milliseconds: 0).isEmpty {
                     Multiprocessing.forget(pid)
-                    try? Multiprocessing.forkServer(for: executable ?? ProcessEnvironment.executablePath).forget(pid)
+                    server.withLock { $0 }?.forget(pid)
                 } else {
                     Multiprocessing.orphan(pid)
                 }
@@ -234,8 +236,7 @@ public final class Process: Sendable {
                 // Not our child: it has ended when its pidfd is readable; the server reports
                 // the status once it has reaped it.
                 guard !Sys.pollReadable([pidfd], milliseconds: 0).isEmpty else { return false }
-                let server = try? Multiprocessing.forkServer(for: executable ?? ProcessEnvironment.executablePath)
-                let status = server?.status(of: pid, deadline: .after(.seconds(10))) ?? .exited(Self.unknownExitCode)
+                let status = server.withLock { $0 }?.status(of: pid, deadline: .after(.seconds(10))) ?? .exited(Self.unknownExitCode)
                 Multiprocessing.forget(pid)
                 state = .ended(pid: pid, status: status, pidfd: pidfd)
                 return true
@@ -279,20 +280,11 @@ public final class Process: Sendable {
         let launchFD = try launchRecord()
         defer { Sys.close(launchFD) }
 
-        // Every source is first duplicated above the child's numbers, so no dup2 in the child
-        // overwrites a source another dup2 still needs.
         var sources = [launchFD]
         if daemon { sources.append(try Multiprocessing.lifelineReadEnd()) }
         sources += sharing
-        var moved: [FileDescriptor] = []
+        let moved = try Multiprocessing.copiesAboveChildDescriptors(sources)
         defer { moved.forEach(Sys.close) }
-        let floor = Multiprocessing.firstSharedDescriptor + Int32(Multiprocessing.maximumSharedDescriptors)
-        for source in sources {
-            switch Sys.duplicate(source, atLeast: floor) {
-            case .success(let fd): moved.append(fd)
-            case .failure(let error): throw .system(call: "fcntl(F_DUPFD_CLOEXEC)", error)
-            }
-        }
         var targets = [Multiprocessing.launchDescriptor]
         if daemon { targets.append(Multiprocessing.lifelineDescriptor) }
         targets += sharing.indices.map { Multiprocessing.firstSharedDescriptor + Int32($0) }
@@ -309,10 +301,11 @@ public final class Process: Sendable {
 
     /// Writes the launch record to a memfd and has the fork server start the child.
     private func startThroughForkServer() throws(ProcessError) -> (pid: Int32, pidfd: FileDescriptor) {
-        let server = try Multiprocessing.forkServer(for: executable ?? ProcessEnvironment.executablePath)
+        let client = try Multiprocessing.forkServer(for: executable ?? ProcessEnvironment.executablePath)
+        server.withLock { $0 = client }
         let launchFD = try launchRecord()
         defer { Sys.close(launchFD) }
-        return try server.start(launch: launchFD, sharing: sharing)
+        return try client.start(launch: launchFD, sharing: sharing)
     }
 
     private func fork() throws(ProcessError) -> Int32 {

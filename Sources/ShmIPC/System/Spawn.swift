@@ -109,14 +109,7 @@ extension Sys {
     package static func waitReadable(_ fd: FileDescriptor, deadline: Deadline) -> Bool {
         while true {
             var entry = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
-            let milliseconds: Int32
-            if deadline == .distantFuture {
-                milliseconds = -1
-            } else {
-                let (seconds, attoseconds) = deadline.remaining.components
-                // Round up, so a wait never ends before its deadline.
-                milliseconds = Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
-            }
+            let milliseconds = deadline.pollMilliseconds
             let result = valueOrErrno(.poll) { Glibc.poll(&entry, 1, milliseconds) }
             switch result {
             case .success(let ready) where ready > 0: return true
@@ -270,5 +263,15 @@ extension Sys {
     /// dup2(2): `fd` also as number `target` (not close-on-exec).
     package static func duplicate(_ fd: FileDescriptor, to target: Int32) -> Result<Void, Errno> {
         valueOrErrno(.fcntl) { dup2(fd.rawValue, target) }.map { _ in }
+    }
+}
+
+extension Deadline {
+    /// poll(2)'s timeout until this deadline: -1 for none, else milliseconds rounded up, so a
+    /// wait never ends before its deadline.
+    package var pollMilliseconds: Int32 {
+        guard self != .distantFuture else { return -1 }
+        let (seconds, attoseconds) = remaining.components
+        return Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 }

@@ -34,7 +34,7 @@ extension ShmIPCTests {
                 pulled.add(1, ordering: .relaxed)  // relaxed: read by this thread only
                 return x
             }
-            var results = sut.imap(TestEntries.square, inputs, chunkSize: 3).makeIterator()
+            var results = sut.imap(TestEntries.square, inputs, chunkSize: 3, timeout: Self.limit).makeIterator()
             #expect(try results.next()?.get() == 0)
             // At most four windows of chunks per worker are taken before they are consumed.
             let bound = 2 * PoolCore.window * 4 * 3
@@ -49,8 +49,16 @@ extension ShmIPCTests {
             }
             #expect(expected == count)
 
-            let unordered = try sut.imapUnordered(TestEntries.square, 0..<2_000, chunkSize: 5).map { try $0.get() }
+            let unordered = try sut.imapUnordered(TestEntries.square, 0..<2_000, chunkSize: 5, timeout: Self.limit).map { try $0.get() }
             #expect(unordered.sorted() == (0..<2_000).map { $0 * $0 })
+        }
+
+        @Test func imapGivesUpAfterItsTimeout() throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            let results = Array(sut.imap(TestEntries.sleepsThenReportsPID, [60_000, 60_000, 1], timeout: .milliseconds(100)))
+            #expect(results.count == 3)
+            for result in results { #expect(throws: PoolError.timedOut) { try result.get() } }
         }
 
         @Test func aTaskThatThrowsFailsWithTheWorkersMessage() throws {
@@ -63,7 +71,7 @@ extension ShmIPCTests {
                 try sut.map(TestEntries.unlucky, Array(0..<100), chunkSize: 10, timeout: Self.limit)
             }
             // imap: one failure per argument of the failed chunk, the others succeed.
-            let results = Array(sut.imap(TestEntries.unlucky, 0..<20, chunkSize: 1))
+            let results = Array(sut.imap(TestEntries.unlucky, 0..<20, chunkSize: 1, timeout: Self.limit))
             #expect(results.count == 20)
             for (x, result) in results.enumerated() {
                 if x == 13 {
@@ -152,7 +160,8 @@ extension ShmIPCTests {
             for pid in workers { #expect(!Sys.threadIsAlive(pid), "worker \(pid) survived terminate()") }
         }
 
-        @Test func asyncApplyAndCallbacksDeliverResults() async throws {
+        /// `await apply` has no timeout of its own: the time limit is this test's watchdog.
+        @Test(.timeLimit(.minutes(1))) func asyncApplyAndCallbacksDeliverResults() async throws {
             let sut = try Self.makeSUT()
             defer { sut.terminate() }
             #expect(try await sut.apply(TestEntries.square, 12) == 144)
