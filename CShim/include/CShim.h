@@ -333,6 +333,40 @@ _Static_assert(sizeof(shmipc_value_state) == SHMIPC_CACHE_PAIR, "value state");
 _Static_assert(offsetof(shmipc_value_state, current) == 16, "value current");
 _Static_assert(offsetof(shmipc_value_state, sequence) == 24, "value sequences");
 
+// MARK: managers (shared dictionary, list, Namespace)
+
+/// Size classes of a store's heap free lists (SharedHeap): exact below 64 units, then eight
+/// per power of two; heaps are at most 2^28 units.
+#define SHMIPC_HEAP_CLASSES 256
+/// The heap's allocation unit, in bytes; a block is whole units, its 8-byte head first.
+#define SHMIPC_HEAP_UNIT 16
+
+/// The control block of a heap-backed structure (SharedDictionary, SharedList, Namespace);
+/// the heap follows it. Writers are serialized by `lock`; readers take no lock: they read
+/// under `sequence` (odd while a writer changes the structure) and retry. Every change is
+/// published by one aligned atomic store (a slot, an index word, or `root`); `count`,
+/// `tombstones` and the free lists are derived state that the next writer after a dead one
+/// rebuilds from the published structure.
+typedef struct shmipc_store_state {
+    shmipc_lock_state lock;     ///< writers (owner death detected as for Lock)
+    uint64_t sequence;          ///< seqlock: odd while a writer changes the structure
+    uint64_t root;              ///< the structure's root word (its commit point)
+    uint64_t count;             ///< live entries (derived)
+    uint64_t tombstones;        ///< removed-entry marks in a dictionary's index (derived)
+    uint64_t used_units;        ///< allocated heap units (derived)
+    uint64_t recoveries;        ///< repairs after a writer died mid-operation
+    uint64_t heap_units;        ///< the heap's size in units (fixed at creation)
+    uint64_t class_bitmap[SHMIPC_HEAP_CLASSES / 64]; ///< non-empty free lists
+    uint8_t pad[SHMIPC_CACHE_PAIR - 104];
+    uint32_t free_heads[SHMIPC_HEAP_CLASSES]; ///< first free block of each class (unit index, 0: none)
+} shmipc_store_state;
+_Static_assert(offsetof(shmipc_store_state, sequence) == 16, "store sequence");
+_Static_assert(offsetof(shmipc_store_state, root) == 24, "store root");
+_Static_assert(offsetof(shmipc_store_state, class_bitmap) == 72, "store bitmap");
+_Static_assert(offsetof(shmipc_store_state, free_heads) == SHMIPC_CACHE_PAIR, "store free lists");
+_Static_assert(sizeof(shmipc_store_state) == SHMIPC_CACHE_PAIR + 4 * SHMIPC_HEAP_CLASSES, "store state");
+_Static_assert(sizeof(shmipc_store_state) % SHMIPC_HEAP_UNIT == 0, "heap starts on a unit");
+
 /// A compiler-only barrier: no instruction, but no memory access moves across it.
 static inline void shmipc_compiler_barrier(void) { __asm__ __volatile__("" ::: "memory"); }
 

@@ -21,6 +21,12 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let messageQueue = ObjectKind(rawValue: 14)
     /// A ``Pool``'s doorbell (workers ring it when a result is ready).
     public static let doorbell = ObjectKind(rawValue: 15)
+    /// ``SharedDictionary``.
+    public static let dictionary = ObjectKind(rawValue: 16)
+    /// ``SharedList``.
+    public static let list = ObjectKind(rawValue: 17)
+    /// ``Namespace``.
+    public static let namespace = ObjectKind(rawValue: 18)
     /// For tests and tools that need a kind of their own.
     public static let testing = ObjectKind(rawValue: 0xFFFF)
 
@@ -41,6 +47,9 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
         case .spscQueue: "spsc-queue"
         case .messageQueue: "message-queue"
         case .doorbell: "doorbell"
+        case .dictionary: "dictionary"
+        case .list: "list"
+        case .namespace: "namespace"
         case .testing: "testing"
         default: "kind(\(rawValue))"
         }

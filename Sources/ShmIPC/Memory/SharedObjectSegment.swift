@@ -74,10 +74,7 @@ package struct SharedObjectSegment: ~Copyable {
         name: SegmentName, expecting layout: ObjectLayout,
         timeout: Duration = defaultInitializationTimeout
     ) throws(SharedObjectError) -> SharedObjectSegment {
-        let deadline = Deadline.after(timeout)
-        let memory = try openWaitingForSize(name, deadline: deadline)
-        try validate(memory, expecting: layout, deadline: deadline)
-        return SharedObjectSegment(memory: memory, layout: layout)
+        try attach(name: name, timeout: timeout) { _ throws(SharedObjectError) in layout }
     }
 
     /// Attaches to an object through an inherited descriptor, validating it against `layout`.
@@ -85,9 +82,31 @@ package struct SharedObjectSegment: ~Copyable {
         inheriting descriptor: FileDescriptor, expecting layout: ObjectLayout,
         timeout: Duration = defaultInitializationTimeout
     ) throws(SharedObjectError) -> SharedObjectSegment {
+        try attach(inheriting: descriptor, timeout: timeout) { _ throws(SharedObjectError) in layout }
+    }
+
+    /// Attaches to an existing named object whose capacity the attacher does not know: once
+    /// the creator published it, `layoutFor` turns the header's capacity (any value a peer
+    /// wrote: check it before computing with it) into the layout every field is validated
+    /// against.
+    package static func attach(
+        name: SegmentName, timeout: Duration = defaultInitializationTimeout,
+        layoutFor: (_ capacity: UInt64) throws(SharedObjectError) -> ObjectLayout
+    ) throws(SharedObjectError) -> SharedObjectSegment {
+        let deadline = Deadline.after(timeout)
+        let memory = try openWaitingForSize(name, deadline: deadline)
+        let layout = try validate(memory, layoutFor: layoutFor, deadline: deadline)
+        return SharedObjectSegment(memory: memory, layout: layout)
+    }
+
+    /// ``attach(name:timeout:layoutFor:)`` through an inherited descriptor.
+    package static func attach(
+        inheriting descriptor: FileDescriptor, timeout: Duration = defaultInitializationTimeout,
+        layoutFor: (_ capacity: UInt64) throws(SharedObjectError) -> ObjectLayout
+    ) throws(SharedObjectError) -> SharedObjectSegment {
         let memory: SharedMemory
         do { memory = try SharedMemory(inheriting: descriptor) } catch { throw .segment(error) }
-        try validate(memory, expecting: layout, deadline: .after(timeout))
+        let layout = try validate(memory, layoutFor: layoutFor, deadline: .after(timeout))
         return SharedObjectSegment(memory: memory, layout: layout)
     }
 
@@ -152,16 +171,22 @@ package struct SharedObjectSegment: ~Copyable {
         }
     }
 
-    /// Waits (bounded) for READY, then checks the header against `expected` and the mapping.
+    /// Waits (bounded) for READY, then checks the header against the layout `layoutFor` makes
+    /// of its capacity, and against the mapping. Returns that layout.
     private static func validate(
-        _ memory: borrowing SharedMemory, expecting expected: ObjectLayout, deadline: Deadline
-    ) throws(SharedObjectError) {
+        _ memory: borrowing SharedMemory, layoutFor: (UInt64) throws(SharedObjectError) -> ObjectLayout,
+        deadline: Deadline
+    ) throws(SharedObjectError) -> ObjectLayout {
         let mapped = memory.size
         guard mapped >= SegmentHeader.size else { throw .truncated(required: SegmentHeader.size, found: mapped) }
-        try memory.withUnsafeMutableBytes { (bytes) throws(SharedObjectError) in
+        return try memory.withUnsafeMutableBytes { (bytes) throws(SharedObjectError) -> ObjectLayout in
             let header = SegmentHeader(bytes.baseAddress!)
             try waitUntilReady(header, deadline: deadline)
-            try check(header.snapshot(), against: expected, mapped: mapped)
+            let snapshot = header.snapshot()  // one copy: the capacity checked is the one used
+            guard snapshot.magic == SegmentHeader.magic else { throw .notAShmIPCObject }
+            let expected = try layoutFor(snapshot.capacity)
+            try check(snapshot, against: expected, mapped: mapped)
+            return expected
         }
     }
 
