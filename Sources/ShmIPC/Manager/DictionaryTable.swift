@@ -244,8 +244,10 @@ struct DictionaryTable {
     /// rebuilds the index (larger if the live entries need it) when they would pass it.
     private func makeRoomForOne() throws(ManagerError) {
         let index = try index()
-        let live = Int(clamping: store.count.load(ordering: .relaxed))  // relaxed: we hold the lock
-        let dead = Int(clamping: store.tombstones.load(ordering: .relaxed))
+        // Relaxed: we hold the lock. Clamped: derived counts a peer may have scribbled on (a
+        // rehash recounts them).
+        let live = Int(min(store.count.load(ordering: .relaxed), UInt64(index.slotCount)))
+        let dead = Int(min(store.tombstones.load(ordering: .relaxed), UInt64(index.slotCount)))
         guard (live + dead + 1) * 4 > index.slotCount * 3 else { return }
         var slots = Self.minimumSlots
         while slots < (live + 1) * 2 { slots *= 2 }

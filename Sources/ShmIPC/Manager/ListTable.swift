@@ -127,7 +127,8 @@ struct ListTable {
         let index = try index()
         if i == index.count { return try append([bytes]) }
         let unit = try writeElements([bytes])[0]
-        let capacity = index.count + 1 <= index.capacity ? index.capacity : index.capacity * 2
+        var capacity = max(Self.minimumCapacity, index.capacity)
+        while capacity < index.count + 1 { capacity *= 2 }
         let fresh: UInt32
         do { fresh = try Self.makeIndex(heap, capacity: capacity) } catch {
             try heap.free(unit)

@@ -175,7 +175,7 @@ struct SharedHeap {
         let sorted = live.sorted { $0.block < $1.block }
         var cursor: UInt32 = 1, previous: UInt32 = 1, usedUnits: UInt64 = 0
         for (block, size) in sorted {
-            guard block >= cursor, size >= 1, size <= units - 1 - block else {
+            guard block >= cursor, block < units - 1, size >= 1, size <= units - 1 - block else {
                 throw corrupted("live block \(block) of \(size) units overlaps another or leaves the heap")
             }
             usedUnits += UInt64(size)

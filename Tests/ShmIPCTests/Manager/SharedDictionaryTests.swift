@@ -139,3 +139,75 @@ extension ShmIPCTests {
         }
     }
 }
+
+extension ShmIPCTests {
+    @Suite struct SharedHeapTests {
+        /// Random-size inserts and removes (1–2048-byte values) while the live data stays
+        /// under half the heap: no allocation fails, in 200k operations, and the contents
+        /// match a model throughout. Then the dictionary is filled until the first failure, and
+        /// the fill level it reached is reported.
+        @Test func aChurnBelowHalfTheHeapNeverRunsOutOfSpace() throws {
+            let capacity = 1 << 20
+            let sut = try SharedDictionary<Int, [UInt8]>(capacity: capacity)
+            var model: [Int: Int] = [:]   // key -> value length
+            var live = 0                  // bytes of keys and values stored
+            var random = Xorshift(seed: 42)
+            var failures = 0
+            for step in 0..<200_000 {
+                let key = Int(random.next() % 4096)
+                let length = 1 + Int(random.next() % 2048)
+                if let old = model[key], random.next() % 2 == 0 || live + length - old > capacity / 2 {
+                    _ = try sut.removeValue(forKey: key)
+                    model[key] = nil
+                    live -= old + 8
+                } else if live + length + 8 - (model[key].map { $0 + 8 } ?? 0) <= capacity / 2 {
+                    do {
+                        try sut.setValue([UInt8](repeating: UInt8(truncatingIfNeeded: step), count: length), forKey: key)
+                        live += length + 8 - (model[key].map { $0 + 8 } ?? 0)
+                        model[key] = length
+                    } catch {
+                        failures += 1
+                        Issue.record("step \(step): \(error) with \(live) live bytes of \(capacity)")
+                        if failures > 3 { return }
+                    }
+                }
+            }
+            #expect(sut.count == model.count)
+            for (key, length) in model.prefix(200) { #expect(sut[key]?.count == length) }
+            // Fill until the first failure: how much of the heap can hold live data.
+            var key = 10_000
+            while true {
+                let length = 1 + Int(random.next() % 2048)
+                do { try sut.setValue([UInt8](repeating: 1, count: length), forKey: key) } catch { break }
+                live += length + 8
+                key += 1
+            }
+            print("heap churn: 200k operations below 50% without a failure; filled to \(100 * live / capacity)% of the heap before the first noSpace")
+            #expect(live > capacity / 2)
+        }
+
+        @Test func sizeClassesCoverEverySizeInOrder() {
+            var previous = 0
+            for n in Array(UInt32(1)...UInt32(70_000)) + Array(stride(from: UInt32(70_000), to: SharedHeap.maximumUnits, by: 9_973)) {
+                let c = SharedHeap.classFloor(n)
+                #expect(c >= previous && c < SharedHeap.classCount)
+                #expect(SharedHeap.classLowerBound(c) <= n)
+                #expect(SharedHeap.classCeiling(n) == (SharedHeap.classLowerBound(c) == n ? c : c + 1))
+                previous = c
+            }
+            #expect(SharedHeap.classFloor(SharedHeap.maximumUnits - 1) < SharedHeap.classCount)
+        }
+    }
+}
+
+/// A small deterministic generator for tests.
+struct Xorshift {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+    mutating func next() -> UInt64 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return state
+    }
+}
