@@ -40,5 +40,10 @@ enum Registry {
         PoolMap(),
         PoolIMap(),
         PoolApply(),
+        ManagerDictionaryFloor(),
+        ManagerDictionaryAccess(writes: false),
+        ManagerDictionaryAccess(writes: true),
+        ManagerDictionaryIncrement(),
+        ManagerListAppend(),
     ]
 }

@@ -305,3 +305,16 @@ struct DictionaryTable {
         store.tombstones.store(UInt64(tombstones), ordering: .relaxed)
     }
 }
+
+extension SharedStore {
+    /// The value bytes stored for `key` in this dictionary store, copied out (lock-free, under
+    /// the sequence), or nil. Not generic, so the generic layer's inlined get costs one call.
+    @usableFromInline
+    func copyDictionaryValue(forKey key: UnsafeRawBufferPointer) throws(ManagerError) -> [UInt8]? {
+        let hash = StoredCoding.hash(key)
+        let table = DictionaryTable(store: self)
+        return try read { () throws(ManagerError) -> [UInt8]? in
+            try table.find(key, hash: hash).map { [UInt8]($0.value) }
+        }
+    }
+}

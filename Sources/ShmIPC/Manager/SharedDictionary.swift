@@ -38,7 +38,7 @@ public import SystemPackage
 public final class SharedDictionary<Key: Hashable & Codable, Value: Codable>: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state designed for
     /// concurrent use by threads and processes (see ``SharedStore``).
-    let store: SharedStore
+    @usableFromInline let store: SharedStore
 
     /// The heap size a dictionary gets when none is given: 1 MiB.
     public static var defaultCapacity: Int { SharedStore.defaultCapacity }
@@ -94,23 +94,16 @@ public final class SharedDictionary<Key: Hashable & Codable, Value: Codable>: @u
     }
 
     /// The value for `key`, or nil; never waits for other readers. Python: `d.get(k)`.
+    /// Inlinable, so the caller's specialization decodes without generic dispatch.
+    @inlinable
     public func value(forKey key: Key) throws(ManagerError) -> Value? {
         let keyBytes = try StoredCoding.encode(key)
-        return try keyBytes.withUnsafeBytes { (key) throws(ManagerError) -> Value? in
-            let hash = StoredCoding.hash(key)
-            if StoredCoding.isDirect(Value.self) {
-                return try store.read { () throws(ManagerError) -> Value? in
-                    guard let found = try table.find(key, hash: hash) else { return nil }
-                    return try StoredCoding.decode(Value.self, from: found.value)
-                }
-            }
-            // The user's init(from:) sees only whole bytes: copied out, then decoded.
-            let bytes = try store.read { () throws(ManagerError) -> [UInt8]? in
-                try table.find(key, hash: hash).map { [UInt8]($0.value) }
-            }
-            guard let bytes else { return nil }
-            return try bytes.withUnsafeBytes { raw in Result { () throws(ManagerError) -> Value in try StoredCoding.decode(Value.self, from: raw) } }.get()
-        }
+        // The bytes are copied out under the sequence: decoding (the user's init(from:) for
+        // other types) only ever sees a whole value.
+        guard let bytes = try keyBytes.withUnsafeBytes({ (raw) throws(ManagerError) -> [UInt8]? in
+            try store.copyDictionaryValue(forKey: raw)
+        }) else { return nil }
+        return try StoredCoding.decode(Value.self, from: bytes)
     }
 
     /// Whether `key` has a value. Python: `k in d`.

@@ -17,6 +17,7 @@ internal import SystemPackage
 ///
 /// A final class shared by the structure object's threads. `@unchecked Sendable`: immutable
 /// stored properties; the shared state is designed for concurrent use (see above).
+@usableFromInline
 final class SharedStore: @unchecked Sendable {
     let storage: SharedState<shmipc_store_state>
     let heap: SharedHeap

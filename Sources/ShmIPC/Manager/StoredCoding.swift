@@ -11,9 +11,11 @@
 /// equivalence: "é" precomposed and decomposed are two keys), and for any other type the bytes
 /// `BinaryMessageCoder` writes, which are canonical for structs and enums of those, but not for
 /// types with an unordered encoding (`Set`, `Dictionary`): do not use those as keys.
+@usableFromInline
 enum StoredCoding {
-    /// The stored bytes of `value`; for the direct forms without an allocation.
-    @inline(__always)
+    /// The stored bytes of `value`; for the direct forms without an allocation. Inlinable (as
+    /// the rest of this type), so a client's specialization folds the type tests away.
+    @inlinable @inline(__always)
     static func encode<T: Encodable>(_ value: T) throws(ManagerError) -> StoredBytes {
         if T.self == Int.self { return .fixed(unsafeBitCast(value, to: Int.self)) }
         if T.self == String.self { return StoredBytes(.string(unsafeBitCast(value, to: String.self))) }
@@ -34,15 +36,22 @@ enum StoredCoding {
     /// Whether `T` has a direct form: its decoding only copies, so it may run on bytes a writer
     /// is changing (the result is discarded if one was). Other types are copied out first,
     /// because their `init(from:)` is the user's code and must only see whole values.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func isDirect<T>(_: T.Type) -> Bool {
         T.self == Int.self || T.self == String.self || T.self == [UInt8].self || T.self == Double.self
             || T.self == Bool.self || T.self == Int64.self || T.self == UInt64.self || T.self == Int32.self
             || T.self == UInt32.self || T.self == UInt.self || T.self == Float.self
     }
 
+    /// A `T` from its stored bytes copied out: `[UInt8]` is the copy itself.
+    @inlinable @inline(__always)
+    static func decode<T: Decodable>(_: T.Type, from bytes: [UInt8]) throws(ManagerError) -> T {
+        if T.self == [UInt8].self { return unsafeBitCast(bytes, to: T.self) }
+        return try bytes.withUnsafeBytes { raw in Result { () throws(ManagerError) -> T in try decode(T.self, from: raw) } }.get()
+    }
+
     /// A `T` from its stored bytes.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func decode<T: Decodable>(_: T.Type, from bytes: UnsafeRawBufferPointer) throws(ManagerError) -> T {
         if T.self == Int.self { return unsafeBitCast(try fixed(Int.self, bytes), to: T.self) }
         if T.self == String.self { return unsafeBitCast(String(decoding: bytes, as: UTF8.self), to: T.self) }
@@ -65,8 +74,8 @@ enum StoredCoding {
         }
     }
 
-    @inline(__always)
-    private static func fixed<I: FixedWidthInteger>(_: I.Type, _ bytes: UnsafeRawBufferPointer) throws(ManagerError) -> I {
+    @inlinable @inline(__always)
+    static func fixed<I: FixedWidthInteger>(_: I.Type, _ bytes: UnsafeRawBufferPointer) throws(ManagerError) -> I {
         guard bytes.count == MemoryLayout<I>.size else {
             throw .decodingFailed("\(bytes.count) bytes for a \(I.self) of \(MemoryLayout<I>.size)")
         }
@@ -112,7 +121,9 @@ extension UInt64 {
 }
 
 /// A key's or value's stored bytes, held without an allocation where the form allows.
+@usableFromInline
 struct StoredBytes {
+    @usableFromInline
     enum Storage {
         /// A fixed-width number, little-endian in the first `count` bytes of the word.
         case word(UInt64, count: Int)
@@ -120,17 +131,18 @@ struct StoredBytes {
         case bytes([UInt8])
     }
 
-    var storage: Storage
+    @usableFromInline var storage: Storage
 
+    @inlinable
     init(_ storage: Storage) { self.storage = storage }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func fixed<I: FixedWidthInteger>(_ value: I) -> StoredBytes {
         StoredBytes(.word(UInt64(truncatingIfNeeded: value).littleEndian, count: MemoryLayout<I>.size))
     }
 
     /// Calls `body` with the bytes (valid only inside it).
-    @inline(__always)
+    @inlinable @inline(__always)
     func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         // The library's closures are rethrows, not typed: carry the typed error out in a Result.
         switch storage {
