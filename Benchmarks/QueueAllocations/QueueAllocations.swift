@@ -1,4 +1,5 @@
-// Allocations per operation on the typed hot paths (the target is zero). In-process, one
+// Allocations per operation on the typed hot paths (the target is zero), and on the shared
+// dictionary's get and set (not zero: a get returns a new value). In-process, one
 // thread: what is measured is the operations' own cost and allocations, not cross-core transfer
 // (shm-bench measures that). Run: `swift package benchmark`.
 import Benchmark
@@ -46,5 +47,33 @@ let benchmarks: @Sendable () -> Void = {
             _ = try lock.acquire()
             try lock.release()
         }
+    }
+
+    // The manager rows' workload: SharedDictionary<Int, [UInt8]>, 10k keys, 64-byte values.
+    // Made once, outside the measured closures: filling 10k keys (or reserving a large list)
+    // would otherwise count in every sample.
+    let keys = 10_000
+    let value = [UInt8](repeating: 0x5A, count: 64)
+    let dictionary = try! SharedDictionary<Int, [UInt8]>(capacity: 4 << 20)
+    for key in 0..<keys { try! dictionary.setValue(value, forKey: key) }
+    let counters = try! SharedDictionary<Int, Int>(capacity: 64 << 10)
+    let list = try! SharedList<Int>(capacity: 16 << 20)
+
+    Benchmark("SharedDictionary<Int, [UInt8]> get", configuration: configuration) { benchmark in
+        for i in benchmark.scaledIterations { blackHole(try dictionary.value(forKey: (i &* 7919) % keys)) }
+    }
+
+    Benchmark("SharedDictionary<Int, [UInt8]> set", configuration: configuration) { benchmark in
+        for i in benchmark.scaledIterations { try dictionary.setValue(value, forKey: (i &* 7919) % keys) }
+    }
+
+    Benchmark("SharedDictionary<Int, Int> modify", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { try counters.modify(1) { $0 = ($0 ?? 0) + 1 } }
+    }
+
+    Benchmark("SharedList<Int> append (cleared every 1000)", configuration: configuration) { benchmark in
+        for i in benchmark.scaledIterations { try list.append(i) }
+        benchmark.stopMeasurement()
+        try list.removeAll()
     }
 }

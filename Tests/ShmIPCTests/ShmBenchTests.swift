@@ -21,6 +21,7 @@ extension ShmIPCTests {
             "throughput.loan.1MiB",
             "value.add.2proc", "value.read.64B", "value.lockedadd.2proc",
             "process.spawn", "process.fork", "process.forkserver", "pool.map.100k", "pool.imap.chunk1", "pool.apply.rtt",
+            "manager.floor.dict.get", "manager.dict.get", "manager.dict.set", "manager.dict.increment.2proc", "manager.list.append",
         ]
 
         var benchPath: String { Helper.path.replacingOccurrences(of: "shmipc-test-helper", with: "shm-bench") }
