@@ -23,8 +23,7 @@ internal import Synchronization
 ///   ``with(prefix:capacity:_:)``); processes attached keep using the objects.
 /// - Nothing runs in the background, and a crashed manager process takes nothing down with it:
 ///   each object lives on as long as somebody holds it (Python's objects die with the server).
-public final class Manager: @unchecked Sendable {
-    /// `@unchecked Sendable`: immutable stored properties and a Mutex.
+public final class Manager: Sendable {
     private let prefix: String?
     /// The heap size of the dictionaries, lists and namespaces this manager makes by default.
     public let capacity: Int

@@ -198,15 +198,18 @@ public final class SharedDictionary<Key: Hashable & Codable, Value: Codable>: @u
         }
     }
 
-    /// Stores every pair of `other`, under one lock (other writers see all or none of them;
-    /// a process killed in the middle leaves a prefix). Python: `d.update(other)`.
+    /// Stores every pair of `other` in one change: readers and writers see all of them or
+    /// none. A process killed in the middle, or a full heap (``ManagerError/noSpace(needed:free:)``),
+    /// leaves the pairs stored before it. Python: `d.update(other)`.
     public func merge(_ other: [Key: Value]) throws(ManagerError) {
         let encoded = try other.map { (key, value) throws(ManagerError) in (try StoredCoding.encode(key), try StoredCoding.encode(value)) }
         try store.write { () throws(ManagerError) in
-            for (keyBytes, valueBytes) in encoded {
-                try keyBytes.withUnsafeBytes { (key) throws(ManagerError) in
-                    try valueBytes.withUnsafeBytes { (value) throws(ManagerError) in
-                        try store.mutating { () throws(ManagerError) in try table.set(key, hash: StoredCoding.hash(key), value: value) }
+            try store.mutating { () throws(ManagerError) in
+                for (keyBytes, valueBytes) in encoded {
+                    try keyBytes.withUnsafeBytes { (key) throws(ManagerError) in
+                        try valueBytes.withUnsafeBytes { (value) throws(ManagerError) in
+                            try table.set(key, hash: StoredCoding.hash(key), value: value)
+                        }
                     }
                 }
             }

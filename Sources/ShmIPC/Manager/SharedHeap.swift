@@ -73,7 +73,7 @@ struct SharedHeap {
         clearLists()
         writeHead(1, size: units - 2, used: false, previous: 1)
         insertFree(1, size: units - 2)
-        state.pointee.used_units = 0
+        usedUnits.store(0, ordering: .relaxed)
     }
 
     // MARK: allocating and freeing
@@ -102,7 +102,7 @@ struct SharedHeap {
             insertFree(rest, size: size - n)
         }
         writeHead(block, size: n, used: true, previous: head(block).previous)
-        state.pointee.used_units &+= UInt64(n)
+        usedUnits.wrappingIncrement(by: UInt64(n), ordering: .relaxed)
         return block
     }
 
@@ -133,7 +133,7 @@ struct SharedHeap {
         writeHead(start, size: total, used: false, previous: head(start).previous)
         try setPrevious(of: start + total, to: total)
         insertFree(start, size: total)
-        state.pointee.used_units &-= UInt64(size)
+        usedUnits.wrappingDecrement(by: UInt64(size), ordering: .relaxed)
     }
 
     /// The size of an allocated block, checked: used, inside the heap.
@@ -146,9 +146,15 @@ struct SharedHeap {
         return h.size
     }
 
+    /// Allocated units (derived). Relaxed atomic accesses: written under the lock, read as a
+    /// statistic by anybody; it orders nothing.
+    var usedUnits: UnsafeAtomic<UInt64> {
+        WordAccess.atomic(UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_store_state>.offset(of: \.used_units)!, UInt64.self)
+    }
+
     /// Free bytes in all (a snapshot).
     var freeBytes: Int {
-        (Int(units) - 2 - Int(clamping: state.pointee.used_units)) * Self.unitSize
+        (Int(units) - 2 - Int(clamping: usedUnits.load(ordering: .relaxed))) * Self.unitSize
     }
 
     // MARK: reading blocks (also from lock-free readers)
@@ -201,7 +207,7 @@ struct SharedHeap {
             previous = units - 1 - cursor
         }
         writeHead(units - 1, size: 1, used: true, previous: previous)
-        state.pointee.used_units = usedUnits
+        self.usedUnits.store(usedUnits, ordering: .relaxed)
     }
 
     // MARK: private: heads

@@ -96,6 +96,7 @@ public final class SharedList<Element: Codable>: @unchecked Sendable {
                 return try StoredCoding.decode(Element.self, from: table.element(list, index).bytes)
             }
         }
+        guard index < Int.max else { throw .indexOutOfRange(index: index, count: count) }
         return try elements(in: index..<(index + 1))[0]
     }
 

@@ -235,7 +235,7 @@ final class SharedStore: @unchecked Sendable {
     var statistics: SharedHeapStatistics {
         SharedHeapStatistics(
             capacity: (Int(heap.units) - 2) * SharedHeap.unitSize,
-            used: Int(clamping: state.pointee.used_units) * SharedHeap.unitSize,
+            used: Int(clamping: heap.usedUnits.load(ordering: .relaxed)) * SharedHeap.unitSize,  // relaxed: a statistic
             recoveries: Int(clamping: recoveries.load(ordering: .relaxed)))  // relaxed: a statistic
     }
 }
