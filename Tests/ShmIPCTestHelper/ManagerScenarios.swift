@@ -98,6 +98,28 @@ extension Helper {
             verifyStore(d, l, anchors: Int(args[2])!)
             say("verified \(d.count) keys, \(l.count) elements, recoveries \(d.statistics.recoveries) + \(l.statistics.recoveries)")
         },
+        // store-scribble <fd> <milliseconds> <seed>: a hostile peer. Maps the structure's
+        // segment and writes random words (small ones often: plausible offsets and lengths)
+        // anywhere past its lock until the time is up.
+        "store-scribble": { args in
+            let memory = attempt { () throws(SharedMemoryError) in try SharedMemory(inheriting: FileDescriptor(rawValue: Int32(args[0])!)) }
+            let until = Deadline.after(.milliseconds(Int(args[1])!))
+            var random = UInt64(args[2])!
+            func next() -> UInt64 { random = MessageStream.mix(random); return random }
+            var writes = 0
+            memory.withUnsafeMutableBytes { bytes in
+                let first = 128 + 16  // after the common header and the writers' lock
+                let words = (bytes.count - first) / 8
+                while !until.hasPassed {
+                    let offset = first + Int(next() % UInt64(words)) * 8
+                    let word = next() & 1 == 0 ? next() % 4096 : next()
+                    bytes.storeBytes(of: word, toByteOffset: offset, as: UInt64.self)
+                    writes += 1
+                    if writes % 64 == 0 { Sys.sleep(.microseconds(50)) }
+                }
+            }
+            say("scribbled \(writes)")
+        },
     ]
 
     static func attachStore(_ args: [String]) -> (SharedDictionary<Int, [UInt8]>, SharedList<[UInt8]>) {

@@ -60,6 +60,37 @@ extension ShmIPCTests {
             #expect(outcomes["ok", default: 0] > 0)
         }
 
+        /// A peer process scribbles on a dictionary's segment while this process reads and
+        /// writes it through every API: typed errors or values, never a crash or a hang.
+        @Test func aHostilePeerScribblingConcurrentlyGetsTypedErrorsNeverACrash() throws {
+            let d = try SharedDictionary<Int, [UInt8]>(capacity: 16 << 10)
+            for i in 0..<60 { try d.setValue([UInt8](repeating: UInt8(i), count: i), forKey: i) }
+            let scribbler = try Helper.start(
+                "store-scribble", ["10", "1500", "\(UInt64(getpid()))"], descriptors: [(d.inheritableDescriptor!, 10)])
+            var outcomes: [String: Int] = [:]
+            var i = 0
+            while scribbler.wait(deadline: .after(.zero)) == nil || i < 1000 {
+                i += 1
+                do {
+                    switch i % 6 {
+                    case 0: try d.setValue([1, 2, 3], forKey: i % 80)
+                    case 1: _ = try d.removeValue(forKey: i % 80)
+                    case 2: try d.modify(i % 80) { $0 = ($0 ?? []) + [1] }
+                    case 3: _ = try d.snapshot()
+                    default: _ = try d.value(forKey: i % 80)
+                    }
+                    outcomes["ok", default: 0] += 1
+                } catch {
+                    outcomes[(error as? ManagerError).map(Self.kind) ?? "untyped: \(error)", default: 0] += 1
+                }
+                if i > 2_000_000 { break }
+            }
+            #expect(Helper.finish(scribbler) == .exited(0), "\(scribbler.output)")
+            print("hostile peer: \(i) calls, \(outcomes)")
+            #expect(Set(outcomes.keys).isSubset(of: ["ok", "corrupted", "decodingFailed", "noSpace"]), "\(outcomes)")
+            #expect(outcomes["corrupted", default: 0] > 0, "\(outcomes)")
+        }
+
         /// Forged header capacities are refused on attach, before any offset is computed.
         @Test func aForgedCapacityIsRefusedOnAttach() throws {
             let sut = try SharedDictionary<Int, Int>(capacity: 8192)
