@@ -77,9 +77,13 @@ public enum TestEntries {
     public static let tagAndPID = Entry("t.tag-and-pid") { (_: Int) -> Pair<Int, Int32> in Pair(tag.load(ordering: .relaxed), Int32(getpid())) }
     public static let setTag = Entry("t.set-tag") { (value: Int) in tag.store(value, ordering: .relaxed) }
     static let tag = Atomic<Int>(0)
+    /// A pool initializer that always throws.
+    public static let failingInitializer = Entry("t.failing-initializer") { (value: Int) in
+        throw Failure(message: "initializer refused \(value)")
+    }
 
     public static let all: [any EntryPoint] = [
         returns, throwing, traps, sleeps, identity, produce,
-        square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag,
+        square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer,
     ]
 }

@@ -94,6 +94,9 @@ final class PoolCore: @unchecked Sendable {
         /// Jobs whose results a callback (the background driver) waits for.
         var detachedChunks = 0
         var backgroundDriver = false
+        /// Set once the initializer failed in too many new workers in a row: every pending and
+        /// future task fails with it.
+        var failure: PoolError?
     }
 
     // Driver-owned.
@@ -106,6 +109,10 @@ final class PoolCore: @unchecked Sendable {
     }
     let runningCount = Atomic<Int>(0)
     private var started = 0
+    /// New workers in a row whose initializer threw (reset when a worker answers a task).
+    private var initializerFailures = 0
+    /// How many such failures in a row make the pool give up: one per process, at least 3.
+    private var initializerFailureLimit: Int { max(3, settings.processes) }
 
     /// Tasks in flight per worker: one running, the next ones queued in its ring (as far as it
     /// has room), so a worker finds its next task without waiting for the driver, and one
@@ -123,6 +130,8 @@ final class PoolCore: @unchecked Sendable {
         var sent = 0
         var retiring = false
         var broken = false
+        /// Its initializer threw: the description it sent before exiting.
+        var initializerFailure: String?
         /// Its ring had no room in this dispatch round.
         var full = false
 
@@ -146,6 +155,7 @@ final class PoolCore: @unchecked Sendable {
     @usableFromInline func submit(_ tasks: [PoolTask], detached: Bool = false) throws(PoolError) {
         try shared.withLock { (shared) throws(PoolError) in
             guard shared.phase == .open else { throw .closed }
+            if let failure = shared.failure { throw failure }
             for var task in tasks {
                 let id = shared.nextTaskID
                 shared.nextTaskID += 1
@@ -262,6 +272,10 @@ final class PoolCore: @unchecked Sendable {
             do {
                 answered = try worker.connection.tryReceiveInPlace { message in
                     guard message.count >= 9, let id = PoolWire.taskID(of: message) else { return nil }
+                    if id == 0 && message[8] == PoolWire.initializerFailed {
+                        worker.initializerFailure = String(decoding: UnsafeRawBufferPointer(rebasing: message[9...]), as: UTF8.self)
+                        return nil  // the worker is about to exit: bury it
+                    }
                     // Answers come in order: the oldest task in flight, unless the worker lies.
                     let task: PoolTask
                     if worker.inFlight.first?.id == id {
@@ -291,6 +305,7 @@ final class PoolCore: @unchecked Sendable {
             task.job.deliver(task.chunk, result)
             delivered += 1
             running -= 1
+            initializerFailures = 0  // a worker got past its initializer
         }
         settle(delivered)  // one lock for the batch, after every delivery
         if worker.retiring && worker.inFlight.isEmpty, let index = workers.firstIndex(where: { $0 === worker }) {
@@ -307,7 +322,24 @@ final class PoolCore: @unchecked Sendable {
     private func buryDeadWorkers() -> Bool {
         var progress = false
         retired.removeAll { !$0.isAlive }
-        for worker in workers where worker.broken || !worker.process.isAlive {
+        // Each pass buries the workers found dead at its start, then looks again (one that died
+        // meanwhile is buried in the next pass, never dropped with its tasks).
+        while true {
+            let dead = workers.filter { $0.broken || !$0.process.isAlive }
+            if dead.isEmpty { break }
+            bury(dead)
+            workers.removeAll { worker in dead.contains { $0 === worker } }
+            progress = true
+        }
+        if let failure = shared.withLock({ $0.failure }) { failPending(failure) }
+        return progress
+    }
+
+    /// Ends `dead` workers: the oldest task of each (the one running) fails with `workerDied`,
+    /// the ones still queued in its ring go back to the pending queue (all of them if its
+    /// initializer failed: nothing ran).
+    private func bury(_ dead: [Worker]) {
+        for worker in dead {
             if !worker.broken { _ = collect(worker) }  // answers sent before it died still count
             if worker.process.isAlive {
                 worker.process.kill()  // broken but alive: a misbehaving worker
@@ -316,7 +348,13 @@ final class PoolCore: @unchecked Sendable {
             worker.connection.close()
             let pid = worker.process.pid ?? 0, code = worker.process.exitCode ?? 0
             let lost = worker.inFlight.count
-            if let running = worker.inFlight.popFirst() {
+            if let message = worker.initializerFailure {
+                // No task ran in it: all of its tasks go back to the pending queue.
+                initializerFailures += 1
+                if initializerFailures >= initializerFailureLimit {
+                    shared.withLock { $0.failure = .initializerFailed(message) }
+                }
+            } else if let running = worker.inFlight.popFirst() {
                 deliver(running, .failure(.workerDied(pid: pid, exitCode: code)))
             }
             shared.withLock { shared in
@@ -324,18 +362,14 @@ final class PoolCore: @unchecked Sendable {
             }
             running -= lost
             worker.inFlight = []
-            progress = true
         }
-        let before = workers.count
-        workers.removeAll { $0.broken || $0.process.exitCode != nil }
-        return progress || workers.count != before
     }
 
     /// Starts workers up to the pool's size, while the pool has or may get work.
     private func replaceWorkers() -> Bool {
         if workers.count >= settings.processes && !workers.contains(where: \.retiring) { return false }
-        let (phase, hasWork) = shared.withLock { ($0.phase, !$0.pending.isEmpty) }
-        guard phase == .open || (phase == .closed && hasWork) else { return false }
+        let (phase, hasWork, failed) = shared.withLock { ($0.phase, !$0.pending.isEmpty, $0.failure != nil) }
+        guard !failed, phase == .open || (phase == .closed && hasWork) else { return false }
         var started = false
         while workers.filter({ !$0.retiring }).count < settings.processes {
             do { try startWorker() } catch {

@@ -18,6 +18,11 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     case startFailed(String)
     /// The wait for a result timed out (the task may still run).
     case timedOut
+    /// The pool's initializer threw in several new workers in a row (as many as the pool has
+    /// processes, at least 3) and no worker ran a task in between: the pool stops starting
+    /// workers and fails its pending and future tasks with this error. The message is the
+    /// last worker's description of the initializer's error.
+    case initializerFailed(String)
 
     public var description: String {
         switch self {
@@ -29,6 +34,7 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
         case .coding(let reason): "coding failed: \(reason)"
         case .startFailed(let reason): "a worker could not start: \(reason)"
         case .timedOut: "timed out waiting for a result"
+        case .initializerFailed(let message): "the pool's initializer failed in every new worker: \(message)"
         }
     }
 }

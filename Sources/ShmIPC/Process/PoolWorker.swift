@@ -9,6 +9,8 @@ enum PoolWire {
     static let ok: UInt8 = 0
     static let threw: UInt8 = 1
     static let unrunnable: UInt8 = 2
+    /// Sent once, with task id 0, by a worker whose initializer threw, just before it exits.
+    static let initializerFailed: UInt8 = 3
 
     /// A task message's header for `entry`: id 0 (the pool writes it at submission), the name.
     @usableFromInline static func header(entry: String) -> [UInt8] {
@@ -59,9 +61,17 @@ enum PoolWorker {
         let connection = try pipe.connection(.second)
         let workerContext = ChildContext(descriptors: [], name: context.name)
         if let name = configuration.initializer {
-            let initializer = try Multiprocessing.entry(named: name)
-            _ = try configuration.initializerArgument.withUnsafeBytes {
-                try initializer.run(encoded: $0, context: workerContext)
+            do {
+                let initializer = try Multiprocessing.entry(named: name)
+                _ = try configuration.initializerArgument.withUnsafeBytes {
+                    try initializer.run(encoded: $0, context: workerContext)
+                }
+            } catch {
+                // Tell the pool why, so it can tell a failing initializer from a crash.
+                let report = PoolWire.result(id: 0, status: PoolWire.initializerFailed, payload: Array(String(describing: error).utf8))
+                _ = report.withUnsafeBytes { try? connection.trySend(bytes: $0) }
+                doorbell.ring()
+                throw error
             }
         }
         var entries: [String: any EncodedEntry] = [:]

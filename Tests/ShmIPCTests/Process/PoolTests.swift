@@ -193,6 +193,17 @@ extension ShmIPCTests {
             #expect(pids[0] == pids[1] && pids[2] == pids[3] && pids[4] == pids[5])
         }
 
+        /// An initializer that always throws: after a bounded number of workers in a row, the
+        /// pool stops replacing them and fails what waits, and what comes, with the reason.
+        @Test func anInitializerThatAlwaysThrowsFailsThePoolsTasksInsteadOfRestartingForever() throws {
+            let sut = try Pool(
+                processes: 2, initializer: TestEntries.failingInitializer, initializerArgument: 7, executable: Helper.path)
+            defer { sut.terminate() }
+            let expected = PoolError.initializerFailed("TestEntries.Failure: initializer refused 7")
+            #expect(throws: expected) { _ = try sut.map(TestEntries.square, Array(0..<10), timeout: Self.limit) }
+            #expect(throws: expected) { _ = try sut.apply(TestEntries.square, 3, timeout: Self.limit) }
+        }
+
         @Test func joinWaitsForSubmittedTasksThenEndsTheWorkers() throws {
             let sut = try Self.makeSUT()
             let handle = try sut.applyAsync(TestEntries.sleepsThenReportsPID, 200)
