@@ -245,15 +245,17 @@ _Static_assert(offsetof(shmipc_condition_state, sequence) == 16, "condition sequ
 /// pid of each party arrived in the current generation, by arrival index.
 typedef struct shmipc_barrier_state {
     shmipc_lock_state lock;
-    uint32_t generation;        ///< futex: bumped when a generation trips, breaks or resets
+    uint32_t generation;        ///< futex: bumped when a generation trips or breaks
     uint32_t count;             ///< parties arrived in the current generation
     uint32_t broken;            ///< 1 while broken (abort, timeout, dead party), until reset()
-    uint32_t broken_generation; ///< waiters of this generation fail with brokenBarrier
+    uint32_t reserved0;
     uint32_t parties;
-    uint32_t reserved[3];
+    uint32_t reserved1;
+    uint64_t outcomes;          ///< bit g % 64: 1 if generation g ended broken, 0 if it tripped
 } shmipc_barrier_state;
 _Static_assert(sizeof(shmipc_barrier_state) == 48, "barrier state");
 _Static_assert(offsetof(shmipc_barrier_state, generation) == 16, "barrier generation");
+_Static_assert(offsetof(shmipc_barrier_state, outcomes) == 40, "barrier outcomes");
 
 // MARK: queues
 

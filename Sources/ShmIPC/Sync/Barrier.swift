@@ -15,6 +15,12 @@ public import SystemPackage
 /// Broken state: ``abort()``, a waiter's timeout, or a party's death break the barrier; every
 /// waiter and every later `wait` throws ``SyncError/brokenBarrier`` until ``reset()``.
 ///
+/// A waiter learns how *its own* generation ended, however late it runs again: the last 64
+/// generations' outcomes are kept (one bit each), so a waiter descheduled (or stopped) through a
+/// break, a reset and later generations still throws, and one whose generation tripped still
+/// returns. One that slept through more than 64 generations cannot know and throws
+/// ``SyncError/brokenBarrier``: it never proceeds as if all parties met when they may not have.
+///
 /// - Peer death: a party that dies while waiting is noticed by the other waiters within about
 ///   ``WaitStrategy/parkSlice`` (each records its pid on arrival) and breaks the barrier. A
 ///   party that dies before it arrives cannot be told from a slow one: give `wait` a timeout.
@@ -29,7 +35,7 @@ public final class Barrier: @unchecked Sendable {
 
     static func layout(parties: Int) -> ObjectLayout {
         ObjectLayout(
-            kind: .barrier, version: 1, element: .none, capacity: parties,
+            kind: .barrier, version: 2, element: .none, capacity: parties,
             stateSize: MemoryLayout<shmipc_barrier_state>.stride + parties * MemoryLayout<Int32>.stride)
     }
 
@@ -85,7 +91,7 @@ public final class Barrier: @unchecked Sendable {
             let current = generation.loadRelaxed()  // under the lock: only lock holders write it
             if index + 1 == parties {
                 state.pointee.count = 0
-                advance()
+                advance(broken: false)
                 return (index, current)
             }
             state.pointee.count += 1
@@ -114,10 +120,16 @@ public final class Barrier: @unchecked Sendable {
                 }
             }
         }
-        // The generation moved on: tripped normally, or broken/reset while we waited.
-        if state.pointee.broken_generation == myGeneration &+ 1, Self.wasBroken(state) {
-            throw .brokenBarrier
+        // The generation moved on: tripped, or broken while we waited. How it ended is the
+        // bit `myGeneration % 64` of `outcomes`, valid while at most 64 generations ended since
+        // ours; a waiter descheduled through more cannot know, and reports broken (the safe
+        // answer: it never proceeds as if all parties met when they may not have).
+        let ended = try withInternalLock(me) { () throws(SyncError) -> Bool in
+            let passed = generation.loadRelaxed() &- myGeneration  // under the lock: only holders write it
+            guard passed <= 64 else { return true }
+            return state.pointee.outcomes & (1 << UInt64(myGeneration % 64)) != 0
         }
+        if ended { throw .brokenBarrier }
         return index
     }
 
@@ -168,20 +180,22 @@ public final class Barrier: @unchecked Sendable {
         return try body()
     }
 
-    /// Starts the next generation and wakes every waiter of this one.
-    private func advance() {
-        // Release: pairs with the acquire loads of waiters, so the counters written under the
-        // lock (broken_generation, count) are visible when they see the new generation.
+    /// Ends the current generation (recording how: tripped, or broken), starts the next, and
+    /// wakes every waiter of the one that ended.
+    private func advance(broken: Bool) {
+        let state = storage.state
+        let bit: UInt64 = 1 << UInt64(generation.loadRelaxed() % 64)  // under the lock
+        state.pointee.outcomes = broken ? state.pointee.outcomes | bit : state.pointee.outcomes & ~bit
+        // Release: pairs with the acquire loads of waiters, so what was written under the lock
+        // is visible when they see the new generation (waiters read `outcomes` under the lock).
         generation.atomic.wrappingIncrement(ordering: .releasing)
         generation.futex.wakeAll()
     }
 
     /// Fails the waiters of the current generation and starts a new one.
     private func breakGeneration() {
-        let state = storage.state
-        state.pointee.broken_generation = generation.loadRelaxed() &+ 1
-        state.pointee.count = 0
-        advance()
+        storage.state.pointee.count = 0
+        advance(broken: true)
     }
 
     private func breakIfStill(_ myGeneration: UInt32, _ me: Int32) throws(SyncError) {
@@ -191,14 +205,6 @@ public final class Barrier: @unchecked Sendable {
                 breakGeneration()
             }
         }
-    }
-
-    /// `broken_generation` holds g + 1 when generation g was broken (0: none yet). It was
-    /// written under the lock before the releasing increment this waiter acquired, so a plain
-    /// read is ordered. Limitation: a waiter descheduled through its generation's break, a
-    /// reset, and a break of a later generation reads the later value and returns normally.
-    private static func wasBroken(_ state: UnsafeMutablePointer<shmipc_barrier_state>) -> Bool {
-        state.pointee.broken_generation != 0
     }
 
     /// Whether a party that arrived in this generation is no longer alive. Reads the pid table

@@ -107,6 +107,50 @@ extension ShmIPCTests {
             try sut.unlink()
         }
 
+        /// A waiter stopped (SIGSTOP) through its generation's break, a reset and the break of
+        /// a later generation still learns that its own generation broke. (Before the outcome
+        /// history, it read the later break's record and returned as if all had met.)
+        @Test func aWaiterStoppedThroughABreakAResetAndAnotherBreakStillSeesItsBreak() throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let sut = try Barrier(name: name, mode: .createExclusive, parties: 2, waitStrategy: .park)
+            let waiter = try Helper.start("barrier-wait", [name.rawValue, "2", "60000"])
+            try #require(Helper.waitForOutput(waiter, containing: "waiting"))
+            let arrived = Deadline.after(.seconds(30))
+            while sut.waitingCount < 1 && !arrived.hasPassed { Sys.sleep(.milliseconds(1)) }
+            try #require(sut.waitingCount == 1)
+            _ = Sys.sendSignal(SIGSTOP, to: waiter.pid)
+            sut.abort()                          // generation g breaks: the stopped waiter's
+            sut.reset()
+            #expect(throws: SyncError.brokenBarrier) { try sut.wait(timeout: .milliseconds(20)) }  // g + 1 breaks
+            sut.reset()
+            _ = Sys.sendSignal(SIGCONT, to: waiter.pid)
+            #expect(Helper.finish(waiter, timeout: .seconds(30)) == .exited(0))
+            #expect(waiter.output.contains("wait: the barrier is broken"), "\(waiter.output)")
+            try sut.unlink()
+        }
+
+        /// The same stopped waiter, whose generation tripped, returns its index though later
+        /// generations broke.
+        @Test func aWaiterStoppedAfterItsGenerationTrippedReturnsNormally() throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let sut = try Barrier(name: name, mode: .createExclusive, parties: 2, waitStrategy: .park)
+            let waiter = try Helper.start("barrier-wait", [name.rawValue, "2", "60000"])
+            try #require(Helper.waitForOutput(waiter, containing: "waiting"))
+            let arrived = Deadline.after(.seconds(30))
+            while sut.waitingCount < 1 && !arrived.hasPassed { Sys.sleep(.milliseconds(1)) }
+            try #require(sut.waitingCount == 1)
+            _ = Sys.sendSignal(SIGSTOP, to: waiter.pid)
+            #expect(try sut.wait(timeout: .seconds(10)) == 1)   // generation g trips
+            #expect(throws: SyncError.brokenBarrier) { try sut.wait(timeout: .milliseconds(20)) }  // g + 1 breaks
+            sut.reset()
+            _ = Sys.sendSignal(SIGCONT, to: waiter.pid)
+            #expect(Helper.finish(waiter, timeout: .seconds(30)) == .exited(0))
+            #expect(waiter.output.contains("index 0"), "\(waiter.output)")
+            try sut.unlink()
+        }
+
         @Test func aPartyKilledMidWaitBreaksTheBarrierForTheOthers() throws {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
