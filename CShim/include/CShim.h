@@ -278,7 +278,9 @@ typedef struct shmipc_queue_state {
     int32_t consumer_pid;       ///< SPSC: pid holding the consumer role, 0 if free
     uint32_t slot_stride;       ///< bytes per slot
     uint32_t element_offset;    ///< where the element starts in a slot
-    uint8_t pad3[SHMIPC_CACHE_PAIR - 36];
+    uint32_t reserved0;
+    uint64_t abandoned;         ///< MPMC: items lost with a producer or consumer that died holding them
+    uint8_t pad3[SHMIPC_CACHE_PAIR - 48];
     uint32_t unfinished;        ///< JoinableQueue: futex; items put and not yet task_done
     uint32_t join_waiters;      ///< JoinableQueue: threads registered to park in join()
     uint8_t pad4[SHMIPC_CACHE_PAIR - 8];
@@ -288,15 +290,21 @@ _Static_assert(offsetof(shmipc_queue_state, not_empty_epoch) == 2 * SHMIPC_CACHE
 _Static_assert(offsetof(shmipc_queue_state, capacity) == 3 * SHMIPC_CACHE_PAIR, "read-mostly line");
 _Static_assert(offsetof(shmipc_queue_state, unfinished) == 4 * SHMIPC_CACHE_PAIR, "joinable line");
 _Static_assert(sizeof(shmipc_queue_state) == 5 * SHMIPC_CACHE_PAIR, "queue state");
+_Static_assert(offsetof(shmipc_queue_state, abandoned) == 3 * SHMIPC_CACHE_PAIR + 40, "abandoned count");
 
 /// The head of an MPMC slot (Vyukov's bounded queue); the element follows at element_offset.
 typedef struct shmipc_queue_slot {
     uint64_t sequence;          ///< index + 1 when full for that index; index + capacity when free
-    int32_t claimant;           ///< pid that last claimed the slot: lets a later version detect a
-                                ///< producer or consumer that died between claim and publish
-    uint32_t reserved;
+    uint64_t claim;             ///< (index & 0xFFFFFFFF) << 32 | holder: 0 free for a producer of
+                                ///< that index; SHMIPC_CLAIM_READY published, free for a consumer;
+                                ///< a thread id (| SHMIPC_CLAIM_CONSUMER) while one holds it;
+                                ///< SHMIPC_CLAIM_ABANDONED once a dead producer's slot is given up
 } shmipc_queue_slot;
 _Static_assert(sizeof(shmipc_queue_slot) == 16, "slot head");
+_Static_assert(offsetof(shmipc_queue_slot, claim) == 8, "slot claim");
+#define SHMIPC_CLAIM_READY 0x20000000ull
+#define SHMIPC_CLAIM_CONSUMER 0x40000000ull
+#define SHMIPC_CLAIM_ABANDONED 0x80000000ull
 
 // MARK: byte messages
 
@@ -314,8 +322,8 @@ _Static_assert(sizeof(shmipc_ring_record) == 16, "ring record head");
 #define SHMIPC_RECORD_MESSAGE 1u
 #define SHMIPC_RECORD_WRAP 2u   ///< the rest of the lap is padding; the next record starts at 0
 
-// MessageQueue slots are shmipc_queue_slot heads whose `reserved` word holds the payload
-// length; the payload follows at offset 16.
+// MessageQueue slots are shmipc_queue_slot heads, then the payload length (8 bytes), then the
+// payload at offset 24.
 
 // MARK: shared values and arrays
 

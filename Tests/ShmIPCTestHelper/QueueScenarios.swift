@@ -1,5 +1,7 @@
 import Glibc
 import ShmIPC
+import ShmIPCTestSupport
+import SystemPackage
 
 /// Scenarios for the queue tests. Items are `producer << 32 | sequence`, so a consumer can
 /// check each producer's order and the test a closed-form total.
@@ -126,6 +128,43 @@ extension Helper {
             }
             say("waiting")
             do { say("got \(try queue.get(timeout: .milliseconds(Int(args[2])!)))") } catch { say("get: \(error)") }
+        },
+        // queue-chaos-put <fd> <capacity> <producer>: puts ChaosItems 0, 1, 2… until killed.
+        "queue-chaos-put": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try Queue<ChaosItem>(inheriting: FileDescriptor(rawValue: Int32(args[0])!), capacity: Int(args[1])!, waitStrategy: .spin)
+            }
+            let producer = UInt64(args[2])!
+            // Made before the loop, so the loop's time is mostly spent inside `put` (copying 4 KiB
+            // into a claimed slot), where the kills are meant to land.
+            let made = (0..<UInt64(4096)).map { ChaosItem(producer: producer, counter: $0) }
+            var counter: UInt64 = 0
+            while true {
+                let item = counter < 4096 ? made[Int(counter)] : ChaosItem(producer: producer, counter: counter)
+                attempt { () throws(QueueError) in try queue.put(item, timeout: .seconds(60)) }
+                if counter == 0 { say("running") }
+                counter += 1
+            }
+        },
+        // queue-chaos-get <fd> <capacity> <ledger fd> <items>: takes ChaosItems (from producer
+        // 0, counters below <items>) until killed or the one with counter <items>; marks each
+        // in the ledger (SharedArray<UInt64> of items + 1; the last element counts repeats).
+        "queue-chaos-get": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try Queue<ChaosItem>(inheriting: FileDescriptor(rawValue: Int32(args[0])!), capacity: Int(args[1])!, waitStrategy: .spin)
+            }
+            let items = Int(args[3])!
+            let ledger = attempt { () throws(SharedObjectError) in
+                try SharedArray<UInt64>(inheriting: FileDescriptor(rawValue: Int32(args[2])!), count: items + 1)
+            }
+            say("running")
+            while true {
+                let item = attempt { () throws(QueueError) in try queue.get(timeout: .seconds(60)) }
+                guard item.looksWhole, item.producer == 0, item.counter <= UInt64(items) else { fail("a torn or forged item \(item.producer) \(item.counter)") }
+                if item.counter == UInt64(items) { break }
+                if ledger.add(1, at: Int(item.counter)) != 0 { _ = ledger.add(1, at: items) }
+            }
+            say("drained")
         },
     ]
 }

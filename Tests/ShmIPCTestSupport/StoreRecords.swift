@@ -39,3 +39,37 @@ public enum StoreRecords {
         return element(seed: seed, counter: counter) == bytes ? (seed, counter) : nil
     }
 }
+
+/// An item of the queue chaos tests: who put it, its number, and 4 KiB derived from both (so
+/// copying one in or out takes long enough for a kill to land inside a put or a get, and a torn
+/// or forged item is recognized).
+public struct ChaosItem: BitwiseCopyable, Sendable {
+    public var producer: UInt64
+    public var counter: UInt64
+    public var body: (SIMD64<UInt64>, SIMD64<UInt64>, SIMD64<UInt64>, SIMD64<UInt64>,
+                      SIMD64<UInt64>, SIMD64<UInt64>, SIMD64<UInt64>, SIMD64<UInt64>)
+
+    public init(producer: UInt64, counter: UInt64) {
+        self.producer = producer
+        self.counter = counter
+        let lane = Self.pattern(producer, counter)
+        body = (lane, lane, lane, lane, lane, lane, lane, lane)
+    }
+
+    static func pattern(_ producer: UInt64, _ counter: UInt64) -> SIMD64<UInt64> {
+        SIMD64(repeating: MessageStream.mix(producer &* 0x9E37_79B9 ^ counter))
+    }
+
+    /// Its first, middle and last words checked: cheap enough for a consumer's hot loop in a
+    /// debug build, and a torn copy differs at an end.
+    public var looksWhole: Bool {
+        let word = Self.pattern(producer, counter)[0]
+        return body.0[0] == word && body.3[63] == word && body.7[63] == word
+    }
+
+    public var isWhole: Bool {
+        let lane = Self.pattern(producer, counter)
+        return body.0 == lane && body.1 == lane && body.2 == lane && body.3 == lane
+            && body.4 == lane && body.5 == lane && body.6 == lane && body.7 == lane
+    }
+}

@@ -1,3 +1,4 @@
+internal import Atomics
 internal import CShim
 public import SystemPackage
 
@@ -8,8 +9,9 @@ public import SystemPackage
 /// Each message is at most ``maxMessageSize`` bytes (set at creation) and takes one slot of
 /// a Vyukov ring like ``Queue``'s; ``capacity`` is in messages. Any number of threads and
 /// processes may put and get at once; one producer thread's messages arrive in its order.
-/// Waiting, timeouts, closing and peer death as ``Queue`` (including its limit: a process
-/// killed between claiming a slot and publishing it stalls that slot).
+/// Waiting, timeouts, closing and peer death as ``Queue``: a producer or consumer killed at
+/// any instant loses the one message it was moving (counted in ``abandoned``), never stalls
+/// the others, and never makes a message arrive torn or twice.
 ///
 /// A length read from a slot is checked against the limit before use: a hostile peer can
 /// make a get throw ``ChannelError/corrupted(_:)``, never read outside the mapping.
@@ -24,6 +26,8 @@ public final class MessageQueue: @unchecked Sendable {
     public let waitStrategy: WaitStrategy
     /// Encodes and decodes values for ``put(_:timeout:)`` and ``get(as:timeout:)``.
     public let coder: any MessageCoder
+    /// When a failed try may next look for a slot held by a dead thread (process-local).
+    let repairClock = ManagedAtomic<UInt64>(0)
 
     /// Creates an inheritable queue of `capacity` messages (rounded up to a power of two).
     public convenience init(
@@ -75,12 +79,16 @@ public final class MessageQueue: @unchecked Sendable {
         self.coder = coder
     }
 
+    /// A slot: the MPMC head (sequence, claim), the message's length, the message.
+    private static let lengthOffset = 16
+    private static let payloadOffset = 24
+
     private static func layout(maxMessageSize: Int, capacity: Int) -> (object: ObjectLayout, stride: Int, slots: Int) {
         precondition(maxMessageSize >= 0 && maxMessageSize <= Int(UInt32.max) - 64, "maxMessageSize must be in 0...2^32 - 64")
         let slots = QueueLayout.slotCount(forCapacity: capacity)
-        let stride = QueueLayout.roundUp(16 + maxMessageSize, to: 16)
+        let stride = QueueLayout.roundUp(Self.payloadOffset + maxMessageSize, to: 16)
         let object = ObjectLayout(
-            kind: .messageQueue, version: 1,
+            kind: .messageQueue, version: 2,
             element: TypeFingerprint(size: maxMessageSize, stride: stride, alignment: 16,
                                      nameHash: TypeFingerprint.fnv1a("ShmIPC.MessageQueue")),
             capacity: slots, stateSize: MemoryLayout<shmipc_queue_state>.stride + slots * stride)
@@ -99,7 +107,7 @@ public final class MessageQueue: @unchecked Sendable {
         let deadline = Deadline.after(timeout)
         while true {
             do {
-                try control.await(consumers: false, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNotFull() }
+                try control.await(consumers: false, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNotFull() }
             } catch {
                 throw error == .timedOut ? .timedOut : .closed
             }
@@ -118,10 +126,10 @@ public final class MessageQueue: @unchecked Sendable {
         if control.isClosed { throw .closed }
         let put = control.mpmcTryPut { slot in
             // Plain: the slot's sequence, stored with release after this, publishes it.
-            slot.storeBytes(of: UInt32(bytes.count), toByteOffset: 12, as: UInt32.self)
-            if let source = bytes.baseAddress, !bytes.isEmpty { (slot + 16).copyMemory(from: source, byteCount: bytes.count) }
+            slot.storeBytes(of: UInt64(bytes.count), toByteOffset: Self.lengthOffset, as: UInt64.self)
+            if let source = bytes.baseAddress, !bytes.isEmpty { (slot + Self.payloadOffset).copyMemory(from: source, byteCount: bytes.count) }
         }
-        if put { control.didPut() }
+        if put { control.didPut() } else { control.repairIfDue(consumers: false, repairClock) }
         return put
     }
 
@@ -170,7 +178,7 @@ public final class MessageQueue: @unchecked Sendable {
         let deadline = Deadline.after(timeout)
         while true {
             do {
-                try control.await(consumers: true, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNonEmpty() }
+                try control.await(consumers: true, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNonEmpty() }
             } catch {
                 if error == .timedOut { throw .timedOut }
                 if let value = try take(fits: fits, read) { return value }
@@ -189,18 +197,19 @@ public final class MessageQueue: @unchecked Sendable {
         let value = control.mpmcTryGet(accept: { slot in
             // Relaxed: the slot's sequence (acquired by mpmcTryGet) published the length; it is
             // read once here and once after claiming, into a local, and checked both times.
-            let length = Int(RingConsumer.word(slot, 12).load(ordering: .relaxed))
+            let length = Int(clamping: WordAccess.atomic(slot + Self.lengthOffset, UInt64.self).load(ordering: .relaxed))
             if length > limit { failure = .corrupted("a message of \(length) bytes in a queue limited to \(limit)"); return false }
             if !fits(length) { failure = .bufferTooSmall(needed: length); return false }
             return true
         }) { slot -> Result? in
-            let length = Int(RingConsumer.word(slot, 12).load(ordering: .relaxed))  // as above
+            let length = Int(clamping: WordAccess.atomic(slot + Self.lengthOffset, UInt64.self).load(ordering: .relaxed))  // as above
             guard length <= limit else { failure = .corrupted("a message of \(length) bytes in a queue limited to \(limit)"); return nil }
-            return read(UnsafeRawBufferPointer(start: slot + 16, count: length))
+            return read(UnsafeRawBufferPointer(start: slot + Self.payloadOffset, count: length))
         }
         if let failure { throw failure }
         guard let value else {
             if control.isClosed, !control.mpmcLooksNonEmpty() { throw .endOfStream }
+            control.repairIfDue(consumers: true, repairClock)
             return nil
         }
         control.didGet()
@@ -212,6 +221,8 @@ public final class MessageQueue: @unchecked Sendable {
     /// Messages in the queue (a best-effort snapshot).
     public var count: Int { control.count }
     public var isEmpty: Bool { count == 0 }
+    /// Messages lost because a producer or consumer died in the middle of moving them.
+    public var abandoned: Int { control.abandoned }
     /// The number of message slots.
     public var capacity: Int { control.capacity }
 

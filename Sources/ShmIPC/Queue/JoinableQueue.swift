@@ -7,8 +7,11 @@ public import SystemPackage
 /// Python: `multiprocessing.JoinableQueue` (`task_done`, `join`). Its kind differs from a plain
 /// ``Queue``'s, so the two cannot attach to each other's segments by mistake.
 ///
-/// - Peer death: a consumer that dies after `get` and before `taskDone` leaves its task
-///   unfinished forever (as in Python): give `join` a timeout where that matters.
+/// - Peer death: as ``Queue``'s; an item lost with a producer or consumer killed while moving
+///   it also ends its task. A consumer that dies after `get` returned and before `taskDone`
+///   leaves its task unfinished forever (as in Python), and so does a producer killed inside
+///   `put` after counting its task and before claiming a slot: give `join` a timeout where that
+///   matters.
 public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties; see ``Queue``.
     public let queue: Queue<Element>
@@ -100,6 +103,9 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
             joinWaiters.atomic.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for taskDone()
         }
     }
+
+    /// Items lost with a producer or consumer that died moving them (see ``Queue/abandoned``).
+    public var abandoned: Int { queue.abandoned }
 
     /// Unfinished tasks (a snapshot).
     public var unfinishedTasks: Int { Int(unfinished.loadRelaxed()) }

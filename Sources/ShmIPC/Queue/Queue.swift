@@ -1,3 +1,4 @@
+public import Atomics
 internal import CShim
 public import SystemPackage
 
@@ -14,11 +15,16 @@ public import SystemPackage
 /// - Waiting: per ``WaitStrategy``; a put or get makes a wake-up syscall only when somebody is
 ///   parked, and a parked thread uses no CPU.
 /// - `count`, `isEmpty` and `isFull` are best-effort snapshots.
-/// - Peer death: a producer or consumer killed between operations, or while parked, leaves the
-///   queue fully usable (a consumer killed while parked stays counted as a waiter, so puts
-///   keep making a wake-up syscall). Death *inside* an operation (between claiming a slot and
-///   publishing it) is not handled yet: each slot records its claimant's thread id so that a
-///   later version can detect and skip it.
+/// - Peer death, at any instant: each slot is claimed by a CAS that records the claiming
+///   thread, and the head and tail move past a claimed slot without its holder. A producer
+///   killed after claiming a slot and before publishing it loses that item only: the first
+///   consumer to wait on the slot sees its holder dead (within 25 ms
+///   while spinning, or one park slice, 100 ms, while parked), gives the slot up, and every
+///   consumer skips it. A consumer killed while taking an item loses that item only (a
+///   producer waiting for the slot frees it). An item is delivered whole or not at all, never
+///   twice; the items of a producer that lives keep their order; ``abandoned`` counts the
+///   items lost this way, for every process. A consumer killed while parked stays counted as a
+///   waiter, so puts keep making a wake-up syscall.
 public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state designed for
     /// concurrent use (see ``QueueControl``).
@@ -26,6 +32,8 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     @usableFromInline let control: QueueControl
     /// How this process's threads wait on the queue.
     public let waitStrategy: WaitStrategy
+    /// When a failed try may next look for a slot held by a dead thread (process-local).
+    @usableFromInline let repairClock = ManagedAtomic<UInt64>(0)
 
     /// Creates or attaches the named queue `name` holding up to `capacity` elements (rounded up
     /// to a power of two).
@@ -52,7 +60,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy, kind: ObjectKind) throws(SharedObjectError) {
         let slots = QueueLayout.slotCount(forCapacity: capacity)
         storage = try SharedState(inheriting: descriptor, layout: Self.layout(slots, kind: kind))
-        control = QueueControl(state: storage.state)
+        control = QueueControl(state: storage.state, countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -66,7 +74,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots, kind: kind), permissions: permissions) {
             QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        control = QueueControl(state: storage.state)
+        control = QueueControl(state: storage.state, countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -76,7 +84,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout(slots, kind: kind)) {
             QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        control = QueueControl(state: storage.state)
+        control = QueueControl(state: storage.state, countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -102,7 +110,10 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     @inlinable
     public func tryPut(_ value: Element) throws(QueueError) -> Bool {
         if control.isClosed { throw .closed }
-        guard control.mpmcTryPut(value) else { return false }
+        guard control.mpmcTryPut(value) else {
+            control.repairIfDue(consumers: false, repairClock)
+            return false
+        }
         control.didPut()
         return true
     }
@@ -131,7 +142,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
                 control.didPut()
                 return
             }
-            try control.await(consumers: false, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNotFull() }
+            try control.await(consumers: false, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNotFull() }
         }
     }
 
@@ -157,6 +168,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
             return value
         }
         if control.isClosed, !control.mpmcLooksNonEmpty() { throw .closed }
+        control.repairIfDue(consumers: true, repairClock)
         return nil
     }
 
@@ -182,13 +194,17 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
                 control.didGet()
                 return value
             }
-            try control.await(consumers: true, deadline: deadline, strategy: waitStrategy) { control.mpmcLooksNonEmpty() }
+            try control.await(consumers: true, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNonEmpty() }
         }
     }
 
     // MARK: state
 
     /// Elements in the queue (a best-effort snapshot). Python: `qsize()`.
+    /// Items lost because a producer or consumer died in the middle of moving them (a
+    /// snapshot, the same for every process).
+    public var abandoned: Int { control.abandoned }
+
     public var count: Int { control.count }
     /// Whether the queue is empty (a snapshot). Python: `empty()`.
     public var isEmpty: Bool { count == 0 }

@@ -18,21 +18,24 @@ struct QueueControl: @unchecked Sendable {
     @usableFromInline let stride: Int
     @usableFromInline let elementOffset: Int
     @usableFromInline let fenceOnFastPath: Bool
+    /// A JoinableQueue's: an item given up with a dead producer or consumer also ends its task.
+    let countsTasks: Bool
 
-    init(state: UnsafeMutablePointer<shmipc_queue_state>) {
+    init(state: UnsafeMutablePointer<shmipc_queue_state>, countsTasks: Bool = false) {
         self.init(
             state: state, capacity: Int(state.pointee.capacity), stride: Int(state.pointee.slot_stride),
-            elementOffset: Int(state.pointee.element_offset))
+            elementOffset: Int(state.pointee.element_offset), countsTasks: countsTasks)
     }
 
     /// A view whose geometry comes from the caller (validated configuration), not from the
     /// shared block: for channels, whose peers may be hostile. `capacity` is a power of two.
-    init(state: UnsafeMutablePointer<shmipc_queue_state>, capacity: Int, stride: Int, elementOffset: Int) {
+    init(state: UnsafeMutablePointer<shmipc_queue_state>, capacity: Int, stride: Int, elementOffset: Int, countsTasks: Bool = false) {
         self.state = state
         slots = UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_queue_state>.stride
         mask = UInt64(capacity) &- 1
         self.stride = stride
         self.elementOffset = elementOffset
+        self.countsTasks = countsTasks
         fenceOnFastPath = !QueueControl.membarrierAvailable
     }
 
@@ -75,8 +78,39 @@ struct QueueControl: @unchecked Sendable {
         return Int(clamping: max(0, Int64(bitPattern: tail &- head)))
     }
 
-    // MARK: MPMC (Vyukov): a slot's sequence is index + 1 once full for `index`, and
-    // index + capacity once free for the next lap.
+    // MARK: MPMC (Vyukov's bounded queue, with claimed slots)
+    //
+    // A slot's sequence is index + 1 once full for `index`, and index + capacity once free for
+    // the next lap (Vyukov). Ownership of a slot is taken by a CAS on its claim word, stamped
+    // with the index's low 32 bits (so a thread that read a slot a lap ago cannot claim it
+    // now): stamp | 0 is free for a producer of that index, stamp | SHMIPC_CLAIM_READY is
+    // published and free for a consumer (two values, so a producer that read the slot free a
+    // moment ago cannot claim it once it is full); stamp | tid is held by a producer, or by a
+    // consumer with SHMIPC_CLAIM_CONSUMER; stamp | SHMIPC_CLAIM_ABANDONED marks a slot given up
+    // after its producer died. The holder passes the tail (or head) with a CAS any
+    // thread may also do for it ("helping"), so a holder that dies never blocks the others'
+    // indices. A waiter that finds the slot it waits on held by a dead thread repairs it
+    // (``repairStalledSlot(at:)``): the only item lost is the one the dead thread was moving.
+
+    /// The claim word of `slot`.
+    @inlinable @inline(__always)
+    func claim(_ slot: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: (slot + 8).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+
+    /// The claim word of a slot free to claim for `index`.
+    @inlinable @inline(__always)
+    static func stamp(_ index: UInt64) -> UInt64 { index << 32 }
+
+    @usableFromInline static let stampMask: UInt64 = 0xFFFF_FFFF_0000_0000
+    @usableFromInline static let holderMask: UInt64 = 0xFFFF_FFFF
+    @usableFromInline static let readyMark = UInt64(SHMIPC_CLAIM_READY)
+    @usableFromInline static let consumerFlag = UInt64(SHMIPC_CLAIM_CONSUMER)
+    @usableFromInline static let abandonedMark = UInt64(SHMIPC_CLAIM_ABANDONED)
+
+    /// This thread, as a claim holder.
+    @inlinable @inline(__always)
+    static var me: UInt64 { UInt64(UInt32(bitPattern: shmipc_thread_id())) }
 
     /// Puts `value` if a slot is free; false if the queue is full.
     @inlinable @inline(__always)
@@ -88,7 +122,7 @@ struct QueueControl: @unchecked Sendable {
     /// `elementOffset`), then publishes it; false if the queue is full.
     @inlinable @inline(__always)
     func mpmcTryPut(_ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
-        var position = tail.load(ordering: .relaxed)  // relaxed: the CAS below validates it
+        var position = tail.load(ordering: .relaxed)  // relaxed: the claim below validates it
         while true {
             let slot = self.slot(position)
             // Acquire: pairs with the release store of the consumer that freed the slot, so its
@@ -96,19 +130,24 @@ struct QueueControl: @unchecked Sendable {
             let sequence = self.sequence(slot).load(ordering: .acquiring)
             let difference = Int64(bitPattern: sequence &- position)
             if difference == 0 {
-                // Relaxed: the slot's sequence, not the tail, publishes the element.
-                let (won, current) = tail.weakCompareExchange(
-                    expected: position, desired: position &+ 1, ordering: .relaxed)
+                let free = Self.stamp(position)
+                // Acquiring: pairs with the releasing claim store of the previous holder.
+                let (won, current) = claim(slot).compareExchange(expected: free, desired: free | Self.me, ordering: .acquiring)
                 if won {
-                    // Claimant (plain: only the thread holding the slot writes it; the sequence
-                    // store below publishes it). Read by no one yet: for mid-operation death.
-                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)
+                    // Past `position` for the other producers (unless one helped already).
+                    // Relaxed: the slot's sequence, not the tail, publishes the element.
+                    _ = tail.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
                     fill(slot)
                     // Release: pairs with the acquire load in mpmcTryGet; publishes the element.
                     self.sequence(slot).store(position &+ 1, ordering: .releasing)
+                    // Release: free for the consumers of `position` (their acquiring CAS).
+                    claim(slot).store(free | Self.readyMark, ordering: .releasing)
                     return true
                 }
-                position = current
+                guard current & Self.stampMask == free else { return false }  // the last lap's consumer has not let go yet
+                // Another producer holds `position`: help it past, then go on at the tail.
+                _ = tail.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
+                position = tail.load(ordering: .relaxed)
             } else if difference < 0 {
                 return false  // the slot still holds the element of the previous lap: full
             } else {
@@ -125,12 +164,12 @@ struct QueueControl: @unchecked Sendable {
 
     /// Takes the element at the head if one is ready and `accept` (shown the slot before it is
     /// claimed) agrees, reading it with `read` before the slot is freed; nil if the queue is
-    /// empty or `accept` declined.
+    /// empty or `accept` declined. Slots given up after their producer died are skipped.
     @inlinable @inline(__always)
     func mpmcTryGet<Result>(
         accept: (UnsafeMutableRawPointer) -> Bool, _ read: (UnsafeMutableRawPointer) -> Result
     ) -> Result? {
-        var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
+        var position = head.load(ordering: .relaxed)  // relaxed: the claim below validates it
         while true {
             let slot = self.slot(position)
             // Acquire: pairs with the producer's release store in mpmcTryPut.
@@ -138,19 +177,26 @@ struct QueueControl: @unchecked Sendable {
             let difference = Int64(bitPattern: sequence &- (position &+ 1))
             if difference == 0 {
                 guard accept(slot) else { return nil }
-                let (won, current) = head.weakCompareExchange(
-                    expected: position, desired: position &+ 1, ordering: .relaxed)
+                let free = Self.stamp(position)
+                // Acquiring: pairs with the producer's releasing claim store.
+                let (won, current) = claim(slot).compareExchange(
+                    expected: free | Self.readyMark, desired: free | Self.me | Self.consumerFlag, ordering: .acquiring)
                 if won {
-                    // Claimant (plain: only the thread holding the slot writes it; the sequence
-                    // store below publishes it). Read by no one yet: for mid-operation death.
-                    slot.storeBytes(of: shmipc_thread_id(), toByteOffset: 8, as: Int32.self)
+                    _ = head.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)  // as in put
                     let value = read(slot)
-                    // Release: frees the slot for index + capacity; pairs with the acquire in
-                    // mpmcTryPut, so our read precedes the next write.
-                    self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)
+                    mpmcFree(slot, position)
                     return value
                 }
-                position = current
+                guard current & Self.stampMask == free else { return nil }  // not let go by its producer yet
+                if current & Self.holderMask == Self.abandonedMark {
+                    skipAbandoned(slot, position, current)
+                } else if current & Self.consumerFlag == 0 {
+                    return nil  // its producer published it and is letting go: not ready yet
+                } else {
+                    // Another consumer holds `position`: help it past.
+                    _ = head.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
+                }
+                position = head.load(ordering: .relaxed)
             } else if difference < 0 {
                 return nil  // not yet filled for this index: empty
             } else {
@@ -159,17 +205,136 @@ struct QueueControl: @unchecked Sendable {
         }
     }
 
-    /// Whether the MPMC slot at the head holds an element (a snapshot, for waiting).
+    /// Frees `slot` (taken at `position`) for the next lap.
+    @inlinable @inline(__always)
+    func mpmcFree(_ slot: UnsafeMutableRawPointer, _ position: UInt64) {
+        let next = position &+ mask &+ 1
+        // Release: frees the slot for index + capacity; pairs with the acquire in mpmcTryPut,
+        // so our read precedes the next write.
+        self.sequence(slot).store(next, ordering: .releasing)
+        claim(slot).store(Self.stamp(next), ordering: .releasing)  // pairs with the producers' acquiring CAS
+    }
+
+    /// Claims a slot given up after its producer died, passes the head over it and frees it.
+    @usableFromInline @inline(never)
+    func skipAbandoned(_ slot: UnsafeMutableRawPointer, _ position: UInt64, _ current: UInt64) {
+        guard claim(slot).compareExchange(
+            expected: current, desired: Self.stamp(position) | Self.me | Self.consumerFlag, ordering: .acquiring).exchanged else { return }
+        _ = head.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
+        mpmcFree(slot, position)
+        didGet()
+    }
+
+    /// Whether the MPMC slot at the head holds an element ready to claim (a snapshot, for
+    /// waiting).
     @usableFromInline
     func mpmcLooksNonEmpty() -> Bool {
         let position = head.load(ordering: .relaxed)
-        return sequence(slot(position)).load(ordering: .acquiring) == position &+ 1
+        let slot = self.slot(position)
+        guard sequence(slot).load(ordering: .acquiring) == position &+ 1 else { return false }
+        let holder = claim(slot).load(ordering: .acquiring)  // pairs with the releasing claim stores
+        return holder == Self.stamp(position) | Self.readyMark || holder == Self.stamp(position) | Self.abandonedMark
     }
 
-    /// Whether the MPMC slot at the tail is free (a snapshot, for waiting).
+    /// Whether the MPMC slot at the tail is free to claim (a snapshot, for waiting).
     func mpmcLooksNotFull() -> Bool {
         let position = tail.load(ordering: .relaxed)
-        return sequence(slot(position)).load(ordering: .acquiring) == position
+        let slot = self.slot(position)
+        return sequence(slot).load(ordering: .acquiring) == position
+            && claim(slot).load(ordering: .acquiring) == Self.stamp(position)  // pairs with the releasing claim stores
+    }
+
+    /// Items given up because a producer or consumer died holding them (a snapshot).
+    var abandoned: Int { Int(clamping: word64(424).load(ordering: .relaxed)) }  // relaxed: a statistic
+
+    /// Repairs the slot a waiter waits on (the head's for consumers, the tail's for producers)
+    /// if a thread that died holds it. Cold: waiters call it every ``peerCheckInterval``.
+    /// - a producer died before publishing: the slot is given up (the tail passed over it, the
+    ///   item counted in ``abandoned``) and consumers skip it;
+    /// - a consumer died before freeing the item it took: the item is lost (counted) and the
+    ///   slot freed;
+    /// - a producer died after publishing, or a consumer after freeing, before letting go of
+    ///   the claim: the claim is let go (nothing is lost).
+    @usableFromInline @inline(never)
+    func repairStalledSlot(at position: UInt64) {
+        let slot = self.slot(position)
+        let sequence = self.sequence(slot).load(ordering: .acquiring)  // pairs with the holders' releasing stores
+        let current = claim(slot).load(ordering: .acquiring)
+        let holder = current & Self.holderMask
+        guard holder != 0, holder != Self.readyMark else { return }
+        // The index the claim is for: this lap's or the last (a waiter at the tail waits on
+        // a slot still holding the last lap's item).
+        let stamp = current & Self.stampMask
+        let previous = position &- mask &- 1
+        guard stamp == Self.stamp(position) || stamp == Self.stamp(previous) else { return }
+        let index = stamp == Self.stamp(position) ? position : previous
+        if holder == Self.abandonedMark {
+            // A repair given up half-way (its repairer died): finish it.
+            if sequence == index {
+                self.sequence(slot).store(index &+ 1, ordering: .releasing)  // pairs with the consumers' acquire
+                didPut()
+            }
+            return
+        }
+        guard !Sys.threadIsAlive(Int32(truncatingIfNeeded: holder & ~Self.consumerFlag)) else { return }
+        let free = index &+ mask &+ 1
+        switch (holder & Self.consumerFlag != 0, sequence) {
+        case (false, index):
+            // A producer died holding `index` before publishing it: give the slot up.
+            guard claim(slot).compareExchange(
+                expected: current, desired: stamp | Self.abandonedMark, ordering: .acquiring).exchanged else { return }
+            _ = tail.compareExchange(expected: index, desired: index &+ 1, ordering: .relaxed)
+            countAbandoned()
+            self.sequence(slot).store(index &+ 1, ordering: .releasing)  // pairs with the consumers' acquire
+            didPut()
+        case (false, index &+ 1):
+            // A producer died after publishing, before letting go: let go (nothing is lost).
+            if claim(slot).compareExchange(expected: current, desired: stamp | Self.readyMark, ordering: .acquiring).exchanged { didPut() }
+        case (true, index &+ 1):
+            // A consumer died holding an item it had not finished taking: it is lost.
+            guard claim(slot).compareExchange(
+                expected: current, desired: stamp | Self.me | Self.consumerFlag, ordering: .acquiring).exchanged else { return }
+            _ = head.compareExchange(expected: index, desired: index &+ 1, ordering: .relaxed)
+            countAbandoned()
+            mpmcFree(slot, index)
+            didGet()
+        case (true, free):
+            // A consumer died after freeing the slot, before letting go: let go.
+            if claim(slot).compareExchange(expected: current, desired: Self.stamp(free), ordering: .acquiring).exchanged { didGet() }
+        default:
+            return  // no state a holder leaves: a peer scribbled on it (the queue's checks report it)
+        }
+    }
+
+    /// For a `tryPut` that found the queue full or a `tryGet` that found it empty: repairs the
+    /// slot at the tail (or head) if a dead thread holds it, at most once per
+    /// ``peerCheckInterval`` per `clock` (a process-local deadline, so a polling caller pays
+    /// one clock read per failed try, and the /proc look-up only that often).
+    @usableFromInline @inline(never)
+    func repairIfDue(consumers: Bool, _ clock: ManagedAtomic<UInt64>) {
+        let now = Deadline.now.uptimeNanoseconds
+        let due = clock.load(ordering: .relaxed)  // relaxed: a process-local rate limit
+        let interval = UInt64(Self.peerCheckInterval.components.attoseconds / 1_000_000_000)
+        guard now >= due, clock.compareExchange(expected: due, desired: now &+ interval, ordering: .relaxed).exchanged else { return }
+        repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))  // relaxed: a hint; the repair re-reads
+    }
+
+    /// Counts an item given up; in a JoinableQueue its task can never be done, so it ends too.
+    private func countAbandoned() {
+        word64(424).wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
+        guard countsTasks else { return }
+        let unfinished = word32(512)
+        var current = unfinished.load(ordering: .relaxed)
+        while current > 0 {
+            // Sequentially consistent, as JoinableQueue.taskDone(): joiners see the change.
+            let (exchanged, original) = unfinished.weakCompareExchange(
+                expected: current, desired: current - 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
+            if exchanged {
+                if current == 1 { Futex((UnsafeMutableRawPointer(state) + 512).assumingMemoryBound(to: UInt32.self)).wakeAll() }
+                return
+            }
+            current = original
+        }
     }
 
     // MARK: waking (the fast-path half of the Dekker pair)
@@ -211,21 +376,28 @@ struct QueueControl: @unchecked Sendable {
     /// `peerGone`, if given, is asked every ``peerCheckInterval`` while waiting; once it says
     /// the other side is gone, the wait ends as if the queue were closed.
     @usableFromInline
+    /// `repairsSlots` (MPMC queues): every ``peerCheckInterval`` and after every park slice,
+    /// the slot waited on is repaired if a dead thread holds it (``repairStalledSlot(at:)``).
     func await(
         consumers: Bool, deadline: Deadline, strategy: WaitStrategy,
-        peerGone: (() -> Bool)? = nil, ready: () -> Bool
+        peerGone: (() -> Bool)? = nil, repairsSlots: Bool = false, ready: () -> Bool
     ) throws(QueueError) {
         let epoch = consumers ? notEmptyEpoch : notFullEpoch
         let waiters = consumers ? notEmptyWaiters : notFullWaiters
         let epochWord = UnsafeMutableRawPointer(state).advanced(by: consumers ? 256 : 264).assumingMemoryBound(to: UInt32.self)
-        var nextPeerCheck = peerGone == nil ? Deadline.distantFuture : .after(Self.peerCheckInterval)
+        var nextPeerCheck = peerGone == nil && !repairsSlots ? Deadline.distantFuture : .after(Self.peerCheckInterval)
         while true {
             if !consumers && isClosed { throw .closed }
             if strategy.spin(ready) { return }
             if isClosed { if consumers && ready() { return }; throw .closed }
             if deadline.hasPassed { throw .timedOut }
-            if let peerGone, nextPeerCheck.hasPassed {
-                if peerGone() { if consumers && ready() { return }; throw .closed }
+            if nextPeerCheck.hasPassed {
+                if let peerGone, peerGone() { if consumers && ready() { return }; throw .closed }
+                if repairsSlots {
+                    // Relaxed: a hint of which slot to look at; the repair re-reads the slot.
+                    repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))
+                    if ready() { return }
+                }
                 nextPeerCheck = .after(Self.peerCheckInterval)
             }
             guard strategy.parks else { continue }
@@ -245,6 +417,7 @@ struct QueueControl: @unchecked Sendable {
                 if sliceEnded { Self.noteSliceRecovery() }
                 return
             }
+            if sliceEnded && repairsSlots { nextPeerCheck = .now }  // a whole slice: look at the slot
         }
     }
 

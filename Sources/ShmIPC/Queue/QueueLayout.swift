@@ -26,7 +26,7 @@ enum QueueLayout {
     ) -> ObjectLayout {
         let shape = slotShape(element, withSequence: kind != .spscQueue)
         return ObjectLayout(
-            kind: kind, version: 1, element: TypeFingerprint(of: element), capacity: slots,
+            kind: kind, version: 2, element: TypeFingerprint(of: element), capacity: slots,
             stateSize: MemoryLayout<shmipc_queue_state>.stride + slots * shape.stride)
     }
 
@@ -58,6 +58,7 @@ enum QueueLayout {
             let index = initialIndex &+ k
             let slot = base + Int(index & UInt64(slots - 1)) * shape.stride
             slot.storeBytes(of: index, as: UInt64.self)  // free for `index`; published by READY
+            slot.storeBytes(of: QueueControl.stamp(index), toByteOffset: 8, as: UInt64.self)  // free to claim for `index`
         }
     }
 

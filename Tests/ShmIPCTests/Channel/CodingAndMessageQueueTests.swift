@@ -181,7 +181,7 @@ extension ShmIPCTests {
             let queue = try MessageQueue(maxMessageSize: 16, capacity: 2)
             try queue.put(bytes: [1, 2, 3])
             // What a hostile peer could write into the published slot's length word.
-            (queue.control.slots + 12).storeBytes(of: UInt32.max, as: UInt32.self)
+            (queue.control.slots + 16).storeBytes(of: UInt64(UInt32.max), as: UInt64.self)
             if case .corrupted = Result(catching: { () throws(ChannelError) in try queue.get(timeout: .seconds(1)) }).failure {} else {
                 Issue.record("a length of 2^32 - 1 was not reported")
             }
