@@ -17,6 +17,9 @@ enum QueueLayout {
     static func slotShape<Element>(_: Element.Type, withSequence: Bool) -> (offset: Int, stride: Int) {
         let alignment = max(MemoryLayout<Element>.alignment, withSequence ? 8 : 1)
         let offset = withSequence ? roundUp(MemoryLayout<shmipc_queue_slot>.size, to: alignment) : 0
+        // (Padding MPMC slots to a cache line, so a consumer's claim never waits for the line
+        // a producer fills the next slot in, measured slower: 19M/s against 27M/s for 8-byte
+        // elements, one line moving per message instead of one per ~2.7.)
         let stride = roundUp(offset + max(MemoryLayout<Element>.size, 1), to: alignment)
         return (offset, stride)
     }

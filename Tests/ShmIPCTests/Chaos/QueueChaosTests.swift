@@ -128,12 +128,13 @@ extension ShmIPCTests {
             #expect(sut.abandoned == 1)
         }
 
-        @Test func aProducerKilledAfterPublishingLosesNothing() throws {
+        @Test func aProducerKilledBetweenReadyAndPublishedLosesNothing() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
             let control = sut.control
             try sut.put(9)
-            // As if it died after publishing, before letting go of its claim.
-            control.claim(control.slot(0)).store(QueueControl.stamp(0) | (try Self.deadThreadID()), ordering: .relaxed)
+            // As if it died after marking index 0 ready, before publishing its sequence.
+            control.sequence(control.slot(0)).store(0, ordering: .relaxed)
+            #expect(try sut.tryGet() == nil)
             #expect(try sut.get(timeout: .seconds(5)) == 9)
             #expect(sut.abandoned == 0)
         }
@@ -154,15 +155,15 @@ extension ShmIPCTests {
             #expect(sut.count == 0)
         }
 
-        @Test func aConsumerKilledAfterFreeingLosesNothing() throws {
+        @Test func aConsumerKilledBetweenFreeAndFreedLosesNothing() throws {
             let sut = try Queue<UInt64>(capacity: 2, waitStrategy: .spin)
             let control = sut.control
             try sut.put(1)
             #expect(try sut.get() == 1)
-            // As if it died after freeing index 0 for index 2, before letting go of its claim.
-            control.claim(control.slot(0)).store(QueueControl.stamp(0) | (try Self.deadThreadID()) | QueueControl.consumerFlag, ordering: .relaxed)
+            // As if it died after marking slot 0 free for index 2, before freeing its sequence.
+            control.sequence(control.slot(0)).store(1, ordering: .relaxed)
             try sut.put(2)
-            try sut.put(3, timeout: .seconds(5))   // index 2: slot 0, let go by the repair
+            try sut.put(3, timeout: .seconds(5))   // index 2: slot 0, freed by the repair
             #expect(try sut.get() == 2)
             #expect(try sut.get() == 3)
             #expect(sut.abandoned == 0)
