@@ -1,6 +1,7 @@
 import Glibc
 import ShmIPC
 import ShmIPCTestSupport
+import SystemPackage
 
 /// Scenarios for the shared value and array tests.
 extension Helper {
@@ -38,6 +39,20 @@ extension Helper {
                 stores += 1
             }
             say("stores \(stores)")
+        },
+        // value-store-forever <fd>: stores Pattern64(1), (2), (3)… into an inherited value
+        // (wide: double-buffered, under its lock) until killed.
+        "value-store-forever": { args in
+            let value = attempt { () throws(SharedObjectError) in
+                try Value<Pattern64>(inheriting: FileDescriptor(rawValue: Int32(args[0])!))
+            }
+            var next: UInt64 = 1
+            value.store(Pattern64(next))
+            say("writing")
+            while true {
+                next &+= 1
+                value.store(Pattern64(next))
+            }
         },
         // array-add <name> <count> <n> <start name> <parties>: n atomic increments spread over the elements.
         "array-add": { args in

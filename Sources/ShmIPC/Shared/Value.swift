@@ -120,7 +120,7 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
     /// For word-sized `T` the pointer is the value; for wide `T` it is the *current* buffer,
     /// valid only while no writer runs.
     public func withUnsafeMutablePointer<Result>(_ body: (UnsafeMutablePointer<T>) throws -> Result) rethrows -> Result {
-        let current = isWord ? 0 : Int(currentIndex.load(ordering: .acquiring))
+        let current = isWord ? 0 : Int(currentIndex.load(ordering: .acquiring)) & 1  // & 1: a forged index stays in bounds
         return try body((buffer + current * bufferStride).assumingMemoryBound(to: T.self))
     }
 
@@ -143,11 +143,13 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
     }
 
     /// Reads the current buffer under its sequence counter; retries if a writer overlapped.
+    /// After ``optimisticReads`` failed tries (writers never let up, or a peer forged an odd
+    /// sequence) it reads under the value's lock instead: a read never spins forever.
     @usableFromInline
     func loadBuffered() -> T {
-        while true {
+        for _ in 0..<Self.optimisticReads {
             // Acquire: pairs with the releasing flip in writeBuffered().
-            let index = Int(currentIndex.load(ordering: .acquiring))
+            let index = Int(currentIndex.load(ordering: .acquiring)) & 1  // & 1: never another buffer
             let sequence = self.sequence(index)
             let before = sequence.load(ordering: .acquiring)  // pairs with the closing store
             guard before & 1 == 0 else { continue }
@@ -159,6 +161,28 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
             atomicMemoryFence(ordering: .acquiring)
             if sequence.load(ordering: .relaxed) == before { return result }
         }
+        return loadLocked()
+    }
+
+    /// Tries of ``loadBuffered()`` before it takes the lock.
+    static var optimisticReads: Int { 100_000 }
+
+    /// Reads the current buffer holding the value's lock (writers hold it too, so the read
+    /// is whole).
+    @inline(never)
+    func loadLocked() -> T {
+        let lock = self.lock
+        do throws(SyncError) {
+            try lock.lockSelfHealing(Sys.currentThreadID)
+        } catch {
+            preconditionFailure("Value.load inside withLock on the same value (\(error)): read the inout value instead")
+        }
+        defer { lock.unlockHeld() }
+        let index = Int(currentIndex.load(ordering: .relaxed)) & 1  // relaxed: ordered by the lock
+        let source = buffer + index * bufferStride
+        var result = source.loadUnaligned(as: T.self)
+        Swift.withUnsafeMutableBytes(of: &result) { Self.copyWords(from: source, to: $0) }
+        return result
     }
 
     /// Copies a value's bytes out of a buffer with relaxed 8-byte atomic loads (the buffer is
@@ -191,7 +215,7 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
     /// Fills the inactive buffer under its sequence counter, then makes it current. The caller
     /// holds the value's lock.
     func writeBuffered(_ newValue: T) {
-        let target = 1 - Int(currentIndex.load(ordering: .relaxed))  // relaxed: only lock holders write it
+        let target = 1 - (Int(currentIndex.load(ordering: .relaxed)) & 1)  // relaxed: only lock holders write it; & 1: a forged index stays in bounds
         let sequence = self.sequence(target)
         // Odd while filling; a different odd value even after a writer that died mid-fill.
         let opened = (sequence.load(ordering: .relaxed) | 1) &+ 2

@@ -184,3 +184,46 @@ extension ShmIPCTests {
         }
     }
 }
+
+extension ShmIPCTests {
+    @Suite struct ValueChaosTests {
+        /// A writer of a wide value SIGKILLed at random instants, 100 times (inside a store:
+        /// under the lock, filling the other buffer): every read is whole, and the next store
+        /// (which takes over the dead writer's lock) and read work.
+        @Test func aWriterKilledAtRandomInstantsNeverTearsTheValueOrWedgesTheNextWriter() throws {
+            let sut = try Value<Pattern64>(Pattern64(0))
+            var random = SystemRandomNumberGenerator()
+            var last: UInt64 = 0
+            for round in 0..<100 {
+                let writer = try Helper.start("value-store-forever", ["10"], descriptors: [(sut.inheritableDescriptor!, 10)])
+                guard Helper.waitForOutput(writer, containing: "writing") else {
+                    Issue.record("round \(round): \(writer.output)")
+                    _ = writer.kill()
+                    return
+                }
+                Sys.sleep(.microseconds(Int.random(in: 0..<2000, using: &random)))
+                #expect(writer.kill() == .signaled(SIGKILL))
+                let read = sut.load()
+                #expect(read.isWhole, "round \(round): a torn value \(read)")
+                last = read.first
+                sut.store(Pattern64(UInt64(round) << 40))   // takes the lock over if the writer died holding it
+                #expect(sut.load() == Pattern64(UInt64(round) << 40))
+            }
+            print("value chaos: 100 kills, last value written by a killed writer: \(last)")
+        }
+
+        /// Forged buffer index and sequences (what a hostile peer can write): reads and writes
+        /// stay in the value's buffers and end (a read that never sees an even sequence reads
+        /// under the lock).
+        @Test func forgedIndexAndSequencesNeitherEscapeTheBuffersNorHang() throws {
+            let sut = try Value<Pattern64>(Pattern64(7))
+            sut.currentIndex.store(1000, ordering: .relaxed)
+            sut.sequence(0).store(1, ordering: .relaxed)
+            sut.sequence(1).store(3, ordering: .relaxed)
+            _ = sut.load()  // some whole buffer, or the lock path: must return
+            sut.store(Pattern64(9))
+            #expect(sut.load() == Pattern64(9))
+            sut.withUnsafeMutablePointer { _ = $0.pointee }
+        }
+    }
+}
