@@ -166,5 +166,22 @@ extension Helper {
             }
             say("drained")
         },
+        // spsc-chaos-put <fd> <capacity> <producer>: takes the producer role, puts ChaosItems
+        // 0, 1, 2… until killed.
+        "spsc-chaos-put": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try SPSCQueue<ChaosItem>(inheriting: FileDescriptor(rawValue: Int32(args[0])!), capacity: Int(args[1])!)
+            }
+            let producer = UInt64(args[2])!
+            let made = (0..<UInt64(4096)).map { ChaosItem(producer: producer, counter: $0) }
+            var endpoint = attempt { () throws(QueueError) in try queue.makeProducer(waitStrategy: .spin) }
+            var counter: UInt64 = 0
+            while true {
+                let item = counter < 4096 ? made[Int(counter)] : ChaosItem(producer: producer, counter: counter)
+                attempt { () throws(QueueError) in try endpoint.put(item, timeout: .seconds(60)) }
+                if counter == 0 { say("running") }
+                counter += 1
+            }
+        },
     ]
 }

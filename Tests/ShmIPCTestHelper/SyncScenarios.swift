@@ -1,5 +1,6 @@
 import Glibc
 import ShmIPC
+import SystemPackage
 
 /// Scenarios for the synchronization tests. Arguments are object names (created by the test)
 /// and counts; every wait has a timeout so a helper can fail, never hang.
@@ -57,6 +58,24 @@ extension Helper {
         },
         // barrier-loop <name> <parties> <generations>: waits every generation; prints the sum
         // of its arrival indexes.
+        // lock-pair-forever <lock fd> <array fd>: under the lock, adds 1 to word 0, then to word
+        // 1 (a two-step update a death can tear), until killed; repairs a torn pair it inherits.
+        "lock-pair-forever": { args in
+            let lock = attempt { () throws(SharedObjectError) in try Lock(inheriting: FileDescriptor(rawValue: Int32(args[0])!)) }
+            let pair = attempt { () throws(SharedObjectError) in try SharedArray<UInt64>(inheriting: FileDescriptor(rawValue: Int32(args[1])!), count: 2) }
+            var announced = false
+            while true {
+                let acquisition = attempt { () throws(SyncError) in try lock.acquire(timeout: .seconds(60)) }
+                if acquisition == .previousOwnerDied {
+                    pair[1] = pair[0]
+                    attempt { () throws(SyncError) in try lock.markConsistent() }
+                }
+                pair[0] = pair[0] &+ 1
+                pair[1] = pair[1] &+ 1
+                attempt { () throws(SyncError) in try lock.release() }
+                if !announced { say("running"); announced = true }
+            }
+        },
         "barrier-loop": { args in
             let barrier = attempt { () throws(SharedObjectError) in
                 try Barrier(name: segmentName(args[0]), mode: .openExisting, parties: Int(args[1])!)

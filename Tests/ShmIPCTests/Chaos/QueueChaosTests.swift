@@ -4,6 +4,14 @@ import ShmIPCTestSupport
 import SystemPackage
 import Testing
 
+/// How many kills a chaos test makes: its CI-sized default, or SHMIPC_CHAOS_KILLS for the
+/// long runs (Benchmarks/chaos/long-run.sh).
+enum Chaos {
+    static func kills(_ ciDefault: Int) -> Int {
+        ProcessEnvironment.value("SHMIPC_CHAOS_KILLS").flatMap { Int($0) } ?? ciDefault
+    }
+}
+
 extension ShmIPCTests {
     /// kill -9 at random instants, inside operations: producers and consumers of an MPMC
     /// `Queue` are SIGKILLed while they put and get, and the survivors check the invariants.
@@ -15,7 +23,7 @@ extension ShmIPCTests {
         /// twice, the queue never stalls, and at most one item per kill is lost (given up as
         /// abandoned).
         @Test func producersKilledAtRandomInstantsLoseAtMostTheirItemInFlight() throws {
-            let kills = 150
+            let kills = Chaos.kills(150)
             // Spinning: a waiter looks at the slot it waits on every 25 ms (parked: every slice).
             let sut = try Queue<ChaosItem>(capacity: Self.capacity, waitStrategy: .spin)
             let descriptor = sut.inheritableDescriptor!
@@ -56,8 +64,8 @@ extension ShmIPCTests {
         /// is delivered twice or torn, and what is missing is at most one item per kill given
         /// up inside the queue (abandoned) plus one per kill taken but not yet recorded.
         @Test func consumersKilledAtRandomInstantsLoseAtMostTheirItemInFlight() throws {
-            let kills = 150
-            let items = 1_000_000
+            let kills = Chaos.kills(150)
+            let items = max(1_000_000, kills * 4000)
             let sut = try Queue<ChaosItem>(capacity: Self.capacity, waitStrategy: .spin)
             let ledger = try SharedArray<UInt64>(count: items + 1, repeating: 0)
             let descriptors = [(sut.inheritableDescriptor!, Int32(10)), (ledger.inheritableDescriptor!, Int32(11))]
@@ -194,7 +202,8 @@ extension ShmIPCTests {
             let sut = try Value<Pattern64>(Pattern64(0))
             var random = SystemRandomNumberGenerator()
             var last: UInt64 = 0
-            for round in 0..<100 {
+            let kills = Chaos.kills(100)
+            for round in 0..<kills {
                 let writer = try Helper.start("value-store-forever", ["10"], descriptors: [(sut.inheritableDescriptor!, 10)])
                 guard Helper.waitForOutput(writer, containing: "writing") else {
                     Issue.record("round \(round): \(writer.output)")
@@ -209,7 +218,7 @@ extension ShmIPCTests {
                 sut.store(Pattern64(UInt64(round) << 40))   // takes the lock over if the writer died holding it
                 #expect(sut.load() == Pattern64(UInt64(round) << 40))
             }
-            print("value chaos: 100 kills, last value written by a killed writer: \(last)")
+            print("value chaos: \(kills) kills, last value written by a killed writer: \(last)")
         }
 
         /// Forged buffer index and sequences (what a hostile peer can write): reads and writes
@@ -224,6 +233,84 @@ extension ShmIPCTests {
             sut.store(Pattern64(9))
             #expect(sut.load() == Pattern64(9))
             sut.withUnsafeMutablePointer { _ = $0.pointee }
+        }
+    }
+}
+
+extension ShmIPCTests {
+    @Suite(.serialized) struct SPSCChaosTests {
+        /// The producer of an SPSCQueue SIGKILLed at random instants, 100 times, each time
+        /// replaced by a new process that takes the role over: every item received is whole,
+        /// each producer's items arrive in order without gaps or repeats (a put cut short is
+        /// never published), and the queue keeps working.
+        @Test func aProducerKilledAtRandomInstantsNeverPublishesATornItem() throws {
+            let capacity = 8
+            let sut = try SPSCQueue<ChaosItem>(capacity: capacity)
+            var consumer = try sut.makeConsumer(waitStrategy: .spin)
+            var next: [UInt64: UInt64] = [:]
+            var random = SystemRandomNumberGenerator()
+            var received = 0
+            let kills = Chaos.kills(100)
+            func take(_ item: ChaosItem) {
+                #expect(item.isWhole, "a torn item \(item.producer) \(item.counter)")
+                #expect(item.counter == next[item.producer, default: 0], "producer \(item.producer): \(item.counter)")
+                next[item.producer] = item.counter + 1
+                received += 1
+            }
+            for round in 0..<kills {
+                let producer = try Helper.start(
+                    "spsc-chaos-put", ["10", "\(capacity)", "\(round + 1)"], descriptors: [(sut.inheritableDescriptor!, 10)])
+                guard Helper.waitForOutput(producer, containing: "running") else {
+                    Issue.record("round \(round): \(producer.output)")
+                    _ = producer.kill()
+                    return
+                }
+                let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
+                while !until.hasPassed { if let item = try consumer.tryGet() { take(item) } }
+                #expect(producer.kill() == .signaled(SIGKILL))
+                while let item = try consumer.tryGet() { take(item) }
+            }
+            print("spsc chaos: \(kills) kills, \(received) items")
+            #expect(next.count == kills)
+        }
+    }
+}
+
+extension ShmIPCTests {
+    @Suite struct LockChaosTests {
+        /// A process updating two words under a `Lock` SIGKILLed at random instants, 100 times:
+        /// the next acquirer is never wedged, is told `previousOwnerDied` exactly when the pair
+        /// may be torn (and then finds it torn by at most the one update), and otherwise finds
+        /// it whole.
+        @Test func aHolderKilledAtRandomInstantsIsReportedAndNeverWedgesTheNext() throws {
+            let lock = try Lock(waitStrategy: .spin)
+            let pair = try SharedArray<UInt64>(count: 2, repeating: 0)
+            let descriptors = [(lock.inheritableDescriptor!, Int32(10)), (pair.inheritableDescriptor!, Int32(11))]
+            var random = SystemRandomNumberGenerator()
+            var diedHolding = 0
+            let kills = Chaos.kills(100)
+            for round in 0..<kills {
+                let holder = try Helper.start("lock-pair-forever", ["10", "11"], descriptors: descriptors)
+                guard Helper.waitForOutput(holder, containing: "running") else {
+                    Issue.record("round \(round): \(holder.output)")
+                    _ = holder.kill()
+                    return
+                }
+                Sys.sleep(.microseconds(Int.random(in: 0..<2000, using: &random)))
+                #expect(holder.kill() == .signaled(SIGKILL))
+                let acquisition = try lock.acquire(timeout: .seconds(30))
+                if acquisition == .previousOwnerDied {
+                    diedHolding += 1
+                    #expect(pair[0] == pair[1] || pair[0] == pair[1] &+ 1, "round \(round): \(pair[0]), \(pair[1])")
+                    pair[1] = pair[0]
+                    try lock.markConsistent()
+                } else {
+                    #expect(pair[0] == pair[1], "round \(round): torn without a death reported")
+                }
+                try lock.release()
+            }
+            print("lock chaos: \(kills) kills, \(diedHolding) while holding the lock")
+            #expect(diedHolding > 0, "no kill landed while the lock was held: the test proved little")
         }
     }
 }

@@ -68,7 +68,7 @@ extension ShmIPCTests {
         /// kill another process checks every value whole, the anchor keys untouched, the list
         /// in order, and that it can still write (it is not wedged).
         @Test func aWriterKilledAtRandomInstantsNeverTearsLosesOrWedges() throws {
-            let kills = 200
+            let kills = Chaos.kills(200)
             let d = try SharedDictionary<Int, [UInt8]>(capacity: 256 << 10)
             let l = try SharedList<[UInt8]>(capacity: 256 << 10)
             let anchors = 50
