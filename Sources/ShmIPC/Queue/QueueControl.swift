@@ -87,9 +87,9 @@ struct QueueControl: @unchecked Sendable {
     // published and free for a consumer (two values, so a producer that read the slot free a
     // moment ago cannot claim it once it is full); stamp | tid is held by a producer, or by a
     // consumer with SHMIPC_CLAIM_CONSUMER; stamp | SHMIPC_CLAIM_ABANDONED marks a slot given up
-    // after its producer died. The holder passes the tail (or head) with a CAS any
-    // thread may also do for it ("helping"), so a holder that dies never blocks the others'
-    // indices. A waiter that finds the slot it waits on held by a dead thread repairs it
+    // after its producer died. The holder passes the tail (or head) on, and any thread that
+    // finds it lagging does it for the holder ("helping"), so a holder that dies never blocks
+    // the others' indices. A waiter that finds the slot it waits on held by a dead thread repairs it
     // (``repairStalledSlot(at:)``): the only item lost is the one the dead thread was moving.
     //
     // The claim, not the index, decides who owns a slot, so the tail and head are hints: the
