@@ -340,7 +340,10 @@ final class PoolCore: @unchecked Sendable {
     /// initializer failed: nothing ran).
     private func bury(_ dead: [Worker]) {
         for worker in dead {
-            if !worker.broken { _ = collect(worker) }  // answers sent before it died still count
+            // Answers sent before it died still count, and so does an initializer's report:
+            // read what is left even if a send to it already found it broken.
+            worker.broken = false
+            _ = collect(worker)
             if worker.process.isAlive {
                 worker.process.kill()  // broken but alive: a misbehaving worker
             }
