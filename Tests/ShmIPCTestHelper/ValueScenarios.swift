@@ -48,7 +48,7 @@ extension Helper {
             }
             var next: UInt64 = 1
             value.store(Pattern64(next))
-            say("writing")
+            say("running")
             while true {
                 next &+= 1
                 value.store(Pattern64(next))

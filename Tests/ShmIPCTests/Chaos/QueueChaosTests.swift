@@ -10,6 +10,21 @@ enum Chaos {
     static func kills(_ ciDefault: Int) -> Int {
         ProcessEnvironment.value("SHMIPC_CHAOS_KILLS").flatMap { Int($0) } ?? ciDefault
     }
+
+    /// Starts a helper scenario and waits until it says "running"; nil (an issue recorded, the
+    /// helper killed) if it does not.
+    static func startRunning(
+        _ scenario: String, _ arguments: [String], descriptors: [(source: FileDescriptor, target: Int32)], round: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ChildProcess? {
+        let child = try Helper.start(scenario, arguments, descriptors: descriptors, sourceLocation: sourceLocation)
+        guard Helper.waitForOutput(child, containing: "running") else {
+            Issue.record("round \(round): \(child.output)", sourceLocation: sourceLocation)
+            _ = child.kill()
+            return nil
+        }
+        return child
+    }
 }
 
 extension ShmIPCTests {
@@ -38,12 +53,7 @@ extension ShmIPCTests {
                 received += 1
             }
             for round in 0..<kills {
-                let producer = try Helper.start("queue-chaos-put", ["10", "\(Self.capacity)", "\(round + 1)"], descriptors: [(descriptor, 10)])
-                guard Helper.waitForOutput(producer, containing: "running") else {
-                    Issue.record("round \(round): \(producer.output)")
-                    _ = producer.kill()
-                    return
-                }
+                guard let producer = try Chaos.startRunning("queue-chaos-put", ["10", "\(Self.capacity)", "\(round + 1)"], descriptors: [(descriptor, 10)], round: round) else { return }
                 let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
                 while !until.hasPassed { if let item = try sut.tryGet() { take(item) } }
                 #expect(producer.kill() == .signaled(SIGKILL), "round \(round): \(producer.output)")
@@ -72,12 +82,7 @@ extension ShmIPCTests {
             var random = SystemRandomNumberGenerator()
             var counter: UInt64 = 0
             for round in 0..<kills {
-                let consumer = try Helper.start("queue-chaos-get", ["10", "\(Self.capacity)", "11", "\(items)"], descriptors: descriptors)
-                guard Helper.waitForOutput(consumer, containing: "running") else {
-                    Issue.record("round \(round): \(consumer.output)")
-                    _ = consumer.kill()
-                    return
-                }
+                guard let consumer = try Chaos.startRunning("queue-chaos-get", ["10", "\(Self.capacity)", "11", "\(items)"], descriptors: descriptors, round: round) else { return }
                 let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
                 while !until.hasPassed && counter < UInt64(items - 1) {
                     if try sut.tryPut(ChaosItem(producer: 0, counter: counter)) { counter += 1 }
@@ -204,12 +209,8 @@ extension ShmIPCTests {
             var last: UInt64 = 0
             let kills = Chaos.kills(100)
             for round in 0..<kills {
-                let writer = try Helper.start("value-store-forever", ["10"], descriptors: [(sut.inheritableDescriptor!, 10)])
-                guard Helper.waitForOutput(writer, containing: "writing") else {
-                    Issue.record("round \(round): \(writer.output)")
-                    _ = writer.kill()
-                    return
-                }
+                guard let writer = try Chaos.startRunning(
+                    "value-store-forever", ["10"], descriptors: [(sut.inheritableDescriptor!, 10)], round: round) else { return }
                 Sys.sleep(.microseconds(Int.random(in: 0..<2000, using: &random)))
                 #expect(writer.kill() == .signaled(SIGKILL))
                 let read = sut.load()
@@ -258,13 +259,7 @@ extension ShmIPCTests {
                 received += 1
             }
             for round in 0..<kills {
-                let producer = try Helper.start(
-                    "spsc-chaos-put", ["10", "\(capacity)", "\(round + 1)"], descriptors: [(sut.inheritableDescriptor!, 10)])
-                guard Helper.waitForOutput(producer, containing: "running") else {
-                    Issue.record("round \(round): \(producer.output)")
-                    _ = producer.kill()
-                    return
-                }
+                guard let producer = try Chaos.startRunning("spsc-chaos-put", ["10", "\(capacity)", "\(round + 1)"], descriptors: [(sut.inheritableDescriptor!, 10)], round: round) else { return }
                 let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
                 while !until.hasPassed { if let item = try consumer.tryGet() { take(item) } }
                 #expect(producer.kill() == .signaled(SIGKILL))
@@ -290,12 +285,7 @@ extension ShmIPCTests {
             var diedHolding = 0
             let kills = Chaos.kills(100)
             for round in 0..<kills {
-                let holder = try Helper.start("lock-pair-forever", ["10", "11"], descriptors: descriptors)
-                guard Helper.waitForOutput(holder, containing: "running") else {
-                    Issue.record("round \(round): \(holder.output)")
-                    _ = holder.kill()
-                    return
-                }
+                guard let holder = try Chaos.startRunning("lock-pair-forever", ["10", "11"], descriptors: descriptors, round: round) else { return }
                 Sys.sleep(.microseconds(Int.random(in: 0..<2000, using: &random)))
                 #expect(holder.kill() == .signaled(SIGKILL))
                 let acquisition = try lock.acquire(timeout: .seconds(30))

@@ -76,10 +76,7 @@ extension ShmIPCTests {
             let descriptors = [(d.inheritableDescriptor!, Int32(10)), (l.inheritableDescriptor!, Int32(11))]
             var random = SystemRandomNumberGenerator()
             for round in 0..<kills {
-                let writer = try Helper.start("store-churn", ["10", "11", "\(round + 1)"], descriptors: descriptors)
-                guard Helper.waitForOutput(writer, containing: "running") else {
-                    Issue.record("round \(round): the writer did not start: \(writer.output)")
-                    _ = writer.kill()
+                guard let writer = try Chaos.startRunning("store-churn", ["10", "11", "\(round + 1)"], descriptors: descriptors, round: round) else {
                     return
                 }
                 Sys.sleep(.microseconds(Int.random(in: 0..<3000, using: &random)))

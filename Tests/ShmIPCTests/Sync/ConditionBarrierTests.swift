@@ -114,12 +114,7 @@ extension ShmIPCTests {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
             let sut = try Barrier(name: name, mode: .createExclusive, parties: 2, waitStrategy: .park)
-            let waiter = try Helper.start("barrier-wait", [name.rawValue, "2", "60000"])
-            try #require(Helper.waitForOutput(waiter, containing: "waiting"))
-            let arrived = Deadline.after(.seconds(30))
-            while sut.waitingCount < 1 && !arrived.hasPassed { Sys.sleep(.milliseconds(1)) }
-            try #require(sut.waitingCount == 1)
-            _ = Sys.sendSignal(SIGSTOP, to: waiter.pid)
+            let waiter = try Self.stoppedWaiter(sut, name)
             sut.abort()                          // generation g breaks: the stopped waiter's
             sut.reset()
             #expect(throws: SyncError.brokenBarrier) { try sut.wait(timeout: .milliseconds(20)) }  // g + 1 breaks
@@ -136,12 +131,7 @@ extension ShmIPCTests {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
             let sut = try Barrier(name: name, mode: .createExclusive, parties: 2, waitStrategy: .park)
-            let waiter = try Helper.start("barrier-wait", [name.rawValue, "2", "60000"])
-            try #require(Helper.waitForOutput(waiter, containing: "waiting"))
-            let arrived = Deadline.after(.seconds(30))
-            while sut.waitingCount < 1 && !arrived.hasPassed { Sys.sleep(.milliseconds(1)) }
-            try #require(sut.waitingCount == 1)
-            _ = Sys.sendSignal(SIGSTOP, to: waiter.pid)
+            let waiter = try Self.stoppedWaiter(sut, name)
             #expect(try sut.wait(timeout: .seconds(10)) == 1)   // generation g trips
             #expect(throws: SyncError.brokenBarrier) { try sut.wait(timeout: .milliseconds(20)) }  // g + 1 breaks
             sut.reset()
@@ -149,6 +139,17 @@ extension ShmIPCTests {
             #expect(Helper.finish(waiter, timeout: .seconds(30)) == .exited(0))
             #expect(waiter.output.contains("index 0"), "\(waiter.output)")
             try sut.unlink()
+        }
+
+        /// A helper process waiting at `sut` (2 parties), then stopped (SIGSTOP).
+        static func stoppedWaiter(_ sut: Barrier, _ name: SegmentName) throws -> ChildProcess {
+            let waiter = try Helper.start("barrier-wait", [name.rawValue, "2", "60000"])
+            try #require(Helper.waitForOutput(waiter, containing: "waiting"))
+            let arrived = Deadline.after(.seconds(30))
+            while sut.waitingCount < 1 && !arrived.hasPassed { Sys.sleep(.milliseconds(1)) }
+            try #require(sut.waitingCount == 1)
+            _ = Sys.sendSignal(SIGSTOP, to: waiter.pid)
+            return waiter
         }
 
         @Test func aPartyKilledMidWaitBreaksTheBarrierForTheOthers() throws {
