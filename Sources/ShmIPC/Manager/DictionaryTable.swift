@@ -57,6 +57,7 @@ struct DictionaryTable {
     private static func makeIndex(_ heap: SharedHeap, slotCount: Int) throws(ManagerError) -> UInt32 {
         let block = try heap.allocate(bytes: indexHead + slotCount * 8)
         let payload = heap.payload(block)
+        // Plain stores: published by the releasing store of `root` (or by READY at creation).
         payload.storeBytes(of: UInt64(slotCount), as: UInt64.self)
         payload.storeBytes(of: UInt64(0), toByteOffset: 8, as: UInt64.self)
         (payload + indexHead).initializeMemory(as: UInt64.self, repeating: 0, count: slotCount)
@@ -104,7 +105,12 @@ struct DictionaryTable {
     /// Finds `key` (its stored bytes, and their hash). Probes at most every slot once.
     @inline(__always)
     func find(_ key: UnsafeRawBufferPointer, hash: UInt64) throws(ManagerError) -> Found? {
-        let index = try index()
+        try find(key, hash: hash, in: index())
+    }
+
+    /// ``find(_:hash:)`` in an index already loaded.
+    @inline(__always)
+    func find(_ key: UnsafeRawBufferPointer, hash: UInt64, in index: Index) throws(ManagerError) -> Found? {
         let tag = hash >> 32
         var i = Int(truncatingIfNeeded: hash) & index.mask
         for _ in 0...index.mask {
@@ -142,11 +148,11 @@ struct DictionaryTable {
     /// a replaced entry is freed after. Throws ``ManagerError/noSpace(needed:free:)`` with the
     /// table unchanged.
     func set(_ key: UnsafeRawBufferPointer, hash: UInt64, value: UnsafeRawBufferPointer) throws(ManagerError) {
-        if let found = try find(key, hash: hash) {
-            let fresh = try writeEntry(key, hash: hash, value: value)
-            let index = try index()
+        let current = try index()
+        if let found = try find(key, hash: hash, in: current) {
+            let fresh = try writeEntry(key, hash: hash, value: value)  // allocates; the index stays
             // Release: pairs with the acquiring slot loads of readers (find, forEach).
-            index.slot(found.slot).store(Self.slotWord(hash, fresh), ordering: .releasing)
+            current.slot(found.slot).store(Self.slotWord(hash, fresh), ordering: .releasing)
             try heap.free(found.entry)
             return
         }
@@ -222,6 +228,9 @@ struct DictionaryTable {
         }
         let unit = try heap.allocate(bytes: Self.entryHead + key.count + value.count)
         let payload = heap.payload(unit)
+        // Plain stores: nothing references the block until the slot's releasing store
+        // publishes it, and readers that meet it earlier (a reused block) are inside a
+        // sequence change and retry.
         payload.storeBytes(of: hash, as: UInt64.self)
         payload.storeBytes(of: UInt64(key.count) | UInt64(value.count) << 32, toByteOffset: 8, as: UInt64.self)
         if key.count > 0 { (payload + Self.entryHead).copyMemory(from: key.baseAddress!, byteCount: key.count) }

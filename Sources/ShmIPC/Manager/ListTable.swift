@@ -189,6 +189,7 @@ struct ListTable {
                 throw error
             }
             let payload = heap.payload(unit)
+            // Plain stores: published by the releasing store of `root` or of the index word.
             payload.storeBytes(of: UInt64(bytes.count), as: UInt64.self)
             if bytes.count > 0 { (payload + Self.elementHead).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
             units.append(unit)

@@ -255,6 +255,10 @@ struct SharedHeap {
 
     // MARK: private: free lists
 
+    // Free-list links and the `previous` half of heads are read and written only by writers,
+    // under the store's lock (plain accesses; the lock orders them). Readers read only the
+    // size word of a head (relaxed atomic).
+
     private func link(_ block: UInt32) -> (next: UInt32, previous: UInt32) {
         let payload = payload(block)
         return (payload.load(as: UInt32.self), payload.load(fromByteOffset: 4, as: UInt32.self))

@@ -365,8 +365,7 @@ struct QueueControl: @unchecked Sendable {
     func repairIfDue(consumers: Bool, _ clock: ManagedAtomic<UInt64>) {
         let now = Deadline.now.uptimeNanoseconds
         let due = clock.load(ordering: .relaxed)  // relaxed: a process-local rate limit
-        let interval = UInt64(Self.peerCheckInterval.components.attoseconds / 1_000_000_000)
-        guard now >= due, clock.compareExchange(expected: due, desired: now &+ interval, ordering: .relaxed).exchanged else { return }
+        guard now >= due, clock.compareExchange(expected: due, desired: now &+ Self.peerCheckNanoseconds, ordering: .relaxed).exchanged else { return }
         repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))  // relaxed: a hint; the repair re-reads
     }
 
@@ -486,6 +485,9 @@ struct QueueControl: @unchecked Sendable {
 
     /// How often a waiter with a `peerGone` check runs it (a /proc read).
     static let peerCheckInterval: Duration = .milliseconds(25)
+    /// ``peerCheckInterval`` in nanoseconds, for the try path's clock (computed once).
+    static let peerCheckNanoseconds = UInt64(peerCheckInterval.components.seconds) * 1_000_000_000
+        + UInt64(peerCheckInterval.components.attoseconds / 1_000_000_000)
 
     // MARK: diagnostics
 
