@@ -278,7 +278,7 @@ typedef struct shmipc_queue_state {
     int32_t consumer_pid;       ///< SPSC: pid holding the consumer role, 0 if free
     uint32_t slot_stride;       ///< bytes per slot
     uint32_t element_offset;    ///< where the element starts in a slot
-    uint32_t reserved0;
+    uint32_t intents_used;      ///< MPMC: entries of the intent table handed out so far (a high-water mark)
     uint64_t abandoned;         ///< MPMC: items lost with a producer or consumer that died holding them
     uint8_t pad3[SHMIPC_CACHE_PAIR - 48];
     uint32_t unfinished;        ///< JoinableQueue: futex; items put and not yet task_done
@@ -295,16 +295,62 @@ _Static_assert(offsetof(shmipc_queue_state, abandoned) == 3 * SHMIPC_CACHE_PAIR 
 /// The head of an MPMC slot (Vyukov's bounded queue); the element follows at element_offset.
 typedef struct shmipc_queue_slot {
     uint64_t sequence;          ///< index + 1 when full for that index; index + capacity when free
-    uint64_t claim;             ///< (index & 0xFFFFFFFF) << 32 | holder: 0 free for a producer of
-                                ///< that index; SHMIPC_CLAIM_READY published, free for a consumer;
-                                ///< a thread id (| SHMIPC_CLAIM_CONSUMER) while one holds it;
-                                ///< SHMIPC_CLAIM_ABANDONED once a dead producer's slot is given up
+    uint64_t abandoned;         ///< ~index once the slot of that index was given up (its producer
+                                ///< died before publishing); anything else otherwise
 } shmipc_queue_slot;
 _Static_assert(sizeof(shmipc_queue_slot) == 16, "slot head");
-_Static_assert(offsetof(shmipc_queue_slot, claim) == 8, "slot claim");
-#define SHMIPC_CLAIM_READY 0x20000000ull
-#define SHMIPC_CLAIM_CONSUMER 0x40000000ull
-#define SHMIPC_CLAIM_ABANDONED 0x80000000ull
+_Static_assert(offsetof(shmipc_queue_slot, abandoned) == 8, "slot abandoned mark");
+
+/// An entry of an MPMC queue's intent table (after the slots): what one thread is claiming or
+/// holds. A thread stores the index it is about to claim (+ 1; 0 = none) here before the CAS on
+/// the tail (head) that claims it, so a waiter that finds a claimed slot unpublished can tell a
+/// live claimant (wait) from a dead one (repair). Only the owner writes its entry's intents;
+/// each entry is a cache-line pair of its own (adjacent-line prefetch). Entry 0 is shared: leased for one operation at a time by a
+/// thread that found every other entry held by a live thread.
+typedef struct shmipc_queue_intent {
+    uint32_t owner;             ///< thread id the entry belongs to; 0 if free
+    uint32_t reserved;
+    uint64_t producing;         ///< index + 1 this thread claims or holds as a producer; 0: none
+    uint64_t consuming;         ///< index + 1 this thread claims or holds as a consumer; 0: none
+    uint8_t pad[SHMIPC_CACHE_PAIR - 24];
+} shmipc_queue_intent;
+_Static_assert(sizeof(shmipc_queue_intent) == SHMIPC_CACHE_PAIR, "intent entry");
+#define SHMIPC_QUEUE_INTENTS 128u
+
+/// A thread's cache of its intent entries, by table address (direct-mapped): one compare and
+/// one load of the thread's own entry on the fast path, with no look-up in shared memory.
+typedef struct shmipc_intent_cache_line {
+    const shmipc_queue_intent *table;
+    uint32_t index;
+} shmipc_intent_cache_line;
+#define SHMIPC_INTENT_CACHE_BITS 4
+#define SHMIPC_INTENT_CACHE_LINES (1u << SHMIPC_INTENT_CACHE_BITS)
+extern __thread shmipc_intent_cache_line shmipc_intent_cache[SHMIPC_INTENT_CACHE_LINES]
+    __attribute__((tls_model("initial-exec")));
+
+static inline shmipc_intent_cache_line *shmipc_intent_cache_line_for(const shmipc_queue_intent *table) {
+    // Tables of different queues sit at the same offset in their page-aligned mappings: hash
+    // the whole address (Fibonacci hashing), not the low bits.
+    return &shmipc_intent_cache[((uintptr_t)table * 0x9E3779B97F4A7C15ull) >> (64 - SHMIPC_INTENT_CACHE_BITS)];
+}
+
+/// This thread's entry in `table`, if the cache knows it and the entry is still this thread's
+/// (a table mapped again at the same address, or a fork child, misses); NULL otherwise.
+static inline shmipc_queue_intent *shmipc_intent_lookup(shmipc_queue_intent *table) {
+    const shmipc_intent_cache_line *line = shmipc_intent_cache_line_for(table);
+    if (__builtin_expect(line->table != table, 0)) return 0;
+    shmipc_queue_intent *entry = table + line->index;
+    uint32_t owner = __atomic_load_n(&entry->owner, __ATOMIC_RELAXED);
+    int32_t me = shmipc_cached_thread_id;
+    return __builtin_expect(me != 0 && owner == (uint32_t)me, 1) ? entry : 0;
+}
+
+/// Remembers this thread's entry `index` (< SHMIPC_QUEUE_INTENTS) of `table`.
+static inline void shmipc_intent_remember(const shmipc_queue_intent *table, uint32_t index) {
+    shmipc_intent_cache_line *line = shmipc_intent_cache_line_for(table);
+    line->table = table;
+    line->index = index < SHMIPC_QUEUE_INTENTS ? index : 0;
+}
 
 // MARK: byte messages
 

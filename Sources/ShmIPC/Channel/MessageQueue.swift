@@ -79,7 +79,7 @@ public final class MessageQueue: @unchecked Sendable {
         self.coder = coder
     }
 
-    /// A slot: the MPMC head (sequence, claim), the message's length, the message.
+    /// A slot: the MPMC head (sequence, abandoned mark), the message's length, the message.
     private static let lengthOffset = 16
     private static let payloadOffset = 24
 
@@ -88,10 +88,10 @@ public final class MessageQueue: @unchecked Sendable {
         let slots = QueueLayout.slotCount(forCapacity: capacity)
         let stride = QueueLayout.roundUp(Self.payloadOffset + maxMessageSize, to: 16)
         let object = ObjectLayout(
-            kind: .messageQueue, version: 2,
+            kind: .messageQueue, version: 3,
             element: TypeFingerprint(size: maxMessageSize, stride: stride, alignment: 16,
                                      nameHash: TypeFingerprint.fnv1a("ShmIPC.MessageQueue")),
-            capacity: slots, stateSize: MemoryLayout<shmipc_queue_state>.stride + slots * stride)
+            capacity: slots, stateSize: QueueLayout.stateSize(slots: slots, stride: stride, mpmc: true))
         return (object, stride, slots)
     }
 

@@ -15,16 +15,19 @@ struct QueueControl: @unchecked Sendable {
     @usableFromInline let state: UnsafeMutablePointer<shmipc_queue_state>
     @usableFromInline let slots: UnsafeMutableRawPointer
     @usableFromInline let mask: UInt64
+    /// MPMC: the intent table, after the slots (``QueueLayout/intentTableOffset(slots:stride:)``).
+    @usableFromInline let intents: UnsafeMutablePointer<shmipc_queue_intent>
     @usableFromInline let stride: Int
     @usableFromInline let elementOffset: Int
     @usableFromInline let fenceOnFastPath: Bool
     /// A JoinableQueue's: an item given up with a dead producer or consumer also ends its task.
     let countsTasks: Bool
 
-    init(state: UnsafeMutablePointer<shmipc_queue_state>, countsTasks: Bool = false) {
-        self.init(
-            state: state, capacity: Int(state.pointee.capacity), stride: Int(state.pointee.slot_stride),
-            elementOffset: Int(state.pointee.element_offset), countsTasks: countsTasks)
+    /// A view on a queue of `Element`s whose segment has the validated `layout`: the geometry
+    /// comes from it, never from the control block (a peer can write that).
+    init<Element>(state: UnsafeMutablePointer<shmipc_queue_state>, layout: ObjectLayout, element: Element.Type, countsTasks: Bool = false) {
+        let shape = QueueLayout.slotShape(element, withSequence: layout.kind != .spscQueue)
+        self.init(state: state, capacity: layout.capacity, stride: shape.stride, elementOffset: shape.offset, countsTasks: countsTasks)
     }
 
     /// A view whose geometry comes from the caller (validated configuration), not from the
@@ -33,6 +36,8 @@ struct QueueControl: @unchecked Sendable {
         self.state = state
         slots = UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_queue_state>.stride
         mask = UInt64(capacity) &- 1
+        intents = (slots + QueueLayout.intentTableOffset(slots: capacity, stride: stride))
+            .assumingMemoryBound(to: shmipc_queue_intent.self)
         self.stride = stride
         self.elementOffset = elementOffset
         self.countsTasks = countsTasks
@@ -78,46 +83,55 @@ struct QueueControl: @unchecked Sendable {
         return Int(clamping: max(0, Int64(bitPattern: tail &- head)))
     }
 
-    // MARK: MPMC (Vyukov's bounded queue, with claimed slots)
+    // MARK: MPMC (Vyukov's bounded queue, with an intent table)
     //
     // A slot's sequence is index + 1 once full for `index`, and index + capacity once free for
-    // the next lap (Vyukov). Ownership of a slot is taken by a CAS on its claim word, stamped
-    // with the index's low 32 bits (so a thread that read a slot a lap ago cannot claim it
-    // now): stamp | 0 is free for a producer of that index, stamp | SHMIPC_CLAIM_READY is
-    // published and free for a consumer (two values, so a producer that read the slot free a
-    // moment ago cannot claim it once it is full); stamp | tid is held by a producer, or by a
-    // consumer with SHMIPC_CLAIM_CONSUMER; stamp | SHMIPC_CLAIM_ABANDONED marks a slot given up
-    // after its producer died. The holder passes the tail (or head) on, and any thread that
-    // finds it lagging does it for the holder ("helping"), so a holder that dies never blocks
-    // the others' indices. A waiter that finds the slot it waits on held by a dead thread repairs it
-    // (``repairStalledSlot(at:)``): the only item lost is the one the dead thread was moving.
+    // the next lap (Vyukov). A producer (consumer) owns a slot from its CAS on the tail (head)
+    // to its release store of the sequence. Before that CAS it stores the index it is about to
+    // claim in its own entry of the queue's intent table (a plain store to a line only it
+    // writes; the CAS, a release, publishes it): so whenever a slot is claimed and not yet
+    // published, its claimant's entry names the slot's index. A waiter that finds the slot it
+    // waits on claimed and unpublished for a while looks for a live thread that names it
+    // (``repairStalledSlot(at:)``); if none does, the claimant died, and the slot is given up:
+    // the only item lost is the one the dead thread was moving.
     //
-    // The claim, not the index, decides who owns a slot, so the tail and head are hints: the
-    // holder moves its index on with a plain store when it still reads its own position (a
-    // CAS there measured +25% round trip and -38% throughput), and a thread that finds the
-    // index behind (the slot at it already taken or used) helps it on with a CAS. A store that
-    // lands late can move an index back; the next threads then help it forward again, slot by
-    // slot, and never claim an index twice (the claim is stamped with it).
+    // The fast path is Vyukov's plus one store and a thread-local look-up (the slot CAS of the
+    // previous design cost -28% throughput: Notes/0006).
 
-    /// The claim word of `slot`.
+    /// The word that marks a slot given up for `index`: `~index` (slots start with their
+    /// index there, which no ~index of any lap equals, capacities being even).
     @inlinable @inline(__always)
-    func claim(_ slot: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
+    func abandonedMark(_ slot: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: (slot + 8).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
     }
 
-    /// The claim word of a slot free to claim for `index`.
+    /// Entry `k` of the intent table.
     @inlinable @inline(__always)
-    static func stamp(_ index: UInt64) -> UInt64 { index << 32 }
+    func intent(_ k: Int) -> UnsafeMutablePointer<shmipc_queue_intent> { intents + k }
 
-    @usableFromInline static let stampMask: UInt64 = 0xFFFF_FFFF_0000_0000
-    @usableFromInline static let holderMask: UInt64 = 0xFFFF_FFFF
-    @usableFromInline static let readyMark = UInt64(SHMIPC_CLAIM_READY)
-    @usableFromInline static let consumerFlag = UInt64(SHMIPC_CLAIM_CONSUMER)
-    @usableFromInline static let abandonedMark = UInt64(SHMIPC_CLAIM_ABANDONED)
-
-    /// This thread, as a claim holder.
     @inlinable @inline(__always)
-    static var me: UInt64 { UInt64(UInt32(bitPattern: shmipc_thread_id())) }
+    static func owner(_ entry: UnsafeMutablePointer<shmipc_queue_intent>) -> UnsafeAtomic<UInt32> {
+        UnsafeAtomic(at: UnsafeMutableRawPointer(entry).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
+    }
+
+    /// The entry's producing (or consuming) intent: the index + 1 it claims or holds; 0 none.
+    @inlinable @inline(__always)
+    static func intending(_ entry: UnsafeMutablePointer<shmipc_queue_intent>, consumer: Bool) -> UnsafeAtomic<UInt64> {
+        UnsafeAtomic(at: (UnsafeMutableRawPointer(entry) + (consumer ? 16 : 8)).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
+    }
+
+    /// This thread's intent entry: from the thread's cache, else registered (or, with every
+    /// entry held by a live thread, the shared entry leased for one operation: ``endOperation``).
+    @inlinable @inline(__always)
+    func myIntent() -> UnsafeMutablePointer<shmipc_queue_intent> {
+        shmipc_intent_lookup(intents) ?? registerIntent()
+    }
+
+    /// After an operation: gives the shared entry back if it was leased for it.
+    @inlinable @inline(__always)
+    func endOperation(_ entry: UnsafeMutablePointer<shmipc_queue_intent>) {
+        if entry == intents { releaseSharedIntent() }
+    }
 
     /// Puts `value` if a slot is free; false if the queue is full.
     @inlinable @inline(__always)
@@ -129,44 +143,38 @@ struct QueueControl: @unchecked Sendable {
     /// `elementOffset`), then publishes it; false if the queue is full.
     @inlinable @inline(__always)
     func mpmcTryPut(_ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
-        var position = tail.load(ordering: .relaxed)  // relaxed: the claim below validates it
-        for _ in 0...Self.helpLimit(mask) {
+        let entry = myIntent()
+        defer { endOperation(entry) }
+        let intending = Self.intending(entry, consumer: false)
+        var position = tail.load(ordering: .relaxed)  // relaxed: the CAS below validates it
+        for _ in 0...Self.tryLimit(mask) {
             let slot = self.slot(position)
             // Acquire: pairs with the release store of the consumer that freed the slot, so its
             // read of the old element happens before our write.
             let sequence = self.sequence(slot).load(ordering: .acquiring)
             let difference = Int64(bitPattern: sequence &- position)
             if difference == 0 {
-                let free = Self.stamp(position)
-                // Acquiring: pairs with the releasing claim store of the previous holder.
-                let (won, current) = claim(slot).compareExchange(expected: free, desired: free | Self.me, ordering: .acquiring)
+                // Relaxed: the releasing CAS below publishes it (before the tail moves past).
+                intending.store(position &+ 1, ordering: .relaxed)
+                let (won, current) = tail.weakCompareExchange(
+                    expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
                 if won {
-                    // Past `position` for the other producers (unless one helped already; see
-                    // above). Relaxed: the slot's sequence, not the tail, publishes the element.
-                    if tail.load(ordering: .relaxed) == position { tail.store(position &+ 1, ordering: .relaxed) }
                     fill(slot)
-                    // Ready for the consumers of `position`, then published: in that order, so
-                    // the slot's line is written twice in a row (a consumer polling the sequence
-                    // would otherwise pull it away between the two stores). Safe: a consumer
-                    // claims only after it saw the sequence. Release: pairs with the consumers'
-                    // acquiring CAS and sequence load; the second publishes the element.
-                    claim(slot).store(free | Self.readyMark, ordering: .releasing)
+                    // Release: pairs with the acquire load in mpmcTryGet; publishes the element.
                     self.sequence(slot).store(position &+ 1, ordering: .releasing)
                     return true
                 }
-                guard current & Self.stampMask == free else { return false }  // the last lap's consumer has not let go yet
-                // Another producer holds `position`: help it past, then go on at the tail.
-                _ = tail.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
-                position = tail.load(ordering: .relaxed)
+                position = current
             } else if difference < 0 {
-                return false  // the slot still holds the element of the previous lap: full
+                break  // the slot still holds the element of the previous lap: full
             } else {
-                // Another producer took it: help the tail past it if it lags, and reload.
-                _ = tail.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
-                position = tail.load(ordering: .relaxed)
+                position = tail.load(ordering: .relaxed)  // another producer took it: reload
             }
         }
-        return false  // walked a whole lap and more without a free slot: as full, for now
+        // Full (or a forged sequence): name no index we may have announced and not claimed.
+        // Release: a repairer that reads this also sees what we published before.
+        intending.store(0, ordering: .releasing)
+        return false
     }
 
     /// Takes an element if one is ready; nil if the queue is empty.
@@ -182,104 +190,155 @@ struct QueueControl: @unchecked Sendable {
     func mpmcTryGet<Result>(
         accept: (UnsafeMutableRawPointer) -> Bool, _ read: (UnsafeMutableRawPointer) -> Result
     ) -> Result? {
-        var position = head.load(ordering: .relaxed)  // relaxed: the claim below validates it
-        for _ in 0...Self.helpLimit(mask) {
+        let entry = myIntent()
+        defer { endOperation(entry) }
+        let intending = Self.intending(entry, consumer: true)
+        var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
+        for _ in 0...Self.tryLimit(mask) {
             let slot = self.slot(position)
-            // Acquire: pairs with the producer's release store in mpmcTryPut.
+            // Acquire: pairs with the producer's (or repairer's) release store of the sequence.
             let sequence = self.sequence(slot).load(ordering: .acquiring)
             let difference = Int64(bitPattern: sequence &- (position &+ 1))
             if difference == 0 {
-                guard accept(slot) else { return nil }
-                let free = Self.stamp(position)
-                // Acquiring: pairs with the producer's releasing claim store.
-                let (won, current) = claim(slot).compareExchange(
-                    expected: free | Self.readyMark, desired: free | Self.me | Self.consumerFlag, ordering: .acquiring)
+                // Relaxed: the sequence acquired above published the mark with the slot.
+                let given = abandonedMark(slot).load(ordering: .relaxed) == ~position
+                guard given || accept(slot) else { break }
+                intending.store(position &+ 1, ordering: .relaxed)  // as in put
+                let (won, current) = head.weakCompareExchange(
+                    expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
                 if won {
-                    if head.load(ordering: .relaxed) == position { head.store(position &+ 1, ordering: .relaxed) }  // as in put
+                    if given {
+                        skipAbandoned(slot, position)
+                        position &+= 1
+                        continue
+                    }
                     let value = read(slot)
-                    mpmcFree(slot, position)
+                    // Release: frees the slot for index + capacity; pairs with the acquire in
+                    // mpmcTryPut, so our read precedes the next write.
+                    self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)
                     return value
                 }
-                guard current & Self.stampMask == free else { return nil }  // not let go by its producer yet
-                if current & Self.holderMask == Self.abandonedMark {
-                    skipAbandoned(slot, position, current)
-                } else if current & Self.consumerFlag == 0 {
-                    return nil  // its producer published it and is letting go: not ready yet
-                } else {
-                    // Another consumer holds `position`: help it past.
-                    _ = head.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
-                }
-                position = head.load(ordering: .relaxed)
+                position = current
             } else if difference < 0 {
-                return nil  // not yet filled for this index: empty
+                break  // not yet filled for this index: empty
             } else {
-                // Another consumer took it: help the head past it if it lags, and reload.
-                _ = head.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
-                position = head.load(ordering: .relaxed)
+                position = head.load(ordering: .relaxed)  // another consumer took it: reload
             }
         }
-        return nil  // walked a whole lap and more without a ready slot: as empty, for now
+        intending.store(0, ordering: .releasing)  // as in put
+        return nil
     }
 
-    /// Frees `slot` (taken at `position`) for the next lap.
-    @inlinable @inline(__always)
-    func mpmcFree(_ slot: UnsafeMutableRawPointer, _ position: UInt64) {
-        let next = position &+ mask &+ 1
-        // Free for a producer of index + capacity, then the sequence that lets it look (the
-        // order as in put). Release: pairs with the producers' acquiring CAS and sequence load,
-        // so our read precedes the next write.
-        claim(slot).store(Self.stamp(next), ordering: .releasing)
-        self.sequence(slot).store(next, ordering: .releasing)
-    }
-
-    /// Claims a slot given up after its producer died, passes the head over it and frees it.
+    /// Frees a slot given up after its producer died, which this consumer claimed (counted
+    /// as abandoned by its repairer).
     @usableFromInline @inline(never)
-    func skipAbandoned(_ slot: UnsafeMutableRawPointer, _ position: UInt64, _ current: UInt64) {
-        guard claim(slot).compareExchange(
-            expected: current, desired: Self.stamp(position) | Self.me | Self.consumerFlag, ordering: .acquiring).exchanged else { return }
-        _ = head.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
-        mpmcFree(slot, position)
+    func skipAbandoned(_ slot: UnsafeMutableRawPointer, _ position: UInt64) {
+        self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)  // as a get frees
         didGet()
     }
 
-    /// Whether the MPMC slot at the head holds an element ready to claim (a snapshot, for
+    /// Whether the MPMC slot at the head holds an element, or a slot given up (a snapshot, for
     /// waiting).
     @usableFromInline
     func mpmcLooksNonEmpty() -> Bool {
-        for _ in 0...Self.helpLimit(mask) {
-            let position = head.load(ordering: .relaxed)
-            let slot = self.slot(position)
-            let sequence = self.sequence(slot).load(ordering: .acquiring)
-            if Int64(bitPattern: sequence &- (position &+ 1)) > 0 {
-                // The head lags (taken already): help it on and look again.
-                _ = head.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
-                continue
-            }
-            guard sequence == position &+ 1 else { return false }
-            let holder = claim(slot).load(ordering: .acquiring)  // pairs with the releasing claim stores
-            return holder == Self.stamp(position) | Self.readyMark || holder == Self.stamp(position) | Self.abandonedMark
-        }
-        return false
+        let position = head.load(ordering: .relaxed)  // relaxed: a snapshot; the get re-reads
+        return sequence(slot(position)).load(ordering: .acquiring) == position &+ 1  // pairs with the publishing stores
     }
 
-    /// How many slots a try walks (helping a lagging index on) before it gives up for now:
-    /// bounds every try against forged sequences.
-    @inlinable
-    static func helpLimit(_ mask: UInt64) -> Int { Int(truncatingIfNeeded: min(mask, 1 << 20)) &* 2 &+ 16 }
-
-    /// Whether the MPMC slot at the tail is free to claim (a snapshot, for waiting).
+    /// Whether the MPMC slot at the tail is free (a snapshot, for waiting).
+    @usableFromInline
     func mpmcLooksNotFull() -> Bool {
-        for _ in 0...Self.helpLimit(mask) {
-            let position = tail.load(ordering: .relaxed)
-            let slot = self.slot(position)
-            let sequence = self.sequence(slot).load(ordering: .acquiring)
-            if Int64(bitPattern: sequence &- position) > 0 {
-                // The tail lags (taken already): help it on and look again.
-                _ = tail.compareExchange(expected: position, desired: position &+ 1, ordering: .relaxed)
-                continue
+        let position = tail.load(ordering: .relaxed)  // as above
+        return sequence(slot(position)).load(ordering: .acquiring) == position
+    }
+
+    /// How many slots a try looks at before it gives up for now: bounds every try against
+    /// forged sequences (each failed CAS means another thread moved the index on, so a lap
+    /// and more of failures is contention no try meets in practice).
+    @inlinable
+    static func tryLimit(_ mask: UInt64) -> Int { Int(truncatingIfNeeded: min(mask, 1 << 20)) &* 2 &+ 16 }
+
+    // MARK: MPMC intent entries (cold)
+
+    /// Entries of the intent table handed out so far (a high-water mark; scans stop there).
+    var intentsUsed: UnsafeAtomic<UInt32> { word32(3 * 128 + 36) }
+
+    /// Finds this thread's entry, or takes a free one, or a dead thread's; caches it. With all
+    /// taken by live threads, leases the shared entry 0 for one operation.
+    @usableFromInline @inline(never)
+    func registerIntent() -> UnsafeMutablePointer<shmipc_queue_intent> {
+        let me = UInt32(bitPattern: shmipc_thread_id())
+        let count = Int(SHMIPC_QUEUE_INTENTS)
+        let used = min(Int(intentsUsed.load(ordering: .acquiring)), count)  // pairs with take()'s bump
+        func take(_ k: Int, from owner: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent>? {
+            let entry = intent(k)
+            guard owner == me || Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged else { return nil }
+            // A dead thread's (or a reused thread id's) intents are not ours: clear them.
+            Self.intending(entry, consumer: false).store(0, ordering: .releasing)
+            Self.intending(entry, consumer: true).store(0, ordering: .releasing)
+            var seen = intentsUsed.load(ordering: .relaxed)
+            while seen < UInt32(k + 1) {
+                // Released before our first intent store: a repairer scanning up to the
+                // high-water mark it read after our CAS on the tail or head sees our entry.
+                let (done, now) = intentsUsed.compareExchange(expected: seen, desired: UInt32(k + 1), ordering: .releasing)
+                if done { break }
+                seen = now
             }
-            return sequence == position
-                && claim(slot).load(ordering: .acquiring) == Self.stamp(position)  // pairs with the releasing claim stores
+            shmipc_intent_remember(intents, UInt32(k))
+            return entry
+        }
+        for k in 1..<max(used, 1) where Self.owner(intent(k)).load(ordering: .relaxed) == me {
+            if let entry = take(k, from: me) { return entry }
+        }
+        for k in 1..<count where Self.owner(intent(k)).load(ordering: .relaxed) == 0 {
+            if let entry = take(k, from: 0) { return entry }
+        }
+        for k in 1..<count {
+            let owner = Self.owner(intent(k)).load(ordering: .relaxed)
+            if !Sys.threadIsAlive(Int32(bitPattern: owner)), let entry = take(k, from: owner) { return entry }
+        }
+        return leaseSharedIntent(me)
+    }
+
+    /// Leases the shared entry for one operation: waits while a live thread holds it (for one
+    /// operation of its own), takes it from a dead one.
+    func leaseSharedIntent(_ me: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent> {
+        let entry = intent(0)
+        var spins = 0
+        while true {
+            let owner = Self.owner(entry).load(ordering: .relaxed)
+            if owner == 0 || (spins >= 1000 && !Sys.threadIsAlive(Int32(bitPattern: owner))) {
+                if Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged {
+                    Self.intending(entry, consumer: false).store(0, ordering: .releasing)
+                    Self.intending(entry, consumer: true).store(0, ordering: .releasing)
+                    return entry
+                }
+                spins = 0
+            }
+            spins += 1
+            Sys.yield()
+        }
+    }
+
+    @usableFromInline @inline(never)
+    func releaseSharedIntent() {
+        let entry = intent(0)
+        Self.intending(entry, consumer: false).store(0, ordering: .releasing)
+        Self.intending(entry, consumer: true).store(0, ordering: .releasing)
+        Self.owner(entry).store(0, ordering: .releasing)
+    }
+
+    /// Whether a live thread names `index` as its producing (consuming) intent.
+    func aLiveThreadIntends(_ index: UInt64, consumer: Bool) -> Bool {
+        let used = min(Int(intentsUsed.load(ordering: .acquiring)), Int(SHMIPC_QUEUE_INTENTS))  // pairs with the bump
+        for k in 0..<max(used, 1) {
+            let entry = intent(k)
+            let owner = Self.owner(entry).load(ordering: .acquiring)
+            guard owner != 0 else { continue }
+            // Acquire: pairs with the owner's releasing stores, so an intent that moved on
+            // shows the publication that preceded it.
+            guard Self.intending(entry, consumer: consumer).load(ordering: .acquiring) == index &+ 1 else { continue }
+            if Sys.threadIsAlive(Int32(bitPattern: owner)) { return true }
         }
         return false
     }
@@ -287,80 +346,53 @@ struct QueueControl: @unchecked Sendable {
     /// Items given up because a producer or consumer died holding them (a snapshot).
     var abandoned: Int { Int(clamping: word64(424).load(ordering: .relaxed)) }  // relaxed: a statistic
 
-    /// Repairs the slot a waiter waits on (the head's for consumers, the tail's for producers)
-    /// if a thread that died holds it, or died between the two stores that hand it on. Cold:
-    /// waiters call it every ``peerCheckInterval``.
-    /// - a producer died before publishing: the slot is given up (the tail passed over it, the
-    ///   item counted in ``abandoned``) and consumers skip it;
-    /// - a consumer died before freeing the item it took: the item is lost (counted) and the
-    ///   slot freed;
-    /// - a producer died between marking the slot ready and publishing its sequence, or a
-    ///   consumer between marking it free and freeing its sequence: the second store is done
-    ///   for it (the value it would have stored; nothing is lost).
+    /// Repairs the slot at `position` (a waiter's: the head's for consumers, the tail's for
+    /// producers) if a thread that died holds it. Cold: waiters call it every
+    /// ``peerCheckInterval``.
+    /// - claimed by a producer (the tail past its index) and not published, and no live thread
+    ///   names its index: the slot is marked given up (``abandoned`` counts the item) and
+    ///   published; consumers claim it like an item and free it without delivering it;
+    /// - taken by a consumer (the head past its index) and not freed, and no live thread names
+    ///   its index: the item is lost (counted) and the slot freed for the next lap.
+    /// The index 2^64 - 1 is never given up (its intent, + 1, reads as none).
     @usableFromInline @inline(never)
     func repairStalledSlot(at position: UInt64) {
         let slot = self.slot(position)
-        let sequence = self.sequence(slot).load(ordering: .acquiring)  // pairs with the holders' releasing stores
-        let current = claim(slot).load(ordering: .acquiring)
-        let holder = current & Self.holderMask
-        // The index the claim is for: this lap's or the last (a waiter at the tail waits on a
-        // slot still holding the last lap's item).
-        let stamp = current & Self.stampMask
-        let previous = position &- mask &- 1
-        guard stamp == Self.stamp(position) || stamp == Self.stamp(previous) else { return }
-        let index = stamp == Self.stamp(position) ? position : previous
-        switch holder {
-        case Self.readyMark:
-            // Ready but not published: its producer stopped between the two stores.
-            if sequence == index {
-                self.sequence(slot).store(index &+ 1, ordering: .releasing)  // pairs with the consumers' acquire
-                didPut()
-            }
-            return
-        case 0:
-            // Free for `index` but not freed: its consumer stopped between the two stores.
-            if sequence == index &- mask {
-                self.sequence(slot).store(index, ordering: .releasing)  // pairs with the producers' acquire
-                didGet()
-            }
-            return
-        case Self.abandonedMark:
-            // A repair given up half-way (its repairer died): finish it.
-            if sequence == index {
-                self.sequence(slot).store(index &+ 1, ordering: .releasing)  // pairs with the consumers' acquire
-                didPut()
-            }
-            return
-        default:
-            break
-        }
-        guard !Sys.threadIsAlive(Int32(truncatingIfNeeded: holder & ~Self.consumerFlag)) else { return }
-        switch (holder & Self.consumerFlag != 0, sequence) {
-        case (false, index):
-            // A producer died holding `index` before publishing it: give the slot up.
-            guard claim(slot).compareExchange(
-                expected: current, desired: stamp | Self.abandonedMark, ordering: .acquiring).exchanged else { return }
-            _ = tail.compareExchange(expected: index, desired: index &+ 1, ordering: .relaxed)
+        // Acquire, the index first: a claim the index shows happened before, with the
+        // claimant's intent store; the sequence then says whether it was published.
+        let tail = self.tail.load(ordering: .acquiring)
+        let head = self.head.load(ordering: .acquiring)
+        let sequence = self.sequence(slot).load(ordering: .acquiring)
+        let lap = mask &+ 1
+        if sequence == position || sequence == position &- lap {
+            // Free for `sequence`: unpublished if a producer claimed it (the tail is past it).
+            let index = sequence
+            guard index != .max, Int64(bitPattern: tail &- index) > 0,
+                  !aLiveThreadIntends(index, consumer: false) else { return }
+            // No live producer names it: its claimant died. Mark, then publish (a repairer
+            // killed between the two leaves the mark; the next one publishes).
+            abandonedMark(slot).store(~index, ordering: .relaxed)  // published by the CAS below
+            guard self.sequence(slot).compareExchange(
+                expected: index, desired: index &+ 1, ordering: .releasing).exchanged else { return }
             countAbandoned()
-            self.sequence(slot).store(index &+ 1, ordering: .releasing)  // pairs with the consumers' acquire
             didPut()
-        case (true, index &+ 1):
-            // A consumer died holding an item it had not finished taking: it is lost.
-            guard claim(slot).compareExchange(
-                expected: current, desired: stamp | Self.me | Self.consumerFlag, ordering: .acquiring).exchanged else { return }
-            _ = head.compareExchange(expected: index, desired: index &+ 1, ordering: .relaxed)
-            countAbandoned()
-            mpmcFree(slot, index)
+        } else if sequence == position &+ 1 || sequence == position &- mask {
+            // Full for `sequence - 1`: half-taken if a consumer claimed it (the head is past it).
+            let index = sequence &- 1
+            guard index != .max, Int64(bitPattern: head &- index) > 0,
+                  !aLiveThreadIntends(index, consumer: true) else { return }
+            let given = abandonedMark(slot).load(ordering: .relaxed) == ~index  // read before freeing
+            guard self.sequence(slot).compareExchange(
+                expected: sequence, desired: index &+ lap, ordering: .releasing).exchanged else { return }
+            if !given { countAbandoned() }  // a given-up slot was counted when it was given up
             didGet()
-        default:
-            return  // no state a holder leaves: a peer scribbled on it
         }
     }
 
     /// For a `tryPut` that found the queue full or a `tryGet` that found it empty: repairs the
     /// slot at the tail (or head) if a dead thread holds it, at most once per
     /// ``peerCheckInterval`` per `clock` (a process-local deadline, so a polling caller pays
-    /// one clock read per failed try, and the /proc look-up only that often).
+    /// one clock read per failed try, and the /proc look-ups only that often).
     @usableFromInline @inline(never)
     func repairIfDue(consumers: Bool, _ clock: ManagedAtomic<UInt64>) {
         let now = Deadline.now.uptimeNanoseconds
@@ -435,12 +467,20 @@ struct QueueControl: @unchecked Sendable {
         let epoch = consumers ? notEmptyEpoch : notFullEpoch
         let waiters = consumers ? notEmptyWaiters : notFullWaiters
         let epochWord = UnsafeMutableRawPointer(state).advanced(by: consumers ? 256 : 264).assumingMemoryBound(to: UInt32.self)
-        var nextPeerCheck = peerGone == nil && !repairsSlots ? Deadline.distantFuture : .after(Self.peerCheckInterval)
+        // The first check is scheduled once the first spin has given up: a wait that ends
+        // spinning reads no clock for it (a clock read per get measured +20 ns a round trip).
+        let checks = peerGone != nil || repairsSlots
+        var nextPeerCheck = Deadline.distantFuture
+        var scheduled = false
         while true {
             if !consumers && isClosed { throw .closed }
             if strategy.spin(ready) { return }
             if isClosed { if consumers && ready() { return }; throw .closed }
             if deadline.hasPassed { throw .timedOut }
+            if checks && !scheduled {
+                nextPeerCheck = .after(Self.peerCheckInterval)
+                scheduled = true
+            }
             if nextPeerCheck.hasPassed {
                 if let peerGone, peerGone() { if consumers && ready() { return }; throw .closed }
                 if repairsSlots {

@@ -17,9 +17,8 @@ enum QueueLayout {
     static func slotShape<Element>(_: Element.Type, withSequence: Bool) -> (offset: Int, stride: Int) {
         let alignment = max(MemoryLayout<Element>.alignment, withSequence ? 8 : 1)
         let offset = withSequence ? roundUp(MemoryLayout<shmipc_queue_slot>.size, to: alignment) : 0
-        // (Padding MPMC slots to a cache line, so a consumer's claim never waits for the line
-        // a producer fills the next slot in, measured slower: 19M/s against 27M/s for 8-byte
-        // elements, one line moving per message instead of one per ~2.7.)
+        // (Padding MPMC slots to a cache line measured slower: one line moving per message
+        // instead of one per ~2.7 for 8-byte elements; Notes/0006.)
         let stride = roundUp(offset + max(MemoryLayout<Element>.size, 1), to: alignment)
         return (offset, stride)
     }
@@ -29,9 +28,23 @@ enum QueueLayout {
     ) -> ObjectLayout {
         let shape = slotShape(element, withSequence: kind != .spscQueue)
         return ObjectLayout(
-            kind: kind, version: 2, element: TypeFingerprint(of: element), capacity: slots,
-            stateSize: MemoryLayout<shmipc_queue_state>.stride + slots * shape.stride)
+            kind: kind, version: 3, element: TypeFingerprint(of: element), capacity: slots,
+            stateSize: stateSize(slots: slots, stride: shape.stride, mpmc: kind != .spscQueue))
     }
+
+    /// The control block, the slots and, for MPMC queues, the intent table.
+    static func stateSize(slots: Int, stride: Int, mpmc: Bool) -> Int {
+        MemoryLayout<shmipc_queue_state>.stride
+            + (mpmc ? intentTableOffset(slots: slots, stride: stride) + intentTableSize : slots * stride)
+    }
+
+    /// Where an MPMC queue's intent table starts, from the first slot: after the last slot, on
+    /// a line of its own.
+    static func intentTableOffset(slots: Int, stride: Int) -> Int {
+        roundUp(slots &* stride, to: MemoryLayout<shmipc_queue_intent>.stride)
+    }
+
+    static let intentTableSize = Int(SHMIPC_QUEUE_INTENTS) * MemoryLayout<shmipc_queue_intent>.stride
 
     /// Writes the initial state: empty, head = tail = `initialIndex`, every MPMC slot free for
     /// its first index.
@@ -60,8 +73,8 @@ enum QueueLayout {
         for k in 0..<UInt64(slots) {
             let index = initialIndex &+ k
             let slot = base + Int(index & UInt64(slots - 1)) * shape.stride
-            slot.storeBytes(of: index, as: UInt64.self)  // free for `index`; published by READY
-            slot.storeBytes(of: QueueControl.stamp(index), toByteOffset: 8, as: UInt64.self)  // free to claim for `index`
+            slot.storeBytes(of: index, as: UInt64.self)  // free for `index`
+            slot.storeBytes(of: index, toByteOffset: 8, as: UInt64.self)  // not given up (that is ~index)
         }
     }
 

@@ -32,7 +32,7 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots), permissions: permissions) {
             QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: 0)
         }
-        control = QueueControl(state: storage.state)
+        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     /// Creates an inheritable queue; `initialIndex` is a testing hook (see ``Queue``).
@@ -41,7 +41,7 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout(slots)) {
             QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: 0)
         }
-        control = QueueControl(state: storage.state)
+        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     /// Testing hook: indices start at `initialIndex`.
@@ -50,13 +50,13 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout(slots)) {
             QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        control = QueueControl(state: storage.state)
+        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     /// Attaches an inheritable queue; `capacity` must match the creator's.
     public init(inheriting descriptor: FileDescriptor, capacity: Int) throws(SharedObjectError) {
         storage = try SharedState(inheriting: descriptor, layout: Self.layout(QueueLayout.slotCount(forCapacity: capacity)))
-        control = QueueControl(state: storage.state)
+        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     static func layout(_ slots: Int) -> ObjectLayout {

@@ -152,6 +152,9 @@ package enum Sys {
 }
 
 extension Sys {
+    /// Gives the processor up to another runnable thread (sched_yield).
+    package static func yield() { _ = sched_yield() }
+
     /// Sleeps for `duration` (nanosleep; EINTR resumes with the time left).
     package static func sleep(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components

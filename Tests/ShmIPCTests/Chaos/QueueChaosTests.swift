@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 @testable import ShmIPC
 import ShmIPCTestSupport
@@ -108,48 +109,74 @@ extension ShmIPCTests {
 }
 
 extension ShmIPCTests {
-    /// Each repair of a slot a dead thread holds, set up exactly: the slot states a thread
-    /// leaves when killed at each step of a put or a get.
+    /// Each repair of a slot a dead thread holds, set up exactly: the slot and intent states a
+    /// thread leaves when killed at each step of a put or a get; and that a live claimant's slot
+    /// is waited for, never given up.
     @Suite struct QueueSlotRepairTests {
         /// A thread id that is no longer alive (a helper that ran and was reaped).
-        static func deadThreadID() throws -> UInt64 {
+        static func deadThreadID() throws -> UInt32 {
             let child = try Helper.start("exit", ["0"])
             #expect(Helper.finish(child) == .exited(0))
-            return UInt64(UInt32(bitPattern: child.pid))
+            return UInt32(bitPattern: child.pid)
+        }
+
+        /// Writes intent entry `k` as `owner` left it: producing/consuming `index` (+ 1; 0 none).
+        static func plant(_ control: QueueControl, entry k: Int = 7, owner: UInt32, producing: UInt64 = 0, consuming: UInt64 = 0) {
+            let entry = control.intent(k)
+            QueueControl.owner(entry).store(owner, ordering: .relaxed)
+            QueueControl.intending(entry, consumer: false).store(producing, ordering: .relaxed)
+            QueueControl.intending(entry, consumer: true).store(consuming, ordering: .relaxed)
+            if control.intentsUsed.load(ordering: .relaxed) < UInt32(k + 1) { control.intentsUsed.store(UInt32(k + 1), ordering: .relaxed) }
         }
 
         @Test func aProducerKilledBeforePublishingLosesOnlyItsItem() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
             let control = sut.control
-            // Killed after claiming index 0 and passing the tail, before publishing.
-            control.claim(control.slot(0)).store(QueueControl.stamp(0) | (try Self.deadThreadID()), ordering: .relaxed)
+            // Killed after its CAS on the tail (index 0), before publishing.
+            Self.plant(control, owner: try Self.deadThreadID(), producing: 0 + 1)
             control.tail.store(1, ordering: .relaxed)
             try sut.put(7)
             #expect(try sut.get(timeout: .seconds(5)) == 7)
             #expect(sut.abandoned == 1)
             // The slot serves the next lap.
             for value in 10..<18 as Range<UInt64> { try sut.put(value, timeout: .seconds(5)); #expect(try sut.get(timeout: .seconds(5)) == value) }
-        }
-
-        @Test func aProducerKilledBeforePassingTheTailLosesOnlyItsItem() throws {
-            let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
-            let control = sut.control
-            // Killed right after claiming index 0: the tail still says 0.
-            control.claim(control.slot(0)).store(QueueControl.stamp(0) | (try Self.deadThreadID()), ordering: .relaxed)
-            try sut.put(8, timeout: .seconds(5))  // another producer helps the tail past index 0
-            #expect(try sut.get(timeout: .seconds(5)) == 8)
             #expect(sut.abandoned == 1)
         }
 
-        @Test func aProducerKilledBetweenReadyAndPublishedLosesNothing() throws {
+        @Test func aProducerKilledBeforeItsClaimLosesNothing() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
             let control = sut.control
-            try sut.put(9)
-            // As if it died after marking index 0 ready, before publishing its sequence.
-            control.sequence(control.slot(0)).store(0, ordering: .relaxed)
-            #expect(try sut.tryGet() == nil)
-            #expect(try sut.get(timeout: .seconds(5)) == 9)
+            // Killed after naming index 0, before its CAS on the tail: it held nothing.
+            Self.plant(control, owner: try Self.deadThreadID(), producing: 0 + 1)
+            try sut.put(8)
+            #expect(try sut.get(timeout: .seconds(5)) == 8)
             #expect(sut.abandoned == 0)
+        }
+
+        @Test func aLiveClaimantIsWaitedForNotGivenUp() throws {
+            let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
+            let control = sut.control
+            let live = try Helper.start("hang")
+            defer { _ = live.kill() }
+            #expect(Helper.waitForOutput(live, containing: "hanging"))
+            // A live thread claimed index 0 and is still filling it.
+            Self.plant(control, owner: UInt32(bitPattern: live.pid), producing: 0 + 1)
+            control.tail.store(1, ordering: .relaxed)
+            try sut.put(7)
+            #expect(throws: QueueError.timedOut) { try sut.get(timeout: .milliseconds(300)) }  // 12 repair looks
+            #expect(sut.abandoned == 0)
+            // It publishes: both items arrive, in order.
+            (control.slot(0) + control.elementOffset).storeBytes(of: UInt64(6), as: UInt64.self)
+            control.sequence(control.slot(0)).store(1, ordering: .releasing)
+            #expect(try sut.get(timeout: .seconds(5)) == 6)
+            #expect(try sut.get(timeout: .seconds(5)) == 7)
+            // It dies holding the next one (index 2): then the slot is given up.
+            Self.plant(control, owner: UInt32(bitPattern: live.pid), producing: 2 + 1)
+            control.tail.store(3, ordering: .relaxed)
+            #expect(live.kill() == .signaled(SIGKILL))
+            try sut.put(9)
+            #expect(try sut.get(timeout: .seconds(5)) == 9)
+            #expect(sut.abandoned == 1)
         }
 
         @Test func aConsumerKilledWhileTakingLosesOnlyThatItem() throws {
@@ -157,9 +184,8 @@ extension ShmIPCTests {
             let control = sut.control
             try sut.put(1)
             try sut.put(2)
-            // A consumer claimed index 0, passed the head, and died copying it out.
-            let holder = QueueControl.stamp(0) | (try Self.deadThreadID()) | QueueControl.consumerFlag
-            control.claim(control.slot(0)).store(holder, ordering: .relaxed)
+            // A consumer won the head for index 0 and died copying it out.
+            Self.plant(control, owner: try Self.deadThreadID(), consuming: 0 + 1)
             control.head.store(1, ordering: .relaxed)
             #expect(try sut.get(timeout: .seconds(5)) == 2)
             try sut.put(3, timeout: .seconds(5))   // waits on slot 0 (index 2): frees it
@@ -168,18 +194,23 @@ extension ShmIPCTests {
             #expect(sut.count == 0)
         }
 
-        @Test func aConsumerKilledBetweenFreeAndFreedLosesNothing() throws {
+        @Test func aConsumerKilledSkippingAGivenUpSlotCountsNothingTwice() throws {
             let sut = try Queue<UInt64>(capacity: 2, waitStrategy: .spin)
             let control = sut.control
+            let dead = try Self.deadThreadID()
+            // A producer died holding index 0, and its slot was given up (counted once)...
+            Self.plant(control, entry: 3, owner: dead, producing: 0 + 1)
+            control.tail.store(1, ordering: .relaxed)
+            control.repairStalledSlot(at: 0)
+            #expect(sut.abandoned == 1)
+            // ...then a consumer won the head for it and died before freeing it.
+            Self.plant(control, entry: 4, owner: dead, consuming: 0 + 1)
+            control.head.store(1, ordering: .relaxed)
             try sut.put(1)
+            try sut.put(2, timeout: .seconds(5))   // index 2, slot 0: freed by the repair
+            #expect(sut.abandoned == 1)
             #expect(try sut.get() == 1)
-            // As if it died after marking slot 0 free for index 2, before freeing its sequence.
-            control.sequence(control.slot(0)).store(1, ordering: .relaxed)
-            try sut.put(2)
-            try sut.put(3, timeout: .seconds(5))   // index 2: slot 0, freed by the repair
             #expect(try sut.get() == 2)
-            #expect(try sut.get() == 3)
-            #expect(sut.abandoned == 0)
         }
 
         @Test func aJoinableQueuesAbandonedItemEndsItsTask() throws {
@@ -187,13 +218,42 @@ extension ShmIPCTests {
             let control = sut.queue.control
             // A producer counted its task, claimed index 0 and died.
             control.word32(512).store(1, ordering: .relaxed)
-            control.claim(control.slot(0)).store(QueueControl.stamp(0) | (try Self.deadThreadID()), ordering: .relaxed)
+            Self.plant(control, owner: try Self.deadThreadID(), producing: 0 + 1)
             control.tail.store(1, ordering: .relaxed)
             try sut.put(5)
             #expect(try sut.get(timeout: .seconds(5)) == 5)
             try sut.taskDone()
             try sut.join(timeout: .seconds(5))
             #expect(sut.abandoned == 1)
+        }
+
+        @Test func aThreadTakesADeadThreadsEntryAndClearsItsIntents() throws {
+            let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
+            let control = sut.control
+            let dead = try Self.deadThreadID()
+            for k in 1..<Int(SHMIPC_QUEUE_INTENTS) { Self.plant(control, entry: k, owner: dead, producing: 5, consuming: 5) }
+            try sut.put(1)
+            let me = UInt32(bitPattern: shmipc_thread_id())
+            let mine = (1..<Int(SHMIPC_QUEUE_INTENTS)).filter { QueueControl.owner(control.intent($0)).load(ordering: .relaxed) == me }
+            #expect(mine.count == 1)
+            if let k = mine.first {
+                #expect(QueueControl.intending(control.intent(k), consumer: true).load(ordering: .relaxed) == 0)
+                #expect(QueueControl.intending(control.intent(k), consumer: false).load(ordering: .relaxed) == 0 + 1)
+            }
+            #expect(try sut.get() == 1)
+        }
+
+        @Test func withEveryEntryHeldByALiveThreadOperationsLeaseTheSharedEntry() throws {
+            let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
+            let control = sut.control
+            let live = try Helper.start("hang")
+            defer { _ = live.kill() }
+            #expect(Helper.waitForOutput(live, containing: "hanging"))
+            for k in 1..<Int(SHMIPC_QUEUE_INTENTS) { Self.plant(control, entry: k, owner: UInt32(bitPattern: live.pid)) }
+            for value in 0..<10 as Range<UInt64> { try sut.put(value); #expect(try sut.get() == value) }
+            // Given back after each operation.
+            #expect(QueueControl.owner(control.intent(0)).load(ordering: .relaxed) == 0)
+            #expect(sut.abandoned == 0)
         }
     }
 }
