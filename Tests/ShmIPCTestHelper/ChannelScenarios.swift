@@ -53,6 +53,65 @@ extension Helper {
             catch .endOfStream {} catch { fail("after the last message: \(error)") }
             say("verified \(args[3])")
         },
+        // pipe-chaos-send <fd> <limit> <capacity> <start> <seed> <min> <max>: sends MessageStream
+        // messages start, start + 1, ... until killed; every other one written in place in
+        // the ring (a loan), so kills land inside a half-written record.
+        "pipe-chaos-send": { args in
+            let connection = secondEnd(args)
+            let stream = MessageStream(seed: UInt64(args[4])!, sizes: Int(args[5])!...Int(args[6])!)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, stream.sizes.upperBound), alignment: 16)
+            var index = Int(args[3])!
+            while true {
+                if index & 1 == 0 {
+                    let loan = attempt { () throws(ChannelError) in try connection.loan(capacity: stream.length(index), timeout: .seconds(60)) }
+                    loan.withUnsafeMutableBytes { _ = stream.write(index, into: $0) }
+                    do { try connection.send(loan) } catch { fail("send: \(error)") }
+                } else {
+                    let length = stream.write(index, into: buffer)
+                    attempt { () throws(ChannelError) in
+                        try connection.send(bytes: UnsafeRawBufferPointer(rebasing: buffer[..<length]), timeout: .seconds(60))
+                    }
+                }
+                if index == Int(args[3])! { say("running") }
+                index += 1
+            }
+        },
+        // pipe-chaos-receive <fd> <limit> <capacity> <seed> <min> <max> <state fd>: receives
+        // MessageStream messages in place until killed. state[0] is the next index expected
+        // (after each message); state[3] counts the receivers since the last message was
+        // recorded, the recorder included: each may have died having taken one more, so the
+        // first message may skip that many (counted in state[2]); each later one must be the
+        // next. A violation counts in state[1] and ends the helper.
+        "pipe-chaos-receive": { args in
+            let connection = secondEnd(args)
+            let stream = MessageStream(seed: UInt64(args[3])!, sizes: Int(args[4])!...Int(args[5])!)
+            let state = attempt { () throws(SharedObjectError) in
+                try SharedArray<UInt64>(inheriting: FileDescriptor(rawValue: Int32(args[6])!), count: 4)
+            }
+            var expected = Int(state[0])
+            let mayHaveLost = Int(state.add(1, at: 3))
+            var first = true
+            say("running")
+            while true {
+                let index: Int?
+                do {
+                    index = try connection.receiveInPlace(timeout: .seconds(60)) { bytes -> Int? in
+                        if stream.matches(expected, bytes) { return expected }
+                        guard first else { return nil }
+                        return (1...max(1, mayHaveLost)).lazy.map { expected + $0 }.first { mayHaveLost > 0 && stream.matches($0, bytes) }
+                    }
+                } catch { fail("receive: \(error)") }
+                guard let index else {
+                    _ = state.add(1, at: 1)
+                    fail("expected message \(expected)\(first ? " or the next" : ""), received another")
+                }
+                if index != expected { _ = state.add(UInt64(index - expected), at: 2) }
+                first = false
+                expected = index + 1
+                state[0] = UInt64(expected)
+                state[3] = 1
+            }
+        },
         // pipe-send-and-hold <fd> <limit> <capacity>: sends "hello", then waits to be killed.
         "pipe-send-and-hold": { args in
             let connection = secondEnd(args)

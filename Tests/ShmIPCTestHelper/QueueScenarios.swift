@@ -168,6 +168,37 @@ extension Helper {
         },
         // spsc-chaos-put <fd> <capacity> <producer>: takes the producer role, puts ChaosItems
         // 0, 1, 2… until killed.
+        // spsc-chaos-get <fd> <capacity> <state fd>: takes ChaosItems of producer 1 until
+        // killed. state[0] is the counter expected next (after each item); state[3] counts the
+        // consumers since the last item was recorded, the recorder included: each of them may
+        // have died having taken one more, so the first item may skip that many (counted in
+        // state[2]); each later one must be the next. A violation (or a torn item) counts in
+        // state[1] and ends the helper.
+        "spsc-chaos-get": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try SPSCQueue<ChaosItem>(inheriting: FileDescriptor(rawValue: Int32(args[0])!), capacity: Int(args[1])!)
+            }
+            let state = attempt { () throws(SharedObjectError) in
+                try SharedArray<UInt64>(inheriting: FileDescriptor(rawValue: Int32(args[2])!), count: 4)
+            }
+            var endpoint = attempt { () throws(QueueError) in try queue.makeConsumer(waitStrategy: .spin) }
+            var expected = state[0]
+            let mayHaveLost = state.add(1, at: 3)
+            var first = true
+            say("running")
+            while true {
+                let item = attempt { () throws(QueueError) in try endpoint.get(timeout: .seconds(60)) }
+                guard item.producer == 1, item.isWhole, item.counter == expected || (first && item.counter > expected && item.counter - expected <= mayHaveLost) else {
+                    _ = state.add(1, at: 1)
+                    fail("expected item \(expected), received \(item.producer):\(item.counter) (whole: \(item.isWhole))")
+                }
+                if item.counter != expected { _ = state.add(item.counter - expected, at: 2) }
+                first = false
+                expected = item.counter + 1
+                state[0] = expected
+                state[3] = 1
+            }
+        },
         "spsc-chaos-put": { args in
             let queue = attempt { () throws(SharedObjectError) in
                 try SPSCQueue<ChaosItem>(inheriting: FileDescriptor(rawValue: Int32(args[0])!), capacity: Int(args[1])!)

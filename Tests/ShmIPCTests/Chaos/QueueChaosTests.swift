@@ -328,6 +328,39 @@ extension ShmIPCTests {
             print("spsc chaos: \(kills) kills, \(received) items")
             #expect(next.count == kills)
         }
+
+        /// The consumer of an SPSCQueue SIGKILLed at random instants, 100 times, while this
+        /// process puts, each time replaced by a process that takes the role over: every item a
+        /// consumer takes is whole and the next (the first after a kill may skip the one item
+        /// the dead consumer had taken: at most one per kill), and the producer is never wedged.
+        @Test func aConsumerKilledAtRandomInstantsLosesAtMostTheItemItWasTaking() throws {
+            let capacity = 8
+            let sut = try SPSCQueue<ChaosItem>(capacity: capacity)
+            var producer = try sut.makeProducer(waitStrategy: .spin)
+            let state = try SharedArray<UInt64>(count: 4, repeating: 0)
+            let made = (0..<UInt64(4096)).map { ChaosItem(producer: 1, counter: $0) }
+            var random = SystemRandomNumberGenerator()
+            var sent: UInt64 = 0
+            let descriptors = [(sut.inheritableDescriptor!, Int32(10)), (state.inheritableDescriptor!, Int32(11))]
+            let kills = Chaos.kills(100)
+            for round in 0...kills {
+                guard let consumer = try Chaos.startRunning("spsc-chaos-get", ["10", "\(capacity)", "11"], descriptors: descriptors, round: round) else { return }
+                if round == kills {   // the last one takes what is left
+                    let deadline = Deadline.after(.seconds(60))
+                    while state[0] < sent, !deadline.hasPassed { Sys.sleep(.milliseconds(1)) }
+                    #expect(state[0] == sent, "\(consumer.output)")
+                }
+                let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
+                while round < kills, !until.hasPassed {
+                    let item = sent < 4096 ? made[Int(sent)] : ChaosItem(producer: 1, counter: sent)
+                    if try producer.tryPut(item) { sent += 1 }
+                }
+                #expect(consumer.kill() == .signaled(SIGKILL), "round \(round): \(consumer.output)")
+                #expect(state[1] == 0, "round \(round): \(consumer.output)")
+            }
+            print("spsc chaos (consumers): \(kills) kills, \(sent) items, \(state[2]) lost with a killed consumer")
+            #expect(state[2] <= UInt64(kills))
+        }
     }
 }
 
