@@ -39,6 +39,42 @@ enum Helper {
             say("hanging")
             while true { Sys.sleep(.seconds(1)) }
         },
+        // segment-scribble <fd> <skip> <ms> <seed>: a hostile peer. For <ms> milliseconds,
+        // writes forged words anywhere in the object's state after its first <skip> bytes:
+        // random words, small numbers (indices, lengths, counts), its own pid (a live thread
+        // id, in either half of a word), and the word that is there ± 1 or + 8 (a sequence or
+        // index one step on or back, or a lap on).
+        "segment-scribble": { args in
+            let memory = attempt { () throws(SharedMemoryError) in try SharedMemory(inheriting: FileDescriptor(rawValue: Int32(args[0])!)) }
+            let from = 128 + Int(args[1])!   // after the segment header
+            let until = Deadline.after(.milliseconds(Int(args[2])!))
+            var random = UInt64(args[3])!
+            func next() -> UInt64 { random = MessageStream.mix(random); return random }
+            let me = UInt64(UInt32(bitPattern: getpid()))
+            var writes = 0
+            memory.withUnsafeMutableBytes { bytes in
+                let words = (bytes.count - from) / 8
+                guard words > 0 else { return }
+                while !until.hasPassed {
+                    let offset = from + Int(next() % UInt64(words)) * 8
+                    let word = bytes.load(fromByteOffset: offset, as: UInt64.self)
+                    let forged: UInt64
+                    switch next() % 8 {
+                    case 0: forged = next()
+                    case 1: forged = next() % 64
+                    case 2: forged = me
+                    case 3: forged = me << 32 | (word & 0xFFFF_FFFF)
+                    case 4: forged = word &+ 1
+                    case 5: forged = word &- 1
+                    case 6: forged = word &+ 8
+                    default: forged = 0
+                    }
+                    bytes.storeBytes(of: forged, toByteOffset: offset, as: UInt64.self)
+                    writes += 1
+                }
+            }
+            say("scribbled \(writes)")
+        },
         "echo-named": { args in
             let memory = attempt { () throws(SharedMemoryError) in try SharedMemory.open(name: SegmentName(args[0])) }
             echo(memory)

@@ -301,24 +301,39 @@ struct QueueControl: @unchecked Sendable {
     }
 
     /// Leases the shared entry for one operation: waits while a live thread holds it (for one
-    /// operation of its own), takes it from a dead one.
+    /// operation of its own), takes it from a dead one. Bounded: after ``leaseWait`` (a lessee
+    /// stopped by a debugger or SIGSTOP, or a hostile peer writing a live thread id there),
+    /// the operation goes unannounced, through a process-local entry nobody scans: it runs as
+    /// before this table existed, and only a repair that looks at its slot during those few
+    /// nanoseconds could take it for a dead thread's.
     func leaseSharedIntent(_ me: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent> {
         let entry = intent(0)
+        let deadline = Deadline.after(Self.leaseWait)
         var spins = 0
         while true {
             let owner = Self.owner(entry).load(ordering: .relaxed)
-            if owner == 0 || (spins >= 1000 && !Sys.threadIsAlive(Int32(bitPattern: owner))) {
+            if owner == 0 || (spins % 1000 == 999 && !Sys.threadIsAlive(Int32(bitPattern: owner))) {
                 if Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged {
                     Self.intending(entry, consumer: false).store(0, ordering: .releasing)
                     Self.intending(entry, consumer: true).store(0, ordering: .releasing)
                     return entry
                 }
-                spins = 0
             }
             spins += 1
+            if spins % 1000 == 0, deadline.hasPassed { return Self.unannounced }
             Sys.yield()
         }
     }
+
+    /// How long an operation waits for the shared entry before it goes unannounced.
+    static let leaseWait: Duration = .milliseconds(10)
+
+    /// The entry of operations that go unannounced: process memory, which no repairer scans.
+    nonisolated(unsafe) static let unannounced: UnsafeMutablePointer<shmipc_queue_intent> = {
+        let entry = UnsafeMutablePointer<shmipc_queue_intent>.allocate(capacity: 1)
+        entry.initialize(to: shmipc_queue_intent())
+        return entry
+    }()
 
     @usableFromInline @inline(never)
     func releaseSharedIntent() {
