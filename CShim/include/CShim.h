@@ -293,13 +293,12 @@ _Static_assert(sizeof(shmipc_queue_state) == 5 * SHMIPC_CACHE_PAIR, "queue state
 _Static_assert(offsetof(shmipc_queue_state, abandoned) == 3 * SHMIPC_CACHE_PAIR + 40, "abandoned count");
 
 /// The head of an MPMC slot (Vyukov's bounded queue); the element follows at element_offset.
+/// A sequence of (index + 1) ^ 2^63 marks the slot of `index` given up (its producer died).
 typedef struct shmipc_queue_slot {
     uint64_t sequence;          ///< index + 1 when full for that index; index + capacity when free
-    uint64_t abandoned;         ///< ~index once the slot of that index was given up (its producer
-                                ///< died before publishing); anything else otherwise
+    uint64_t reserved;          ///< 0 (a slot given up is told by its sequence: (index + 1) ^ 2^63)
 } shmipc_queue_slot;
 _Static_assert(sizeof(shmipc_queue_slot) == 16, "slot head");
-_Static_assert(offsetof(shmipc_queue_slot, abandoned) == 8, "slot abandoned mark");
 
 /// An entry of an MPMC queue's intent table (after the slots): what one thread is claiming or
 /// holds. A thread stores the index it is about to claim (+ 1; 0 = none) here before the CAS on

@@ -79,7 +79,7 @@ public final class MessageQueue: @unchecked Sendable {
         self.coder = coder
     }
 
-    /// A slot: the MPMC head (sequence, abandoned mark), the message's length, the message.
+    /// A slot: the MPMC head (sequence, reserved), the message's length, the message.
     private static let lengthOffset = 16
     private static let payloadOffset = 24
 

@@ -96,14 +96,17 @@ struct QueueControl: @unchecked Sendable {
     // the only item lost is the one the dead thread was moving.
     //
     // The fast path is Vyukov's plus one store and a thread-local look-up (the slot CAS of the
-    // previous design cost -28% throughput: Notes/0006).
+    // previous design cost -28% throughput: Notes/0006). A given-up slot is told by its
+    // sequence alone (``givenUp(_:)``), on the get's "empty" branch.
 
-    /// The word that marks a slot given up for `index`: `~index` (slots start with their
-    /// index there, which no ~index of any lap equals, capacities being even).
+    /// The sequence of a slot given up for `index` (its producer died before publishing):
+    /// "full for index" with the top bit flipped, a value no lap near this one uses. Set by one
+    /// CAS from "free for index", so it can never cover an item its producer published
+    /// meanwhile (a first version wrote a separate mark before that CAS: a repairer that lost
+    /// the race to a late-publishing producer left the mark on a live item, and a consumer
+    /// skipped it).
     @inlinable @inline(__always)
-    func abandonedMark(_ slot: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
-        UnsafeAtomic(at: (slot + 8).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
-    }
+    static func givenUp(_ index: UInt64) -> UInt64 { (index &+ 1) ^ (1 << 63) }
 
     /// Entry `k` of the intent table.
     @inlinable @inline(__always)
@@ -196,22 +199,15 @@ struct QueueControl: @unchecked Sendable {
         var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
         for _ in 0...Self.tryLimit(mask) {
             let slot = self.slot(position)
-            // Acquire: pairs with the producer's (or repairer's) release store of the sequence.
+            // Acquire: pairs with the producer's (or repairer's) release of the sequence.
             let sequence = self.sequence(slot).load(ordering: .acquiring)
             let difference = Int64(bitPattern: sequence &- (position &+ 1))
             if difference == 0 {
-                // Relaxed: the sequence acquired above published the mark with the slot.
-                let given = abandonedMark(slot).load(ordering: .relaxed) == ~position
-                guard given || accept(slot) else { break }
+                guard accept(slot) else { break }
                 intending.store(position &+ 1, ordering: .relaxed)  // as in put
                 let (won, current) = head.weakCompareExchange(
                     expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
                 if won {
-                    if given {
-                        skipAbandoned(slot, position)
-                        position &+= 1
-                        continue
-                    }
                     let value = read(slot)
                     // Release: frees the slot for index + capacity; pairs with the acquire in
                     // mpmcTryPut, so our read precedes the next write.
@@ -220,7 +216,15 @@ struct QueueControl: @unchecked Sendable {
                 }
                 position = current
             } else if difference < 0 {
-                break  // not yet filled for this index: empty
+                guard sequence == Self.givenUp(position) else { break }  // not yet filled: empty
+                // Given up after its producer died: claimed like an item, freed unread.
+                intending.store(position &+ 1, ordering: .relaxed)  // as in put
+                if head.compareExchange(expected: position, desired: position &+ 1, ordering: .releasing).exchanged {
+                    skipGivenUp(slot, position)
+                    position &+= 1
+                } else {
+                    position = head.load(ordering: .relaxed)
+                }
             } else {
                 position = head.load(ordering: .relaxed)  // another consumer took it: reload
             }
@@ -232,7 +236,7 @@ struct QueueControl: @unchecked Sendable {
     /// Frees a slot given up after its producer died, which this consumer claimed (counted
     /// as abandoned by its repairer).
     @usableFromInline @inline(never)
-    func skipAbandoned(_ slot: UnsafeMutableRawPointer, _ position: UInt64) {
+    func skipGivenUp(_ slot: UnsafeMutableRawPointer, _ position: UInt64) {
         self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)  // as a get frees
         didGet()
     }
@@ -242,7 +246,8 @@ struct QueueControl: @unchecked Sendable {
     @usableFromInline
     func mpmcLooksNonEmpty() -> Bool {
         let position = head.load(ordering: .relaxed)  // relaxed: a snapshot; the get re-reads
-        return sequence(slot(position)).load(ordering: .acquiring) == position &+ 1  // pairs with the publishing stores
+        let sequence = self.sequence(slot(position)).load(ordering: .acquiring)  // pairs with the publishing stores
+        return sequence == position &+ 1 || sequence == Self.givenUp(position)
     }
 
     /// Whether the MPMC slot at the tail is free (a snapshot, for waiting).
@@ -365,10 +370,12 @@ struct QueueControl: @unchecked Sendable {
     /// producers) if a thread that died holds it. Cold: waiters call it every
     /// ``peerCheckInterval``.
     /// - claimed by a producer (the tail past its index) and not published, and no live thread
-    ///   names its index: the slot is marked given up (``abandoned`` counts the item) and
-    ///   published; consumers claim it like an item and free it without delivering it;
+    ///   names its index: the slot is given up (its sequence set to ``givenUp(_:)`` by a CAS
+    ///   from "free", which fails if the producer published meanwhile; ``abandoned`` counts
+    ///   the item); consumers claim it like an item and free it unread;
     /// - taken by a consumer (the head past its index) and not freed, and no live thread names
-    ///   its index: the item is lost (counted) and the slot freed for the next lap.
+    ///   its index: the item is lost (counted, unless the slot was given up) and the slot freed
+    ///   for the next lap.
     /// The index 2^64 - 1 is never given up (its intent, + 1, reads as none).
     @usableFromInline @inline(never)
     func repairStalledSlot(at position: UInt64) {
@@ -384,24 +391,27 @@ struct QueueControl: @unchecked Sendable {
             let index = sequence
             guard index != .max, Int64(bitPattern: tail &- index) > 0,
                   !aLiveThreadIntends(index, consumer: false) else { return }
-            // No live producer names it: its claimant died. Mark, then publish (a repairer
-            // killed between the two leaves the mark; the next one publishes).
-            abandonedMark(slot).store(~index, ordering: .relaxed)  // published by the CAS below
+            // No live producer names it: its claimant died (or published and moved on, and
+            // then this CAS fails).
             guard self.sequence(slot).compareExchange(
-                expected: index, desired: index &+ 1, ordering: .releasing).exchanged else { return }
+                expected: index, desired: Self.givenUp(index), ordering: .releasing).exchanged else { return }
             countAbandoned()
             didPut()
-        } else if sequence == position &+ 1 || sequence == position &- mask {
-            // Full for `sequence - 1`: half-taken if a consumer claimed it (the head is past it).
-            let index = sequence &- 1
-            guard index != .max, Int64(bitPattern: head &- index) > 0,
-                  !aLiveThreadIntends(index, consumer: true) else { return }
-            let given = abandonedMark(slot).load(ordering: .relaxed) == ~index  // read before freeing
-            guard self.sequence(slot).compareExchange(
-                expected: sequence, desired: index &+ lap, ordering: .releasing).exchanged else { return }
-            if !given { countAbandoned() }  // a given-up slot was counted when it was given up
-            didGet()
+            return
         }
+        // Full for `index` (or given up for it): half-taken if a consumer claimed it.
+        let index: UInt64, given: Bool
+        switch sequence {
+        case position &+ 1, position &- mask: (index, given) = (sequence &- 1, false)
+        case Self.givenUp(position), Self.givenUp(position &- lap): (index, given) = ((sequence ^ (1 << 63)) &- 1, true)
+        default: return
+        }
+        guard index != .max, Int64(bitPattern: head &- index) > 0,
+              !aLiveThreadIntends(index, consumer: true) else { return }
+        guard self.sequence(slot).compareExchange(
+            expected: sequence, desired: index &+ lap, ordering: .releasing).exchanged else { return }
+        if !given { countAbandoned() }  // a given-up slot was counted when it was given up
+        didGet()
     }
 
     /// For a `tryPut` that found the queue full or a `tryGet` that found it empty: repairs the

@@ -74,7 +74,6 @@ enum QueueLayout {
             let index = initialIndex &+ k
             let slot = base + Int(index & UInt64(slots - 1)) * shape.stride
             slot.storeBytes(of: index, as: UInt64.self)  // free for `index`
-            slot.storeBytes(of: index, toByteOffset: 8, as: UInt64.self)  // not given up (that is ~index)
         }
     }
 

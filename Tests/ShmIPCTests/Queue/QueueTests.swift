@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import ShmIPC
+import ShmIPCTestSupport
 import Testing
 
 extension ShmIPCTests {
@@ -89,6 +90,54 @@ extension ShmIPCTests {
             #expect(try sut.tryGet() == 2)
             #expect(throws: QueueError.closed) { _ = try sut.get(timeout: .seconds(1)) }
             #expect(throws: QueueError.closed) { _ = try sut.tryGet() }
+        }
+
+        /// Repairs run back to back (no 25 ms pacing) against two live producers and a live
+        /// consumer: a slot is given up or freed only when its holder is dead, so nothing is
+        /// lost, reordered or counted as abandoned. (A first version wrote its given-up mark
+        /// before the CAS that decides: a repairer that lost the race to a producer publishing
+        /// late left the mark on the live item, and a consumer skipped it; the full suite under
+        /// load caught it.)
+        @Test func repairsRacingLiveThreadsGiveNothingUp() throws {
+            // 4 KiB items, made before the loop: a put spends most of its time inside its claim.
+            let sut = try Queue<ChaosItem>(capacity: 8, waitStrategy: .spin)
+            let control = sut.control
+            let perProducer = 5_000
+            let stop = ResultBox<Bool>(), repaired = ResultBox<Int>()
+            let producers = (1...2 as ClosedRange<UInt64>).map { producer in
+                let done = ResultBox<Bool>()
+                let items = (0..<UInt64(perProducer)).map { ChaosItem(producer: producer, counter: $0) }
+                Thread {
+                    for item in items { try? sut.put(item, timeout: .seconds(30)) }
+                    done.set(true)
+                }.start()
+                return done
+            }
+            Thread {
+                var rounds = 0
+                while !stop.isSet {
+                    control.repairStalledSlot(at: control.head.load(ordering: .relaxed))
+                    control.repairStalledSlot(at: control.tail.load(ordering: .relaxed))
+                    rounds += 1
+                }
+                repaired.set(rounds)
+            }.start()
+            var next: [UInt64: UInt64] = [1: 0, 2: 0]
+            var received = 0
+            while received < 2 * perProducer, let item = try? sut.get(timeout: .seconds(5)) {
+                let whole = item.looksWhole
+                #expect(whole, "a torn item of producer \(item.producer)")
+                #expect(item.counter == next[item.producer], "producer \(item.producer): \(item.counter), expected \(next[item.producer] ?? 0)")
+                next[item.producer] = item.counter + 1
+                received += 1
+            }
+            stop.set(true)
+            for done in producers { #expect(done.wait(timeout: .seconds(30)) == true) }
+            let rounds = repaired.wait(timeout: .seconds(30)) ?? 0
+            print("repairs racing live threads: \(rounds) repair rounds, \(received) items")
+            #expect(rounds > 0)
+            #expect(received == 2 * perProducer)
+            #expect(sut.abandoned == 0)
         }
 
         @Test func closingWakesAParkedConsumer() throws {

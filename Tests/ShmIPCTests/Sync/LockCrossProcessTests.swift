@@ -123,6 +123,9 @@ final class ResultBox<T: Sendable>: @unchecked Sendable {
         ready.signal()
     }
 
+    /// Whether a value was set (without waiting).
+    var isSet: Bool { lock.withLock { value != nil } }
+
     func wait(timeout: Duration) -> T? {
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         guard ready.wait(timeout: .now() + seconds) == .success else { return nil }
