@@ -19,7 +19,8 @@ public final class MessageQueue: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state designed for
     /// concurrent use; ``coder`` is a `Sendable` value set before sharing.
     private let storage: SharedState<shmipc_queue_state>
-    let control: QueueControl
+    let mpmc: MPMCControl
+    var control: QueueControl { mpmc.ring }
     /// The largest message, in bytes.
     public let maxMessageSize: Int
     /// How this process's threads wait on the queue.
@@ -72,8 +73,8 @@ public final class MessageQueue: @unchecked Sendable {
         self.storage = storage
         // The geometry comes from the validated header and our own configuration, never from
         // the control block a peer can write.
-        control = QueueControl(
-            state: storage.state, capacity: storage.segment.layout.capacity, stride: stride, elementOffset: 16)
+        mpmc = MPMCControl(QueueControl(
+            state: storage.state, capacity: storage.segment.layout.capacity, stride: stride, elementOffset: 16))
         self.maxMessageSize = maxMessageSize
         self.waitStrategy = waitStrategy
         self.coder = coder
@@ -107,7 +108,7 @@ public final class MessageQueue: @unchecked Sendable {
         let deadline = Deadline.after(timeout)
         while true {
             do {
-                try control.await(consumers: false, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNotFull() }
+                try control.await(consumers: false, deadline: deadline, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNotFull() }
             } catch {
                 throw error == .timedOut ? .timedOut : .closed
             }
@@ -124,12 +125,12 @@ public final class MessageQueue: @unchecked Sendable {
     public func tryPut(bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
         guard bytes.count <= maxMessageSize else { throw .messageTooLarge(size: bytes.count, limit: maxMessageSize) }
         if control.isClosed { throw .closed }
-        let put = control.mpmcTryPut { slot in
+        let put = mpmc.mpmcTryPut { slot in
             // Plain: the slot's sequence, stored with release after this, publishes it.
             slot.storeBytes(of: UInt64(bytes.count), toByteOffset: Self.lengthOffset, as: UInt64.self)
             if let source = bytes.baseAddress, !bytes.isEmpty { (slot + Self.payloadOffset).copyMemory(from: source, byteCount: bytes.count) }
         }
-        if put { control.didPut() } else { control.repairIfDue(consumers: false, repairClock) }
+        if put { control.didPut() } else { mpmc.repairIfDue(consumers: false, repairClock) }
         return put
     }
 
@@ -178,7 +179,7 @@ public final class MessageQueue: @unchecked Sendable {
         let deadline = Deadline.after(timeout)
         while true {
             do {
-                try control.await(consumers: true, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNonEmpty() }
+                try control.await(consumers: true, deadline: deadline, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNonEmpty() }
             } catch {
                 if error == .timedOut { throw .timedOut }
                 if let value = try take(fits: fits, read) { return value }
@@ -194,7 +195,7 @@ public final class MessageQueue: @unchecked Sendable {
     ) throws(ChannelError) -> Result? {
         var failure: ChannelError?
         let limit = maxMessageSize
-        let value = control.mpmcTryGet(accept: { slot in
+        let value = mpmc.mpmcTryGet(accept: { slot in
             // Relaxed: the slot's sequence (acquired by mpmcTryGet) published the length; it is
             // read once here and once after claiming, into a local, and checked both times.
             let length = Int(clamping: WordAccess.atomic(slot + Self.lengthOffset, UInt64.self).load(ordering: .relaxed))
@@ -208,8 +209,8 @@ public final class MessageQueue: @unchecked Sendable {
         }
         if let failure { throw failure }
         guard let value else {
-            if control.isClosed, !control.mpmcLooksNonEmpty() { throw .endOfStream }
-            control.repairIfDue(consumers: true, repairClock)
+            if control.isClosed, !mpmc.mpmcLooksNonEmpty() { throw .endOfStream }
+            mpmc.repairIfDue(consumers: true, repairClock)
             return nil
         }
         control.didGet()
@@ -222,7 +223,7 @@ public final class MessageQueue: @unchecked Sendable {
     public var count: Int { control.count }
     public var isEmpty: Bool { count == 0 }
     /// Messages lost because a producer or consumer died in the middle of moving them.
-    public var abandoned: Int { control.abandoned }
+    public var abandoned: Int { mpmc.abandoned }
     /// The number of message slots.
     public var capacity: Int { control.capacity }
 

@@ -29,7 +29,9 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state designed for
     /// concurrent use (see ``QueueControl``).
     private let storage: SharedState<shmipc_queue_state>
-    @usableFromInline let control: QueueControl
+    /// The MPMC view (its ring's ``QueueControl`` is ``control``).
+    @usableFromInline let mpmc: MPMCControl
+    @inlinable var control: QueueControl { mpmc.ring }
     /// How this process's threads wait on the queue.
     public let waitStrategy: WaitStrategy
     /// When a failed try may next look for a slot held by a dead thread (process-local).
@@ -60,7 +62,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy, kind: ObjectKind) throws(SharedObjectError) {
         let slots = QueueLayout.slotCount(forCapacity: capacity)
         storage = try SharedState(inheriting: descriptor, layout: Self.layout(slots, kind: kind))
-        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self, countsTasks: kind == .joinableQueue)
+        mpmc = MPMCControl(QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -74,7 +76,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots, kind: kind), permissions: permissions) {
             QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self, countsTasks: kind == .joinableQueue)
+        mpmc = MPMCControl(QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -84,7 +86,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout(slots, kind: kind)) {
             QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self, countsTasks: kind == .joinableQueue)
+        mpmc = MPMCControl(QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -98,7 +100,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Throws ``QueueError/timedOut`` or ``QueueError/closed``.
     @inlinable
     public func put(_ value: Element, timeout: Duration? = nil) throws(QueueError) {
-        if !control.isClosed, control.mpmcTryPut(value) {
+        if !control.isClosed, mpmc.mpmcTryPut(value) {
             control.didPut()
             return
         }
@@ -110,8 +112,8 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     @inlinable
     public func tryPut(_ value: Element) throws(QueueError) -> Bool {
         if control.isClosed { throw .closed }
-        guard control.mpmcTryPut(value) else {
-            control.repairIfDue(consumers: false, repairClock)
+        guard mpmc.mpmcTryPut(value) else {
+            mpmc.repairIfDue(consumers: false, repairClock)
             return false
         }
         control.didPut()
@@ -128,7 +130,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         defer { if pending > 0 { control.didPut(count: pending) } }
         for value in values {
             if control.isClosed { throw .closed }
-            if control.mpmcTryPut(value) { pending += 1; continue }
+            if mpmc.mpmcTryPut(value) { pending += 1; continue }
             if pending > 0 { control.didPut(count: pending); pending = 0 }
             try putWaiting(value, deadline: deadline)
         }
@@ -140,11 +142,11 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     func putWaiting(_ value: Element, deadline: Deadline) throws(QueueError) {
         while true {
             if control.isClosed { throw .closed }
-            if control.mpmcTryPut(value) {
+            if mpmc.mpmcTryPut(value) {
                 control.didPut()
                 return
             }
-            try control.await(consumers: false, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNotFull() }
+            try control.await(consumers: false, deadline: deadline, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNotFull() }
         }
     }
 
@@ -154,7 +156,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Throws ``QueueError/timedOut``, or ``QueueError/closed`` once the queue is closed and empty.
     @inlinable
     public func get(timeout: Duration? = nil) throws(QueueError) -> Element {
-        if let value = control.mpmcTryGet(Element.self) {
+        if let value = mpmc.mpmcTryGet(Element.self) {
             control.didGet()
             return value
         }
@@ -165,12 +167,12 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// raises `Empty`; here: `nil`). Throws ``QueueError/closed`` once closed and empty.
     @inlinable
     public func tryGet() throws(QueueError) -> Element? {
-        if let value = control.mpmcTryGet(Element.self) {
+        if let value = mpmc.mpmcTryGet(Element.self) {
             control.didGet()
             return value
         }
-        if control.isClosed, !control.mpmcLooksNonEmpty() { throw .closed }
-        control.repairIfDue(consumers: true, repairClock)
+        if control.isClosed, !mpmc.mpmcLooksNonEmpty() { throw .closed }
+        mpmc.repairIfDue(consumers: true, repairClock)
         return nil
     }
 
@@ -181,7 +183,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         guard !buffer.isEmpty else { return 0 }
         buffer.initializeElement(at: 0, to: try get(timeout: timeout))
         var taken = 1
-        while taken < buffer.count, let value = control.mpmcTryGet(Element.self) {
+        while taken < buffer.count, let value = mpmc.mpmcTryGet(Element.self) {
             buffer.initializeElement(at: taken, to: value)
             taken += 1
         }
@@ -193,11 +195,11 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     @inlinable @inline(never)
     func getWaiting(deadline: Deadline) throws(QueueError) -> Element {
         while true {
-            if let value = control.mpmcTryGet(Element.self) {
+            if let value = mpmc.mpmcTryGet(Element.self) {
                 control.didGet()
                 return value
             }
-            try control.await(consumers: true, deadline: deadline, strategy: waitStrategy, repairsSlots: true) { control.mpmcLooksNonEmpty() }
+            try control.await(consumers: true, deadline: deadline, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNonEmpty() }
         }
     }
 
@@ -206,7 +208,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Elements in the queue (a best-effort snapshot). Python: `qsize()`.
     /// Items lost because a producer or consumer died in the middle of moving them (a
     /// snapshot, the same for every process).
-    public var abandoned: Int { control.abandoned }
+    public var abandoned: Int { mpmc.abandoned }
 
     public var count: Int { control.count }
     /// Whether the queue is empty (a snapshot). Python: `empty()`.

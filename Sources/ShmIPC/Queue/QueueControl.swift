@@ -2,7 +2,8 @@ public import Atomics
 public import CShim
 
 /// A view on a queue's control block and slots in shared memory: the index and slot
-/// arithmetic (kept here, in one place) and the MPMC algorithm (Vyukov's bounded queue).
+/// arithmetic (kept here, in one place), waking and parking. The MPMC algorithm (Vyukov's
+/// bounded queue with an intent table) is ``MPMCControl``'s.
 ///
 /// Waiting is waiter-counted: a put or get makes a wake-up syscall only if somebody registered
 /// to park. The registration and the fast path form an asymmetric Dekker pair: the parking side
@@ -15,32 +16,28 @@ struct QueueControl: @unchecked Sendable {
     @usableFromInline let state: UnsafeMutablePointer<shmipc_queue_state>
     @usableFromInline let slots: UnsafeMutableRawPointer
     @usableFromInline let mask: UInt64
-    /// MPMC: the intent table, after the slots (``QueueLayout/intentTableOffset(slots:stride:)``).
-    @usableFromInline let intents: UnsafeMutablePointer<shmipc_queue_intent>
     @usableFromInline let stride: Int
     @usableFromInline let elementOffset: Int
     @usableFromInline let fenceOnFastPath: Bool
-    /// A JoinableQueue's: an item given up with a dead producer or consumer also ends its task.
-    let countsTasks: Bool
+    // Nothing else: SPSC endpoints keep a copy of this view on the caller's stack, and its
+    // layout measurably moves throughput.queue.spsc.64B (a 50-byte view with the MPMC intent
+    // table's address: -20%). The MPMC parts live in MPMCControl.
 
     /// A view on a queue of `Element`s whose segment has the validated `layout`: the geometry
     /// comes from it, never from the control block (a peer can write that).
-    init<Element>(state: UnsafeMutablePointer<shmipc_queue_state>, layout: ObjectLayout, element: Element.Type, countsTasks: Bool = false) {
+    init<Element>(state: UnsafeMutablePointer<shmipc_queue_state>, layout: ObjectLayout, element: Element.Type) {
         let shape = QueueLayout.slotShape(element, withSequence: layout.kind != .spscQueue)
-        self.init(state: state, capacity: layout.capacity, stride: shape.stride, elementOffset: shape.offset, countsTasks: countsTasks)
+        self.init(state: state, capacity: layout.capacity, stride: shape.stride, elementOffset: shape.offset)
     }
 
     /// A view whose geometry comes from the caller (validated configuration), not from the
     /// shared block: for channels, whose peers may be hostile. `capacity` is a power of two.
-    init(state: UnsafeMutablePointer<shmipc_queue_state>, capacity: Int, stride: Int, elementOffset: Int, countsTasks: Bool = false) {
+    init(state: UnsafeMutablePointer<shmipc_queue_state>, capacity: Int, stride: Int, elementOffset: Int) {
         self.state = state
         slots = UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_queue_state>.stride
         mask = UInt64(capacity) &- 1
-        intents = (slots + QueueLayout.intentTableOffset(slots: capacity, stride: stride))
-            .assumingMemoryBound(to: shmipc_queue_intent.self)
         self.stride = stride
         self.elementOffset = elementOffset
-        self.countsTasks = countsTasks
         fenceOnFastPath = !QueueControl.membarrierAvailable
     }
 
@@ -83,367 +80,6 @@ struct QueueControl: @unchecked Sendable {
         return Int(clamping: max(0, Int64(bitPattern: tail &- head)))
     }
 
-    // MARK: MPMC (Vyukov's bounded queue, with an intent table)
-    //
-    // A slot's sequence is index + 1 once full for `index`, and index + capacity once free for
-    // the next lap (Vyukov). A producer (consumer) owns a slot from its CAS on the tail (head)
-    // to its release store of the sequence. Before that CAS it stores the index it is about to
-    // claim in its own entry of the queue's intent table (a plain store to a line only it
-    // writes; the CAS, a release, publishes it): so whenever a slot is claimed and not yet
-    // published, its claimant's entry names the slot's index. A waiter that finds the slot it
-    // waits on claimed and unpublished for a while looks for a live thread that names it
-    // (``repairStalledSlot(at:)``); if none does, the claimant died, and the slot is given up:
-    // the only item lost is the one the dead thread was moving.
-    //
-    // The fast path is Vyukov's plus one store and a thread-local look-up (the slot CAS of the
-    // previous design cost -28% throughput: Notes/0006). A given-up slot is told by its
-    // sequence alone (``givenUp(_:)``), on the get's "empty" branch.
-
-    /// The sequence of a slot given up for `index` (its producer died before publishing):
-    /// "full for index" with the top bit flipped, a value no lap near this one uses. Set by one
-    /// CAS from "free for index", so it can never cover an item its producer published
-    /// meanwhile (a first version wrote a separate mark before that CAS: a repairer that lost
-    /// the race to a late-publishing producer left the mark on a live item, and a consumer
-    /// skipped it).
-    @inlinable @inline(__always)
-    static func givenUp(_ index: UInt64) -> UInt64 { (index &+ 1) ^ (1 << 63) }
-
-    /// Entry `k` of the intent table.
-    @inlinable @inline(__always)
-    func intent(_ k: Int) -> UnsafeMutablePointer<shmipc_queue_intent> { intents + k }
-
-    @inlinable @inline(__always)
-    static func owner(_ entry: UnsafeMutablePointer<shmipc_queue_intent>) -> UnsafeAtomic<UInt32> {
-        UnsafeAtomic(at: UnsafeMutableRawPointer(entry).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
-    }
-
-    /// The entry's producing (or consuming) intent: the index + 1 it claims or holds; 0 none.
-    @inlinable @inline(__always)
-    static func intending(_ entry: UnsafeMutablePointer<shmipc_queue_intent>, consumer: Bool) -> UnsafeAtomic<UInt64> {
-        UnsafeAtomic(at: (UnsafeMutableRawPointer(entry) + (consumer ? 16 : 8)).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
-    }
-
-    /// This thread's intent entry: from the thread's cache, else registered (or, with every
-    /// entry held by a live thread, the shared entry leased for one operation: ``endOperation``).
-    @inlinable @inline(__always)
-    func myIntent() -> UnsafeMutablePointer<shmipc_queue_intent> {
-        shmipc_intent_lookup(intents) ?? registerIntent()
-    }
-
-    /// After an operation: gives the shared entry back if it was leased for it.
-    @inlinable @inline(__always)
-    func endOperation(_ entry: UnsafeMutablePointer<shmipc_queue_intent>) {
-        if entry == intents { releaseSharedIntent() }
-    }
-
-    /// Puts `value` if a slot is free; false if the queue is full.
-    @inlinable @inline(__always)
-    func mpmcTryPut<Element: BitwiseCopyable>(_ value: Element) -> Bool {
-        mpmcTryPut { slot in (slot + elementOffset).storeBytes(of: value, as: Element.self) }
-    }
-
-    /// Claims a free slot and lets `fill` write it (the slot's start; the element area is at
-    /// `elementOffset`), then publishes it; false if the queue is full.
-    @inlinable @inline(__always)
-    func mpmcTryPut(_ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
-        let entry = myIntent()
-        defer { endOperation(entry) }
-        let intending = Self.intending(entry, consumer: false)
-        var position = tail.load(ordering: .relaxed)  // relaxed: the CAS below validates it
-        for _ in 0...Self.tryLimit(mask) {
-            let slot = self.slot(position)
-            // Acquire: pairs with the release store of the consumer that freed the slot, so its
-            // read of the old element happens before our write.
-            let sequence = self.sequence(slot).load(ordering: .acquiring)
-            let difference = Int64(bitPattern: sequence &- position)
-            if difference == 0 {
-                // Relaxed: the releasing CAS below publishes it (before the tail moves past).
-                intending.store(position &+ 1, ordering: .relaxed)
-                let (won, current) = tail.weakCompareExchange(
-                    expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
-                if won {
-                    fill(slot)
-                    // Release: pairs with the acquire load in mpmcTryGet; publishes the element.
-                    self.sequence(slot).store(position &+ 1, ordering: .releasing)
-                    return true
-                }
-                position = current
-            } else if difference < 0 {
-                break  // the slot still holds the element of the previous lap: full
-            } else {
-                position = tail.load(ordering: .relaxed)  // another producer took it: reload
-            }
-        }
-        // Full (or a forged sequence): name no index we may have announced and not claimed.
-        // Release: a repairer that reads this also sees what we published before.
-        intending.store(0, ordering: .releasing)
-        return false
-    }
-
-    /// Takes an element if one is ready; nil if the queue is empty.
-    @inlinable @inline(__always)
-    func mpmcTryGet<Element: BitwiseCopyable>(_: Element.Type) -> Element? {
-        mpmcTryGet(accept: { _ in true }) { slot in (slot + elementOffset).loadUnaligned(as: Element.self) }
-    }
-
-    /// Takes the element at the head if one is ready and `accept` (shown the slot before it is
-    /// claimed) agrees, reading it with `read` before the slot is freed; nil if the queue is
-    /// empty or `accept` declined. Slots given up after their producer died are skipped.
-    @inlinable @inline(__always)
-    func mpmcTryGet<Result>(
-        accept: (UnsafeMutableRawPointer) -> Bool, _ read: (UnsafeMutableRawPointer) -> Result
-    ) -> Result? {
-        let entry = myIntent()
-        defer { endOperation(entry) }
-        let intending = Self.intending(entry, consumer: true)
-        var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
-        for _ in 0...Self.tryLimit(mask) {
-            let slot = self.slot(position)
-            // Acquire: pairs with the producer's (or repairer's) release of the sequence.
-            let sequence = self.sequence(slot).load(ordering: .acquiring)
-            let difference = Int64(bitPattern: sequence &- (position &+ 1))
-            if difference == 0 {
-                guard accept(slot) else { break }
-                intending.store(position &+ 1, ordering: .relaxed)  // as in put
-                let (won, current) = head.weakCompareExchange(
-                    expected: position, desired: position &+ 1, successOrdering: .releasing, failureOrdering: .relaxed)
-                if won {
-                    let value = read(slot)
-                    // Release: frees the slot for index + capacity; pairs with the acquire in
-                    // mpmcTryPut, so our read precedes the next write.
-                    self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)
-                    return value
-                }
-                position = current
-            } else if difference < 0 {
-                guard sequence == Self.givenUp(position) else { break }  // not yet filled: empty
-                // Given up after its producer died: claimed like an item, freed unread.
-                intending.store(position &+ 1, ordering: .relaxed)  // as in put
-                if head.compareExchange(expected: position, desired: position &+ 1, ordering: .releasing).exchanged {
-                    skipGivenUp(slot, position)
-                    position &+= 1
-                } else {
-                    position = head.load(ordering: .relaxed)
-                }
-            } else {
-                position = head.load(ordering: .relaxed)  // another consumer took it: reload
-            }
-        }
-        intending.store(0, ordering: .releasing)  // as in put
-        return nil
-    }
-
-    /// Frees a slot given up after its producer died, which this consumer claimed (counted
-    /// as abandoned by its repairer).
-    @usableFromInline @inline(never)
-    func skipGivenUp(_ slot: UnsafeMutableRawPointer, _ position: UInt64) {
-        self.sequence(slot).store(position &+ mask &+ 1, ordering: .releasing)  // as a get frees
-        didGet()
-    }
-
-    /// Whether the MPMC slot at the head holds an element, or a slot given up (a snapshot, for
-    /// waiting).
-    @usableFromInline
-    func mpmcLooksNonEmpty() -> Bool {
-        let position = head.load(ordering: .relaxed)  // relaxed: a snapshot; the get re-reads
-        let sequence = self.sequence(slot(position)).load(ordering: .acquiring)  // pairs with the publishing stores
-        return sequence == position &+ 1 || sequence == Self.givenUp(position)
-    }
-
-    /// Whether the MPMC slot at the tail is free (a snapshot, for waiting).
-    @usableFromInline
-    func mpmcLooksNotFull() -> Bool {
-        let position = tail.load(ordering: .relaxed)  // as above
-        return sequence(slot(position)).load(ordering: .acquiring) == position
-    }
-
-    /// How many slots a try looks at before it gives up for now: bounds every try against
-    /// forged sequences (each failed CAS means another thread moved the index on, so a lap
-    /// and more of failures is contention no try meets in practice).
-    @inlinable
-    static func tryLimit(_ mask: UInt64) -> Int { Int(truncatingIfNeeded: min(mask, 1 << 20)) &* 2 &+ 16 }
-
-    // MARK: MPMC intent entries (cold)
-
-    /// Entries of the intent table handed out so far (a high-water mark; scans stop there).
-    var intentsUsed: UnsafeAtomic<UInt32> { word32(3 * 128 + 36) }
-
-    /// Finds this thread's entry, or takes a free one, or a dead thread's; caches it. With all
-    /// taken by live threads, leases the shared entry 0 for one operation.
-    @usableFromInline @inline(never)
-    func registerIntent() -> UnsafeMutablePointer<shmipc_queue_intent> {
-        let me = UInt32(bitPattern: shmipc_thread_id())
-        let count = Int(SHMIPC_QUEUE_INTENTS)
-        let used = min(Int(intentsUsed.load(ordering: .acquiring)), count)  // pairs with take()'s bump
-        func take(_ k: Int, from owner: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent>? {
-            let entry = intent(k)
-            guard owner == me || Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged else { return nil }
-            // A dead thread's (or a reused thread id's) intents are not ours: clear them.
-            Self.intending(entry, consumer: false).store(0, ordering: .releasing)
-            Self.intending(entry, consumer: true).store(0, ordering: .releasing)
-            var seen = intentsUsed.load(ordering: .relaxed)
-            while seen < UInt32(k + 1) {
-                // Released before our first intent store: a repairer scanning up to the
-                // high-water mark it read after our CAS on the tail or head sees our entry.
-                let (done, now) = intentsUsed.compareExchange(expected: seen, desired: UInt32(k + 1), ordering: .releasing)
-                if done { break }
-                seen = now
-            }
-            shmipc_intent_remember(intents, UInt32(k))
-            return entry
-        }
-        for k in 1..<max(used, 1) where Self.owner(intent(k)).load(ordering: .relaxed) == me {
-            if let entry = take(k, from: me) { return entry }
-        }
-        for k in 1..<count where Self.owner(intent(k)).load(ordering: .relaxed) == 0 {
-            if let entry = take(k, from: 0) { return entry }
-        }
-        for k in 1..<count {
-            let owner = Self.owner(intent(k)).load(ordering: .relaxed)
-            if !Sys.threadIsAlive(Int32(bitPattern: owner)), let entry = take(k, from: owner) { return entry }
-        }
-        return leaseSharedIntent(me)
-    }
-
-    /// Leases the shared entry for one operation: waits while a live thread holds it (for one
-    /// operation of its own), takes it from a dead one. Bounded: after ``leaseWait`` (a lessee
-    /// stopped by a debugger or SIGSTOP, or a hostile peer writing a live thread id there),
-    /// the operation goes unannounced, through a process-local entry nobody scans: it runs as
-    /// before this table existed, and only a repair that looks at its slot during those few
-    /// nanoseconds could take it for a dead thread's.
-    func leaseSharedIntent(_ me: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent> {
-        let entry = intent(0)
-        let deadline = Deadline.after(Self.leaseWait)
-        var spins = 0
-        while true {
-            let owner = Self.owner(entry).load(ordering: .relaxed)
-            if owner == 0 || (spins % 1000 == 999 && !Sys.threadIsAlive(Int32(bitPattern: owner))) {
-                if Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged {
-                    Self.intending(entry, consumer: false).store(0, ordering: .releasing)
-                    Self.intending(entry, consumer: true).store(0, ordering: .releasing)
-                    return entry
-                }
-            }
-            spins += 1
-            if spins % 1000 == 0, deadline.hasPassed { return Self.unannounced }
-            Sys.yield()
-        }
-    }
-
-    /// How long an operation waits for the shared entry before it goes unannounced.
-    static let leaseWait: Duration = .milliseconds(10)
-
-    /// The entry of operations that go unannounced: process memory, which no repairer scans.
-    nonisolated(unsafe) static let unannounced: UnsafeMutablePointer<shmipc_queue_intent> = {
-        let entry = UnsafeMutablePointer<shmipc_queue_intent>.allocate(capacity: 1)
-        entry.initialize(to: shmipc_queue_intent())
-        return entry
-    }()
-
-    @usableFromInline @inline(never)
-    func releaseSharedIntent() {
-        let entry = intent(0)
-        Self.intending(entry, consumer: false).store(0, ordering: .releasing)
-        Self.intending(entry, consumer: true).store(0, ordering: .releasing)
-        Self.owner(entry).store(0, ordering: .releasing)
-    }
-
-    /// Whether a live thread names `index` as its producing (consuming) intent.
-    func aLiveThreadIntends(_ index: UInt64, consumer: Bool) -> Bool {
-        let used = min(Int(intentsUsed.load(ordering: .acquiring)), Int(SHMIPC_QUEUE_INTENTS))  // pairs with the bump
-        for k in 0..<max(used, 1) {
-            let entry = intent(k)
-            let owner = Self.owner(entry).load(ordering: .acquiring)
-            guard owner != 0 else { continue }
-            // Acquire: pairs with the owner's releasing stores, so an intent that moved on
-            // shows the publication that preceded it.
-            guard Self.intending(entry, consumer: consumer).load(ordering: .acquiring) == index &+ 1 else { continue }
-            if Sys.threadIsAlive(Int32(bitPattern: owner)) { return true }
-        }
-        return false
-    }
-
-    /// Items given up because a producer or consumer died holding them (a snapshot).
-    var abandoned: Int { Int(clamping: word64(424).load(ordering: .relaxed)) }  // relaxed: a statistic
-
-    /// Repairs the slot at `position` (a waiter's: the head's for consumers, the tail's for
-    /// producers) if a thread that died holds it. Cold: waiters call it every
-    /// ``peerCheckInterval``.
-    /// - claimed by a producer (the tail past its index) and not published, and no live thread
-    ///   names its index: the slot is given up (its sequence set to ``givenUp(_:)`` by a CAS
-    ///   from "free", which fails if the producer published meanwhile; ``abandoned`` counts
-    ///   the item); consumers claim it like an item and free it unread;
-    /// - taken by a consumer (the head past its index) and not freed, and no live thread names
-    ///   its index: the item is lost (counted, unless the slot was given up) and the slot freed
-    ///   for the next lap.
-    /// The index 2^64 - 1 is never given up (its intent, + 1, reads as none).
-    @usableFromInline @inline(never)
-    func repairStalledSlot(at position: UInt64) {
-        let slot = self.slot(position)
-        // Acquire, the index first: a claim the index shows happened before, with the
-        // claimant's intent store; the sequence then says whether it was published.
-        let tail = self.tail.load(ordering: .acquiring)
-        let head = self.head.load(ordering: .acquiring)
-        let sequence = self.sequence(slot).load(ordering: .acquiring)
-        let lap = mask &+ 1
-        if sequence == position || sequence == position &- lap {
-            // Free for `sequence`: unpublished if a producer claimed it (the tail is past it).
-            let index = sequence
-            guard index != .max, Int64(bitPattern: tail &- index) > 0,
-                  !aLiveThreadIntends(index, consumer: false) else { return }
-            // No live producer names it: its claimant died (or published and moved on, and
-            // then this CAS fails).
-            guard self.sequence(slot).compareExchange(
-                expected: index, desired: Self.givenUp(index), ordering: .releasing).exchanged else { return }
-            countAbandoned()
-            didPut()
-            return
-        }
-        // Full for `index` (or given up for it): half-taken if a consumer claimed it.
-        let index: UInt64, given: Bool
-        switch sequence {
-        case position &+ 1, position &- mask: (index, given) = (sequence &- 1, false)
-        case Self.givenUp(position), Self.givenUp(position &- lap): (index, given) = ((sequence ^ (1 << 63)) &- 1, true)
-        default: return
-        }
-        guard index != .max, Int64(bitPattern: head &- index) > 0,
-              !aLiveThreadIntends(index, consumer: true) else { return }
-        guard self.sequence(slot).compareExchange(
-            expected: sequence, desired: index &+ lap, ordering: .releasing).exchanged else { return }
-        if !given { countAbandoned() }  // a given-up slot was counted when it was given up
-        didGet()
-    }
-
-    /// For a `tryPut` that found the queue full or a `tryGet` that found it empty: repairs the
-    /// slot at the tail (or head) if a dead thread holds it, at most once per
-    /// ``peerCheckInterval`` per `clock` (a process-local deadline, so a polling caller pays
-    /// one clock read per failed try, and the /proc look-ups only that often).
-    @usableFromInline @inline(never)
-    func repairIfDue(consumers: Bool, _ clock: ManagedAtomic<UInt64>) {
-        let now = Deadline.now.uptimeNanoseconds
-        let due = clock.load(ordering: .relaxed)  // relaxed: a process-local rate limit
-        guard now >= due, clock.compareExchange(expected: due, desired: now &+ Self.peerCheckNanoseconds, ordering: .relaxed).exchanged else { return }
-        repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))  // relaxed: a hint; the repair re-reads
-    }
-
-    /// Counts an item given up; in a JoinableQueue its task can never be done, so it ends too.
-    private func countAbandoned() {
-        word64(424).wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
-        guard countsTasks else { return }
-        let unfinished = word32(512)
-        var current = unfinished.load(ordering: .relaxed)
-        while current > 0 {
-            // Sequentially consistent, as JoinableQueue.taskDone(): joiners see the change.
-            let (exchanged, original) = unfinished.weakCompareExchange(
-                expected: current, desired: current - 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-            if exchanged {
-                if current == 1 { Futex((UnsafeMutableRawPointer(state) + 512).assumingMemoryBound(to: UInt32.self)).wakeAll() }
-                return
-            }
-            current = original
-        }
-    }
-
     // MARK: waking (the fast-path half of the Dekker pair)
 
     /// After publishing an element: wake a parked consumer, if any registered.
@@ -483,18 +119,18 @@ struct QueueControl: @unchecked Sendable {
     /// `peerGone`, if given, is asked every ``peerCheckInterval`` while waiting; once it says
     /// the other side is gone, the wait ends as if the queue were closed.
     @usableFromInline
-    /// `repairsSlots` (MPMC queues): every ``peerCheckInterval`` and after every park slice,
-    /// the slot waited on is repaired if a dead thread holds it (``repairStalledSlot(at:)``).
+    /// `mpmc` (MPMC queues): every ``peerCheckInterval`` and after every park slice, the slot
+    /// waited on is repaired if a dead thread holds it (``MPMCControl/repairStalledSlot(at:)``).
     func await(
         consumers: Bool, deadline: Deadline, strategy: WaitStrategy,
-        peerGone: (() -> Bool)? = nil, repairsSlots: Bool = false, ready: () -> Bool
+        peerGone: (() -> Bool)? = nil, repairing mpmc: MPMCControl? = nil, ready: () -> Bool
     ) throws(QueueError) {
         let epoch = consumers ? notEmptyEpoch : notFullEpoch
         let waiters = consumers ? notEmptyWaiters : notFullWaiters
         let epochWord = UnsafeMutableRawPointer(state).advanced(by: consumers ? 256 : 264).assumingMemoryBound(to: UInt32.self)
         // The first check is scheduled once the first spin has given up: a wait that ends
         // spinning reads no clock for it (a clock read per get measured +20 ns a round trip).
-        let checks = peerGone != nil || repairsSlots
+        let checks = peerGone != nil || mpmc != nil
         var nextPeerCheck = Deadline.distantFuture
         var scheduled = false
         while true {
@@ -508,9 +144,9 @@ struct QueueControl: @unchecked Sendable {
             }
             if nextPeerCheck.hasPassed {
                 if let peerGone, peerGone() { if consumers && ready() { return }; throw .closed }
-                if repairsSlots {
+                if let mpmc {
                     // Relaxed: a hint of which slot to look at; the repair re-reads the slot.
-                    repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))
+                    mpmc.repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))
                     if ready() { return }
                 }
                 nextPeerCheck = .after(Self.peerCheckInterval)
@@ -532,7 +168,7 @@ struct QueueControl: @unchecked Sendable {
                 if sliceEnded { Self.noteSliceRecovery() }
                 return
             }
-            if sliceEnded && repairsSlots { nextPeerCheck = .now }  // a whole slice: look at the slot
+            if sliceEnded && mpmc != nil { nextPeerCheck = .now }  // a whole slice: look at the slot
         }
     }
 

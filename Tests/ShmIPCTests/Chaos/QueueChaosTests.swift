@@ -121,17 +121,17 @@ extension ShmIPCTests {
         }
 
         /// Writes intent entry `k` as `owner` left it: producing/consuming `index` (+ 1; 0 none).
-        static func plant(_ control: QueueControl, entry k: Int = 7, owner: UInt32, producing: UInt64 = 0, consuming: UInt64 = 0) {
+        static func plant(_ control: MPMCControl, entry k: Int = 7, owner: UInt32, producing: UInt64 = 0, consuming: UInt64 = 0) {
             let entry = control.intent(k)
-            QueueControl.owner(entry).store(owner, ordering: .relaxed)
-            QueueControl.intending(entry, consumer: false).store(producing, ordering: .relaxed)
-            QueueControl.intending(entry, consumer: true).store(consuming, ordering: .relaxed)
+            MPMCControl.owner(entry).store(owner, ordering: .relaxed)
+            MPMCControl.intending(entry, consumer: false).store(producing, ordering: .relaxed)
+            MPMCControl.intending(entry, consumer: true).store(consuming, ordering: .relaxed)
             if control.intentsUsed.load(ordering: .relaxed) < UInt32(k + 1) { control.intentsUsed.store(UInt32(k + 1), ordering: .relaxed) }
         }
 
         @Test func aProducerKilledBeforePublishingLosesOnlyItsItem() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             // Killed after its CAS on the tail (index 0), before publishing.
             Self.plant(control, owner: try Self.deadThreadID(), producing: 0 + 1)
             control.tail.store(1, ordering: .relaxed)
@@ -145,7 +145,7 @@ extension ShmIPCTests {
 
         @Test func aProducerKilledBeforeItsClaimLosesNothing() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             // Killed after naming index 0, before its CAS on the tail: it held nothing.
             Self.plant(control, owner: try Self.deadThreadID(), producing: 0 + 1)
             try sut.put(8)
@@ -155,7 +155,7 @@ extension ShmIPCTests {
 
         @Test func aLiveClaimantIsWaitedForNotGivenUp() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             let live = try Helper.start("hang")
             defer { _ = live.kill() }
             #expect(Helper.waitForOutput(live, containing: "hanging"))
@@ -181,7 +181,7 @@ extension ShmIPCTests {
 
         @Test func aConsumerKilledWhileTakingLosesOnlyThatItem() throws {
             let sut = try Queue<UInt64>(capacity: 2, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             try sut.put(1)
             try sut.put(2)
             // A consumer won the head for index 0 and died copying it out.
@@ -196,7 +196,7 @@ extension ShmIPCTests {
 
         @Test func aConsumerKilledSkippingAGivenUpSlotCountsNothingTwice() throws {
             let sut = try Queue<UInt64>(capacity: 2, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             let dead = try Self.deadThreadID()
             // A producer died holding index 0, and its slot was given up (counted once)...
             Self.plant(control, entry: 3, owner: dead, producing: 0 + 1)
@@ -215,7 +215,7 @@ extension ShmIPCTests {
 
         @Test func aJoinableQueuesAbandonedItemEndsItsTask() throws {
             let sut = try JoinableQueue<UInt64>(capacity: 4, waitStrategy: .spin)
-            let control = sut.queue.control
+            let control = sut.queue.mpmc
             // A producer counted its task, claimed index 0 and died.
             control.word32(512).store(1, ordering: .relaxed)
             Self.plant(control, owner: try Self.deadThreadID(), producing: 0 + 1)
@@ -229,30 +229,30 @@ extension ShmIPCTests {
 
         @Test func aThreadTakesADeadThreadsEntryAndClearsItsIntents() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             let dead = try Self.deadThreadID()
             for k in 1..<Int(SHMIPC_QUEUE_INTENTS) { Self.plant(control, entry: k, owner: dead, producing: 5, consuming: 5) }
             try sut.put(1)
             let me = UInt32(bitPattern: shmipc_thread_id())
-            let mine = (1..<Int(SHMIPC_QUEUE_INTENTS)).filter { QueueControl.owner(control.intent($0)).load(ordering: .relaxed) == me }
+            let mine = (1..<Int(SHMIPC_QUEUE_INTENTS)).filter { MPMCControl.owner(control.intent($0)).load(ordering: .relaxed) == me }
             #expect(mine.count == 1)
             if let k = mine.first {
-                #expect(QueueControl.intending(control.intent(k), consumer: true).load(ordering: .relaxed) == 0)
-                #expect(QueueControl.intending(control.intent(k), consumer: false).load(ordering: .relaxed) == 0 + 1)
+                #expect(MPMCControl.intending(control.intent(k), consumer: true).load(ordering: .relaxed) == 0)
+                #expect(MPMCControl.intending(control.intent(k), consumer: false).load(ordering: .relaxed) == 0 + 1)
             }
             #expect(try sut.get() == 1)
         }
 
         @Test func withEveryEntryHeldByALiveThreadOperationsLeaseTheSharedEntry() throws {
             let sut = try Queue<UInt64>(capacity: 4, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             let live = try Helper.start("hang")
             defer { _ = live.kill() }
             #expect(Helper.waitForOutput(live, containing: "hanging"))
             for k in 1..<Int(SHMIPC_QUEUE_INTENTS) { Self.plant(control, entry: k, owner: UInt32(bitPattern: live.pid)) }
             for value in 0..<10 as Range<UInt64> { try sut.put(value); #expect(try sut.get() == value) }
             // Given back after each operation.
-            #expect(QueueControl.owner(control.intent(0)).load(ordering: .relaxed) == 0)
+            #expect(MPMCControl.owner(control.intent(0)).load(ordering: .relaxed) == 0)
             #expect(sut.abandoned == 0)
         }
     }

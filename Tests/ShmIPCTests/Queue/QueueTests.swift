@@ -101,7 +101,7 @@ extension ShmIPCTests {
         @Test func repairsRacingLiveThreadsGiveNothingUp() throws {
             // 4 KiB items, made before the loop: a put spends most of its time inside its claim.
             let sut = try Queue<ChaosItem>(capacity: 8, waitStrategy: .spin)
-            let control = sut.control
+            let control = sut.mpmc
             let perProducer = 5_000
             let stop = ResultBox<Bool>(), repaired = ResultBox<Int>()
             let producers = (1...2 as ClosedRange<UInt64>).map { producer in
