@@ -151,6 +151,27 @@ extension Helper {
             }
             say("scribbled \(writes)")
         },
+        // mq-chaos-put <fd> <limit> <capacity> <producer> <min> <max>: puts MessageStream
+        // messages (seed: producer) 0, 1, 2, ... until killed, the first 8 bytes replaced by
+        // producer << 48 | index; says "running" after the first.
+        "mq-chaos-put": { args in
+            let queue = attempt { () throws(SharedObjectError) in
+                try MessageQueue(inheriting: FileDescriptor(rawValue: Int32(args[0])!), maxMessageSize: Int(args[1])!, capacity: Int(args[2])!, waitStrategy: .spin)
+            }
+            let producer = UInt64(args[3])!
+            let stream = MessageStream(seed: producer, sizes: Int(args[4])!...Int(args[5])!)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(8, stream.sizes.upperBound), alignment: 16)
+            var index = 0
+            while true {
+                let length = stream.write(index, into: buffer)
+                buffer.storeBytes(of: producer << 48 | UInt64(index), as: UInt64.self)
+                attempt { () throws(ChannelError) in
+                    try queue.put(bytes: UnsafeRawBufferPointer(rebasing: buffer[..<length]), timeout: .seconds(60))
+                }
+                if index == 0 { say("running") }
+                index += 1
+            }
+        },
         // mq-produce <name> <limit> <capacity> <count> <seed> <min> <max>: puts MessageStream
         // messages 0..<count into a named MessageQueue.
         "mq-produce": { args in

@@ -317,7 +317,7 @@ struct MPMCControl: @unchecked Sendable {
 
     /// Repairs the slot at `position` (a waiter's: the head's for consumers, the tail's for
     /// producers) if a thread that died holds it. Cold: waiters call it every
-    /// ``peerCheckInterval``.
+    /// ``QueueControl/peerCheckInterval``.
     /// - claimed by a producer (the tail past its index) and not published, and no live thread
     ///   names its index: the slot is given up (its sequence set to ``givenUp(_:)`` by a CAS
     ///   from "free", which fails if the producer published meanwhile; ``abandoned`` counts
@@ -365,7 +365,7 @@ struct MPMCControl: @unchecked Sendable {
 
     /// For a `tryPut` that found the queue full or a `tryGet` that found it empty: repairs the
     /// slot at the tail (or head) if a dead thread holds it, at most once per
-    /// ``peerCheckInterval`` per `clock` (a process-local deadline, so a polling caller pays
+    /// ``QueueControl/peerCheckInterval`` per `clock` (a process-local deadline, so a polling caller pays
     /// one clock read per failed try, and the /proc look-ups only that often).
     @usableFromInline @inline(never)
     func repairIfDue(consumers: Bool, _ clock: ManagedAtomic<UInt64>) {
