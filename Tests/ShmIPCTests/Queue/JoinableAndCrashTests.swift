@@ -112,6 +112,13 @@ extension ShmIPCTests {
             #expect(MemoryLayout<State>.offset(of: \.consumer_pid) == 408)
             #expect(MemoryLayout<State>.offset(of: \.unfinished) == 512)
             #expect(MemoryLayout<State>.offset(of: \.join_waiters) == 516)
+            #expect(MemoryLayout<State>.offset(of: \.intents_used) == 3 * 128 + 36)
+            #expect(MemoryLayout<State>.offset(of: \.abandoned) == 424)
+            typealias Intent = shmipc_queue_intent
+            #expect(MemoryLayout<Intent>.offset(of: \.owner) == 0)
+            #expect(MemoryLayout<Intent>.offset(of: \.producing) == 8)
+            #expect(MemoryLayout<Intent>.offset(of: \.consuming) == 16)
+            #expect(MemoryLayout<Intent>.stride == 128)
         }
     }
 }
