@@ -90,7 +90,42 @@ struct RingProducer {
         self.geometry = geometry
         tail = control.tail.load(ordering: .relaxed)  // relaxed: only a producer (us now) writes it
         cachedHead = 0
+        recoverTail()
         cachedHead = try readHead()
+    }
+
+    /// A producer killed between publishing a record (its commit word) and storing the tail
+    /// leaves the tail behind records the receiver may already have taken: moves the tail past
+    /// every record published at it (each checked: a known kind, a length within the limit,
+    /// inside the lap), at most a ring's worth. Commit words hold absolute positions, so a
+    /// record of an earlier lap never matches.
+    mutating func recoverTail() {
+        let capacity = UInt64(geometry.capacity)
+        var position = tail, walked: UInt64 = 0
+        walk: while walked < capacity {
+            let head = control.slots + Int(truncatingIfNeeded: position & control.mask)
+            // Acquire: pairs with the releasing commit store; the head's fields are whole.
+            guard Self.commitWord(head).load(ordering: .acquiring) == position &+ 1 else { break walk }
+            let offset = position & control.mask
+            let size: UInt64
+            switch head.load(fromByteOffset: 12, as: UInt32.self) {
+            case SHMIPC_RECORD_WRAP:
+                size = capacity &- offset
+            case SHMIPC_RECORD_MESSAGE:
+                let length = Int(head.load(fromByteOffset: 8, as: UInt32.self))
+                guard length <= geometry.limit else { break walk }
+                size = UInt64(RingGeometry.recordSize(length))
+                guard offset &+ size <= capacity else { break walk }
+            default:
+                break walk
+            }
+            position &+= size
+            walked &+= size
+            tail = position
+        }
+        if tail != control.tail.load(ordering: .relaxed) {  // relaxed: we are its only writer
+            control.tail.store(tail, ordering: .releasing)  // as in commit()
+        }
     }
 
     /// The consumer's head, validated against our tail.

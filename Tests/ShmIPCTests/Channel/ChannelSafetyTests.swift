@@ -53,6 +53,36 @@ extension ShmIPCTests {
             print("hostile writer: \(rounds) rounds, \(outcomes)")
         }
 
+        /// A sender killed after publishing a record and before storing its tail (the long
+        /// chaos run found it: the next sender started at the stale tail, behind what the
+        /// receiver had taken, and reported corruption): the next sender moves the tail past
+        /// the published records, and the stream goes on.
+        @Test func aSenderKilledBetweenCommitAndTailIsRecoveredByTheNext() throws {
+            let pipe = try Pipe(maxMessageSize: 200, capacity: 4096)
+            let receiver = try pipe.connection(.first)
+            let ring = pipe.ring(0)
+            let message = [UInt8](repeating: 7, count: 200)   // a 256-byte record
+            do {
+                let sender = try pipe.connection(.second)
+                try sender.send(bytes: [0], timeout: .seconds(1))   // a 64-byte record: 256-byte ones no longer end the lap
+                #expect(try receiver.receive(timeout: .seconds(1)) == [0])
+                // Up to the end of a lap, so the next record needs a wrap marker first.
+                while ring.tail.load(ordering: .relaxed) % 4096 + 256 <= 4096 {
+                    try sender.send(bytes: message, timeout: .seconds(1))
+                    #expect(try receiver.receive(timeout: .seconds(1)) == message)
+                }
+                let stale = ring.tail.load(ordering: .relaxed)
+                try sender.send(bytes: [UInt8](repeating: 9, count: 200), timeout: .seconds(1))   // a wrap marker, then the record
+                ring.tail.store(stale, ordering: .relaxed)   // as if it died before storing the tail
+            }
+            // A killed sender closes nothing: undo what this one's deinit closed.
+            for k in 0..<2 { pipe.ring(k).closedFlag.store(0, ordering: .relaxed) }
+            #expect(try receiver.receive(timeout: .seconds(1)) == [UInt8](repeating: 9, count: 200))
+            let next = try pipe.connection(.second)
+            try next.send(bytes: [4, 4, 4], timeout: .seconds(1))
+            #expect(try receiver.receive(timeout: .seconds(1)) == [4, 4, 4])
+        }
+
         /// Heads and tails a well-behaved peer never writes: the end that reads them reports
         /// corruption (for good) instead of computing an offset from them.
         @Test func inconsistentIndicesAreReportedAsCorruption() throws {
