@@ -47,7 +47,6 @@ struct MPMCControl: @unchecked Sendable {
     @inlinable @inline(__always) func didGet(count: Int = 1) { ring.didGet(count: count) }
     static var peerCheckNanoseconds: UInt64 { QueueControl.peerCheckNanoseconds }
 
-
     /// The sequence of a slot given up for `index` (its producer died before publishing):
     /// "full for index" with the top bit flipped, a value no lap near this one uses. Set by one
     /// CAS from "free for index", so it can never cover an item its producer published
@@ -227,9 +226,7 @@ struct MPMCControl: @unchecked Sendable {
         func take(_ k: Int, from owner: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent>? {
             let entry = intent(k)
             guard owner == me || Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged else { return nil }
-            // A dead thread's (or a reused thread id's) intents are not ours: clear them.
-            Self.intending(entry, consumer: false).store(0, ordering: .releasing)
-            Self.intending(entry, consumer: true).store(0, ordering: .releasing)
+            Self.clearIntents(entry)  // a dead thread's (or a reused thread id's) are not ours
             var seen = intentsUsed.load(ordering: .relaxed)
             while seen < UInt32(k + 1) {
                 // Released before our first intent store: a repairer scanning up to the
@@ -241,6 +238,7 @@ struct MPMCControl: @unchecked Sendable {
             shmipc_intent_remember(intents, UInt32(k))
             return entry
         }
+        // Relaxed owner loads: candidates only; the CAS in take() decides.
         for k in 1..<max(used, 1) where Self.owner(intent(k)).load(ordering: .relaxed) == me {
             if let entry = take(k, from: me) { return entry }
         }
@@ -265,11 +263,10 @@ struct MPMCControl: @unchecked Sendable {
         let deadline = Deadline.after(Self.leaseWait)
         var spins = 0
         while true {
-            let owner = Self.owner(entry).load(ordering: .relaxed)
+            let owner = Self.owner(entry).load(ordering: .relaxed)  // a candidate; the CAS decides
             if owner == 0 || (spins % 1000 == 999 && !Sys.threadIsAlive(Int32(bitPattern: owner))) {
                 if Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged {
-                    Self.intending(entry, consumer: false).store(0, ordering: .releasing)
-                    Self.intending(entry, consumer: true).store(0, ordering: .releasing)
+                    Self.clearIntents(entry)
                     return entry
                 }
             }
@@ -292,9 +289,15 @@ struct MPMCControl: @unchecked Sendable {
     @usableFromInline @inline(never)
     func releaseSharedIntent() {
         let entry = intent(0)
-        Self.intending(entry, consumer: false).store(0, ordering: .releasing)
-        Self.intending(entry, consumer: true).store(0, ordering: .releasing)
-        Self.owner(entry).store(0, ordering: .releasing)
+        Self.clearIntents(entry)
+        Self.owner(entry).store(0, ordering: .releasing)  // after the clears: the next lessee finds none
+    }
+
+    /// Names no index in `entry`. Release: a repairer that reads a cleared intent also sees
+    /// what its thread published before.
+    static func clearIntents(_ entry: UnsafeMutablePointer<shmipc_queue_intent>) {
+        intending(entry, consumer: false).store(0, ordering: .releasing)
+        intending(entry, consumer: true).store(0, ordering: .releasing)
     }
 
     /// Whether a live thread names `index` as its producing (consuming) intent.
