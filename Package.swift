@@ -58,11 +58,14 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // C only shm-bench needs (its control block, a cycle counter, the pthread mutex reference).
+        .target(name: "BenchShim", path: "Benchmarks/BenchShim"),
         .executableTarget(
             name: "ShmBench",
             dependencies: [
                 "ShmIPC",
                 "CShim",
+                "BenchShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/ShmBench",

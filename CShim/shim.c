@@ -72,19 +72,6 @@ int32_t shmipc_thread_id_slow(void) {
 
 // The pthread reference for shm-bench: kept in C so the mutex type and attribute constants
 // (enums and macros in glibc) need no Swift spelling.
-int shmipc_pthread_mutex_init_shared(void *mutex, int recursive) {
-    pthread_mutexattr_t attributes;
-    int code = pthread_mutexattr_init(&attributes);
-    if (code != 0) return code;
-    code = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-    if (code == 0 && recursive) code = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_RECURSIVE);
-    if (code == 0) code = pthread_mutex_init((pthread_mutex_t *)mutex, &attributes);
-    pthread_mutexattr_destroy(&attributes);
-    return code;
-}
-
-size_t shmipc_pthread_mutex_size(void) { return sizeof(pthread_mutex_t); }
-
 // Processes. Plain C: the lifeline thread must not touch the Swift runtime (it can run while
 // the process is being torn down), and /proc parsing is simplest here.
 int shmipc_thread_count(void) {

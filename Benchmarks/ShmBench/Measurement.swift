@@ -1,4 +1,5 @@
 import CShim
+import BenchShim
 import ShmIPC
 
 /// A cheap clock for per-sample timing: the CPU's cycle counter (rdtsc, invariant on this

@@ -1,4 +1,5 @@
 import CShim
+import BenchShim
 import Glibc
 import ShmIPC
 import SystemPackage

@@ -31,7 +31,7 @@ struct RingGeometry: Hashable, Sendable {
     /// Bytes a record with `length` payload bytes takes in the ring.
     @inlinable @inline(__always)
     static func recordSize(_ length: Int) -> Int {
-        (16 &+ length &+ (alignment &- 1)) & ~(alignment &- 1)
+        (RingRecord.payload &+ length &+ (alignment &- 1)) & ~(alignment &- 1)
     }
 
     /// Bytes of shared state per ring: its control block, then the ring.
@@ -108,11 +108,11 @@ struct RingProducer {
             guard Self.commitWord(head).load(ordering: .acquiring) == position &+ 1 else { break walk }
             let offset = position & control.mask
             let size: UInt64
-            switch head.load(fromByteOffset: 12, as: UInt32.self) {
+            switch head.load(fromByteOffset: RingRecord.kind, as: UInt32.self) {
             case SHMIPC_RECORD_WRAP:
                 size = capacity &- offset
             case SHMIPC_RECORD_MESSAGE:
-                let length = Int(head.load(fromByteOffset: 8, as: UInt32.self))
+                let length = Int(head.load(fromByteOffset: RingRecord.length, as: UInt32.self))
                 guard length <= geometry.limit else { break walk }
                 size = UInt64(RingGeometry.recordSize(length))
                 guard offset &+ size <= capacity else { break walk }
@@ -161,7 +161,7 @@ struct RingProducer {
             cachedHead = try readHead()
             if tail &+ record &- cachedHead > capacity { return nil }
         }
-        let payload = control.slots + (Int(truncatingIfNeeded: tail & control.mask) &+ 16)
+        let payload = control.slots + (Int(truncatingIfNeeded: tail & control.mask) &+ RingRecord.payload)
         return Reservation(position: tail, payload: payload, length: length)
     }
 
@@ -169,8 +169,8 @@ struct RingProducer {
     @usableFromInline
     mutating func wrap(_ room: UInt64) {
         let marker = control.slots + Int(truncatingIfNeeded: tail & control.mask)
-        marker.storeBytes(of: 0, toByteOffset: 8, as: UInt32.self)
-        marker.storeBytes(of: SHMIPC_RECORD_WRAP, toByteOffset: 12, as: UInt32.self)
+        marker.storeBytes(of: 0, toByteOffset: RingRecord.length, as: UInt32.self)
+        marker.storeBytes(of: SHMIPC_RECORD_WRAP, toByteOffset: RingRecord.kind, as: UInt32.self)
         // Release: pairs with the acquire load in RingConsumer.next().
         Self.commitWord(marker).store(tail &+ 1, ordering: .releasing)
         tail &+= room
@@ -181,9 +181,9 @@ struct RingProducer {
     /// Publishes the reserved record with `length` (at most the reserved length) payload bytes.
     @inlinable @inline(__always)
     mutating func commit(_ reservation: Reservation, length: Int) {
-        let head = reservation.payload.advanced(by: -16)
-        head.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: 8, as: UInt32.self)
-        head.storeBytes(of: SHMIPC_RECORD_MESSAGE, toByteOffset: 12, as: UInt32.self)
+        let head = reservation.payload.advanced(by: -RingRecord.payload)
+        head.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: RingRecord.length, as: UInt32.self)
+        head.storeBytes(of: SHMIPC_RECORD_MESSAGE, toByteOffset: RingRecord.kind, as: UInt32.self)
         // Release: pairs with the acquire load in RingConsumer.next(); publishes the head's
         // other fields and the payload.
         Self.commitWord(head).store(reservation.position &+ 1, ordering: .releasing)
@@ -242,13 +242,13 @@ struct RingConsumer {
             // The payload's next line, fetched while we validate (a hint: harmless past the end).
             shmipc_prefetch(record + 64)
             // Relaxed atomics: read once each, whatever a hostile peer writes meanwhile.
-            let length = Int(Self.word(record, 8).load(ordering: .relaxed))
-            let kind = Self.word(record, 12).load(ordering: .relaxed)
+            let length = Int(Self.word(record, RingRecord.length).load(ordering: .relaxed))
+            let kind = Self.word(record, RingRecord.kind).load(ordering: .relaxed)
             if kind == SHMIPC_RECORD_MESSAGE {
                 guard length <= geometry.limit, offset &+ RingGeometry.recordSize(length) <= geometry.capacity else {
                     throw .corrupted("a record of \(length) bytes at offset \(offset) (limit \(geometry.limit), ring \(geometry.capacity))")
                 }
-                return UnsafeRawBufferPointer(start: record + 16, count: length)
+                return UnsafeRawBufferPointer(start: record + RingRecord.payload, count: length)
             }
             guard kind == SHMIPC_RECORD_WRAP, offset != 0 else {
                 throw .corrupted("a record of kind \(kind) at offset \(offset)")
@@ -279,4 +279,13 @@ struct RingConsumer {
     static func word(_ record: UnsafeMutableRawPointer, _ offset: Int) -> UnsafeAtomic<UInt32> {
         UnsafeAtomic(at: (record + offset).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
     }
+}
+
+/// Where the fields of a record's head (`shmipc_ring_record`) lie, by name.
+@usableFromInline
+enum RingRecord {
+    @inlinable static var length: Int { MemoryLayout<shmipc_ring_record>.offset(of: \.length)! }
+    @inlinable static var kind: Int { MemoryLayout<shmipc_ring_record>.offset(of: \.kind)! }
+    /// The payload follows the head.
+    @inlinable static var payload: Int { MemoryLayout<shmipc_ring_record>.stride }
 }

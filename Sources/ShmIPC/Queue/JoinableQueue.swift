@@ -36,33 +36,26 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
         queue = try Queue(inheriting: descriptor, capacity: capacity, waitStrategy: waitStrategy, kind: .joinableQueue)
     }
 
-    private var unfinished: SharedWord {
-        SharedWord((UnsafeMutableRawPointer(control.state) + 512).assumingMemoryBound(to: UInt32.self))
-    }
-    private var joinWaiters: SharedWord {
-        SharedWord((UnsafeMutableRawPointer(control.state) + 516).assumingMemoryBound(to: UInt32.self))
-    }
+    private var tasks: TaskCount { TaskCount(control.state) }
 
     /// Puts `value` and counts one more unfinished task (see ``Queue/put(_:timeout:)``).
     public func put(_ value: Element, timeout: Duration? = nil) throws(QueueError) {
-        // Counted before the element is published (the slot's release store orders it), so a
-        // consumer's taskDone() can never see the count below its own task.
-        unfinished.atomic.wrappingIncrement(ordering: .relaxed)
+        tasks.add()
         do { try queue.put(value, timeout: timeout) } catch {
-            finishOne()
+            tasks.finish()
             throw error
         }
     }
 
     /// Puts `value` if there is room; see ``Queue/tryPut(_:)``.
     public func tryPut(_ value: Element) throws(QueueError) -> Bool {
-        unfinished.atomic.wrappingIncrement(ordering: .relaxed)
+        tasks.add()
         let done: Bool
         do { done = try queue.tryPut(value) } catch {
-            finishOne()
+            tasks.finish()
             throw error
         }
-        if !done { finishOne() }
+        if !done { tasks.finish() }
         return done
     }
 
@@ -75,40 +68,20 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
     /// Marks one task done. Throws ``QueueError/taskDoneTooManyTimes`` if none is unfinished.
     /// Python: `task_done()`.
     public func taskDone() throws(QueueError) {
-        var current = unfinished.loadRelaxed()
-        while true {
-            if current == 0 { throw .taskDoneTooManyTimes }
-            // Sequentially consistent: the Dekker pair of join()'s waiter registration, and
-            // the release that lets a joiner see the task's effects.
-            let (exchanged, original) = unfinished.atomic.weakCompareExchange(
-                expected: current, desired: current - 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-            if exchanged { break }
-            current = original
-        }
-        if current == 1, joinWaiters.atomic.load(ordering: .sequentiallyConsistent) > 0 {
-            unfinished.futex.wakeAll()
-        }
+        guard tasks.finish() else { throw .taskDoneTooManyTimes }
     }
 
     /// Waits until every task put so far is done, at most `timeout` (`nil`: forever).
     /// Throws ``QueueError/timedOut``. Python: `join()`.
     public func join(timeout: Duration? = nil) throws(QueueError) {
-        let deadline = Deadline.after(timeout)
-        while true {
-            if unfinished.atomic.load(ordering: .sequentiallyConsistent) == 0 { return }  // acquire: the tasks' effects
-            if deadline.hasPassed { throw .timedOut }
-            joinWaiters.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
-            let current = unfinished.atomic.load(ordering: .sequentiallyConsistent)
-            if current != 0 { _ = unfinished.futex.wait(expected: current, deadline: deadline) }
-            joinWaiters.atomic.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for taskDone()
-        }
+        guard tasks.join(deadline: .after(timeout)) else { throw .timedOut }
     }
 
     /// Items lost with a producer or consumer that died moving them (see ``Queue/abandoned``).
     public var abandoned: Int { queue.abandoned }
 
     /// Unfinished tasks (a snapshot).
-    public var unfinishedTasks: Int { Int(unfinished.loadRelaxed()) }
+    public var unfinishedTasks: Int { tasks.value }
 
     public var count: Int { queue.count }
     public var isEmpty: Bool { queue.isEmpty }
@@ -116,12 +89,4 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
     public func close() { queue.close() }
     public var inheritableDescriptor: FileDescriptor? { queue.inheritableDescriptor }
     public func unlink() throws(SharedMemoryError) { try queue.unlink() }
-
-    /// Undoes the count of a put that failed.
-    private func finishOne() {
-        if unfinished.atomic.loadThenWrappingDecrement(ordering: .sequentiallyConsistent) == 1,
-           joinWaiters.atomic.load(ordering: .sequentiallyConsistent) > 0 {
-            unfinished.futex.wakeAll()
-        }
-    }
 }

@@ -214,7 +214,7 @@ struct MPMCControl: @unchecked Sendable {
     // MARK: MPMC intent entries (cold)
 
     /// Entries of the intent table handed out so far (a high-water mark; scans stop there).
-    var intentsUsed: UnsafeAtomic<UInt32> { word32(3 * 128 + 36) }
+    var intentsUsed: UnsafeAtomic<UInt32> { word32(QueueControl.offset(\.intents_used)) }
 
     /// Finds this thread's entry, or takes a free one, or a dead thread's; caches it. With all
     /// taken by live threads, leases the shared entry 0 for one operation.
@@ -316,7 +316,7 @@ struct MPMCControl: @unchecked Sendable {
     }
 
     /// Items given up because a producer or consumer died holding them (a snapshot).
-    var abandoned: Int { Int(clamping: word64(424).load(ordering: .relaxed)) }  // relaxed: a statistic
+    var abandoned: Int { Int(clamping: word64(QueueControl.offset(\.abandoned)).load(ordering: .relaxed)) }  // relaxed: a statistic
 
     /// Repairs the slot at `position` (a waiter's: the head's for consumers, the tail's for
     /// producers) if a thread that died holds it. Cold: waiters call it every
@@ -380,19 +380,7 @@ struct MPMCControl: @unchecked Sendable {
 
     /// Counts an item given up; in a JoinableQueue its task can never be done, so it ends too.
     private func countAbandoned() {
-        word64(424).wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
-        guard countsTasks else { return }
-        let unfinished = word32(512)
-        var current = unfinished.load(ordering: .relaxed)
-        while current > 0 {
-            // Sequentially consistent, as JoinableQueue.taskDone(): joiners see the change.
-            let (exchanged, original) = unfinished.weakCompareExchange(
-                expected: current, desired: current - 1, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
-            if exchanged {
-                if current == 1 { Futex((UnsafeMutableRawPointer(state) + 512).assumingMemoryBound(to: UInt32.self)).wakeAll() }
-                return
-            }
-            current = original
-        }
+        word64(QueueControl.offset(\.abandoned)).wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
+        if countsTasks { TaskCount(state).finish() }
     }
 }

@@ -6,10 +6,12 @@ public import CShim
 /// bounded queue with an intent table) is ``MPMCControl``'s.
 ///
 /// Waiting is waiter-counted: a put or get makes a wake-up syscall only if somebody registered
-/// to park. The registration and the fast path form an asymmetric Dekker pair: the parking side
-/// (rare, already paying for a sleep) issues `membarrier(GLOBAL_EXPEDITED)`; the fast path needs
-/// only a compiler barrier between publishing and reading the waiter count. Where membarrier is
-/// unavailable, both sides use sequentially consistent fences instead (``fenceOnFastPath``).
+/// to park, through the asymmetric half of ``ParkingWord`` (the not-empty and not-full epochs):
+/// the parking side (rare, already paying for a sleep) issues `membarrier(GLOBAL_EXPEDITED)`;
+/// the fast path needs only a compiler barrier between publishing and reading the waiter count.
+/// Where membarrier is unavailable, both sides fence instead (``fenceOnFastPath``).
+///
+/// Channel's message rings use the same control block (`shmipc_queue_state`) and this view.
 @usableFromInline
 struct QueueControl: @unchecked Sendable {
     /// `@unchecked Sendable`: plain pointers into shared memory designed for concurrent access.
@@ -38,24 +40,33 @@ struct QueueControl: @unchecked Sendable {
         mask = UInt64(capacity) &- 1
         self.stride = stride
         self.elementOffset = elementOffset
-        fenceOnFastPath = !QueueControl.membarrierAvailable
+        fenceOnFastPath = !Membarrier.available
     }
 
-    // MARK: fields (offsets fixed by the _Static_asserts in CShim.h; a test checks them)
+    // MARK: fields (by name: offsets of the C struct, folded to constants)
 
+    @inlinable static func offset(_ field: KeyPath<shmipc_queue_state, UInt64>) -> Int {
+        MemoryLayout<shmipc_queue_state>.offset(of: field)!
+    }
+    @inlinable static func offset(_ field: KeyPath<shmipc_queue_state, UInt32>) -> Int {
+        MemoryLayout<shmipc_queue_state>.offset(of: field)!
+    }
+    @inlinable static func offset(_ field: KeyPath<shmipc_queue_state, Int32>) -> Int {
+        MemoryLayout<shmipc_queue_state>.offset(of: field)!
+    }
     @inlinable func word64(_ offset: Int) -> UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: (UnsafeMutableRawPointer(state) + offset).assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
     }
     @inlinable func word32(_ offset: Int) -> UnsafeAtomic<UInt32> {
         UnsafeAtomic(at: (UnsafeMutableRawPointer(state) + offset).assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
     }
-    @inlinable var tail: UnsafeAtomic<UInt64> { word64(0) }
-    @inlinable var head: UnsafeAtomic<UInt64> { word64(128) }
-    @inlinable var notEmptyEpoch: UnsafeAtomic<UInt32> { word32(256) }
-    @inlinable var notEmptyWaiters: UnsafeAtomic<UInt32> { word32(260) }
-    @inlinable var notFullEpoch: UnsafeAtomic<UInt32> { word32(264) }
-    @inlinable var notFullWaiters: UnsafeAtomic<UInt32> { word32(268) }
-    @inlinable var closedFlag: UnsafeAtomic<UInt32> { word32(400) }
+    @inlinable var tail: UnsafeAtomic<UInt64> { word64(Self.offset(\.tail)) }
+    @inlinable var head: UnsafeAtomic<UInt64> { word64(Self.offset(\.head)) }
+    /// Consumers park here (`not_empty_epoch`, then `not_empty_waiters`).
+    @inlinable var notEmpty: ParkingWord { ParkingWord(state, offset: Self.offset(\.not_empty_epoch)) }
+    /// Producers park here (`not_full_epoch`, then `not_full_waiters`).
+    @inlinable var notFull: ParkingWord { ParkingWord(state, offset: Self.offset(\.not_full_epoch)) }
+    @inlinable var closedFlag: UnsafeAtomic<UInt32> { word32(Self.offset(\.closed)) }
 
     @inlinable var capacity: Int { Int(mask) + 1 }
 
@@ -84,32 +95,11 @@ struct QueueControl: @unchecked Sendable {
 
     /// After publishing an element: wake a parked consumer, if any registered.
     @inlinable @inline(__always)
-    func didPut(count: Int = 1) {
-        if fenceOnFastPath { atomicMemoryFence(ordering: .sequentiallyConsistent) } else { shmipc_compiler_barrier() }
-        // Relaxed: the barrier above (with the parker's membarrier) orders this read after our
-        // publication; see the type's documentation.
-        if notEmptyWaiters.load(ordering: .relaxed) != 0 { wakeConsumers(count) }
-    }
+    func didPut(count: Int = 1) { notEmpty.didPublish(fence: fenceOnFastPath, count: count) }
 
     /// After freeing a slot: wake a parked producer, if any registered.
     @inlinable @inline(__always)
-    func didGet(count: Int = 1) {
-        if fenceOnFastPath { atomicMemoryFence(ordering: .sequentiallyConsistent) } else { shmipc_compiler_barrier() }
-        if notFullWaiters.load(ordering: .relaxed) != 0 { wakeProducers(count) }
-    }
-
-    @usableFromInline @inline(never)
-    func wakeConsumers(_ count: Int) {
-        // Release: a parker that sees the new epoch also sees what was published before it.
-        notEmptyEpoch.wrappingIncrement(ordering: .releasing)
-        Futex(UnsafeMutableRawPointer(state).advanced(by: 256).assumingMemoryBound(to: UInt32.self)).wake(count: count)
-    }
-
-    @usableFromInline @inline(never)
-    func wakeProducers(_ count: Int) {
-        notFullEpoch.wrappingIncrement(ordering: .releasing)
-        Futex(UnsafeMutableRawPointer(state).advanced(by: 264).assumingMemoryBound(to: UInt32.self)).wake(count: count)
-    }
+    func didGet(count: Int = 1) { notFull.didPublish(fence: fenceOnFastPath, count: count) }
 
     // MARK: parking (the slow half)
 
@@ -125,9 +115,7 @@ struct QueueControl: @unchecked Sendable {
         consumers: Bool, deadline: Deadline, strategy: WaitStrategy,
         peerGone: (() -> Bool)? = nil, repairing mpmc: MPMCControl? = nil, ready: () -> Bool
     ) throws(QueueError) {
-        let epoch = consumers ? notEmptyEpoch : notFullEpoch
-        let waiters = consumers ? notEmptyWaiters : notFullWaiters
-        let epochWord = UnsafeMutableRawPointer(state).advanced(by: consumers ? 256 : 264).assumingMemoryBound(to: UInt32.self)
+        let parking = consumers ? notEmpty : notFull
         // The first check is scheduled once the first spin has given up: a wait that ends
         // spinning reads no clock for it (a clock read per get measured +20 ns a round trip).
         let checks = peerGone != nil || mpmc != nil
@@ -152,18 +140,12 @@ struct QueueControl: @unchecked Sendable {
                 nextPeerCheck = .after(Self.peerCheckInterval)
             }
             guard strategy.parks else { continue }
-            let seen = epoch.load(ordering: .acquiring)  // pairs with the releasing bump in wake*()
-            waiters.wrappingIncrement(ordering: .relaxed)  // relaxed: ordered by the barrier below
-            Self.heavyBarrier(fenceOnFastPath)
-            var sliceEnded = false
-            if !ready() && !isClosed {
-                // In slices: a peer killed between publishing and waking must not leave us
-                // asleep beside an element (crash model); a slice ending with the queue ready
-                // is counted, so tests can tell such a recovery from a normal wake-up.
-                sliceEnded = Futex(epochWord).wait(
-                    expected: seen, deadline: min(deadline, .after(Self.parkSlice))) == .timedOut
-            }
-            waiters.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for wakers
+            // In slices: a peer killed between publishing and waking must not leave us asleep
+            // beside an element (crash model); a slice ending with the queue ready is counted,
+            // so tests can tell such a recovery from a normal wake-up.
+            let sliceEnded = parking.parkAfterHeavyBarrier(
+                seen: parking.epoch, deadline: min(deadline, .after(Self.parkSlice)), fence: fenceOnFastPath
+            ) { ready() || isClosed }
             if ready() {
                 if sliceEnded { Self.noteSliceRecovery() }
                 return
@@ -175,8 +157,8 @@ struct QueueControl: @unchecked Sendable {
     /// Closes the queue and wakes everybody parked on it.
     func close() {
         closedFlag.store(1, ordering: .releasing)  // pairs with the acquire in isClosed
-        wakeConsumers(Int(Int32.max))
-        wakeProducers(Int(Int32.max))
+        notEmpty.bump(waking: Int(Int32.max))
+        notFull.bump(waking: Int(Int32.max))
     }
 
     /// How long a parked queue waiter sleeps before it re-checks on its own. Longer than the
@@ -202,18 +184,6 @@ struct QueueControl: @unchecked Sendable {
         #if DEBUG
         sliceRecoveries.wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
         #endif
-    }
-
-    // MARK: membarrier
-
-    /// Whether this process registered for `membarrier(GLOBAL_EXPEDITED)` (once, on first use).
-    static let membarrierAvailable: Bool = shmipc_membarrier_register() == 0
-
-    /// The parking side's barrier: membarrier, or a fence where membarrier is unavailable.
-    static func heavyBarrier(_ fence: Bool) {
-        if fence || shmipc_membarrier_global() != 0 {
-            atomicMemoryFence(ordering: .sequentiallyConsistent)
-        }
     }
 }
 

@@ -1,5 +1,5 @@
 public import Atomics
-internal import CShim
+public import CShim
 public import SystemPackage
 
 /// A bounded single-producer, single-consumer queue of `Element`s in shared memory: the
@@ -279,8 +279,8 @@ extension SPSCQueue {
 }
 
 extension QueueControl {
-    @inlinable var producerRole: UnsafeAtomic<UInt32> { word32(404) }
-    @inlinable var consumerRole: UnsafeAtomic<UInt32> { word32(408) }
+    @inlinable var producerRole: UnsafeAtomic<UInt32> { word32(QueueControl.offset(\.producer_pid)) }
+    @inlinable var consumerRole: UnsafeAtomic<UInt32> { word32(QueueControl.offset(\.consumer_pid)) }
 
     /// Claims the SPSC producer or consumer role for this process: free, or held by a dead pid.
     func claimRole(producer: Bool) throws(QueueError) {

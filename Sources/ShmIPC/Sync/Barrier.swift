@@ -71,7 +71,7 @@ public final class Barrier: @unchecked Sendable {
         LockCore(state: UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: shmipc_lock_state.self))
     }
     private var generation: SharedWord {
-        SharedWord((UnsafeMutableRawPointer(storage.state) + 16).assumingMemoryBound(to: UInt32.self))
+        SharedWord((UnsafeMutableRawPointer(storage.state) + MemoryLayout<shmipc_barrier_state>.offset(of: \.generation)!).assumingMemoryBound(to: UInt32.self))
     }
     private var pids: UnsafeMutablePointer<Int32> { storage.trailing.assumingMemoryBound(to: Int32.self) }
 

@@ -54,7 +54,7 @@ public final class Condition: @unchecked Sendable {
         RecursiveLockCore(lock: LockCore(state: UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: shmipc_lock_state.self)))
     }
     private var sequence: SharedWord {
-        SharedWord((UnsafeMutableRawPointer(storage.state) + 16).assumingMemoryBound(to: UInt32.self))
+        SharedWord((UnsafeMutableRawPointer(storage.state) + MemoryLayout<shmipc_condition_state>.offset(of: \.sequence)!).assumingMemoryBound(to: UInt32.self))
     }
 
     // MARK: the lock

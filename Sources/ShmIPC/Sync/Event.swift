@@ -64,34 +64,30 @@ public final class Event: @unchecked Sendable {
 struct EventCore {
     let state: UnsafeMutablePointer<shmipc_event_state>
 
-    private var flag: SharedWord { SharedWord(UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt32.self)) }
-    private var waiters: SharedWord { SharedWord((UnsafeMutableRawPointer(state) + 4).assumingMemoryBound(to: UInt32.self)) }
+    /// The flag (1 set, 0 clear) and its waiter count.
+    private var flag: ParkingWord {
+        ParkingWord(state, offset: MemoryLayout<shmipc_event_state>.offset(of: \.flag)!)
+    }
 
     func set() {
-        // Sequentially consistent: the Dekker pair of wait()'s registration (see
-        // SemaphoreCore), and the release that pairs with the acquiring load in isSet.
-        flag.atomic.store(1, ordering: .sequentiallyConsistent)
-        if waiters.atomic.load(ordering: .sequentiallyConsistent) > 0 {
-            flag.futex.wakeAll()
-        }
+        // Sequentially consistent: the store half of the parking word's Dekker pair, and the
+        // release that pairs with the acquiring load in isSet.
+        flag.value.store(1, ordering: .sequentiallyConsistent)
+        flag.wakeIfParked()
     }
 
     func clear() {
-        flag.storeRelaxed(0)  // relaxed: clearing publishes nothing
+        flag.value.store(0, ordering: .relaxed)  // relaxed: clearing publishes nothing
     }
 
-    var isSet: Bool { flag.loadAcquiring() == 1 }  // acquire: pairs with set()
+    var isSet: Bool { flag.value.load(ordering: .acquiring) == 1 }  // acquire: pairs with set()
 
     func wait(deadline: Deadline, strategy: WaitStrategy) -> Bool {
         while true {
             if strategy.spin({ isSet }) { return true }
             if deadline.hasPassed { return isSet }
             guard strategy.parks else { continue }
-            waiters.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
-            if flag.atomic.load(ordering: .sequentiallyConsistent) == 0 {
-                _ = flag.futex.wait(expected: 0, deadline: deadline)
-            }
-            waiters.atomic.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for set()
+            flag.park(deadline: deadline) { $0 != 0 }
             if isSet { return true }
         }
     }

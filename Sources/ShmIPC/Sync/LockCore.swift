@@ -18,7 +18,7 @@ struct LockCore {
         SharedWord(UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt32.self))
     }
     private var inconsistentFlag: SharedWord {
-        SharedWord((UnsafeMutableRawPointer(state) + 4).assumingMemoryBound(to: UInt32.self))
+        SharedWord((UnsafeMutableRawPointer(state) + MemoryLayout<shmipc_lock_state>.offset(of: \.inconsistent)!).assumingMemoryBound(to: UInt32.self))
     }
 
     static func initialize(_ state: UnsafeMutablePointer<shmipc_lock_state>) {

@@ -96,21 +96,23 @@ public final class Semaphore: @unchecked Sendable {
 struct SemaphoreCore {
     let state: UnsafeMutablePointer<shmipc_semaphore_state>
 
-    private var count: SharedWord { SharedWord(UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt32.self)) }
-    private var waiters: SharedWord { SharedWord((UnsafeMutableRawPointer(state) + 4).assumingMemoryBound(to: UInt32.self)) }
+    /// The count and its waiter count.
+    private var count: ParkingWord {
+        ParkingWord(state, offset: MemoryLayout<shmipc_semaphore_state>.offset(of: \.value)!)
+    }
 
     static func initialize(_ state: UnsafeMutablePointer<shmipc_semaphore_state>, value: UInt32, maximum: UInt32) {
         state.initialize(to: shmipc_semaphore_state(value: value, waiters: 0, maximum: maximum, reserved: 0))
     }
 
-    var value: Int { Int(count.loadRelaxed()) }  // a snapshot
+    var value: Int { Int(count.value.load(ordering: .relaxed)) }  // a snapshot
 
     func tryAcquire() -> Bool {
-        var current = count.loadRelaxed()
+        var current = count.value.load(ordering: .relaxed)
         while current > 0 {
             // Acquire: pairs with the increment in release(), so what the releaser wrote
             // before releasing is visible to the acquirer.
-            let (exchanged, original) = count.atomic.weakCompareExchange(
+            let (exchanged, original) = count.value.weakCompareExchange(
                 expected: current, desired: current - 1, successOrdering: .acquiring, failureOrdering: .relaxed)
             if exchanged { return true }
             current = original
@@ -120,17 +122,11 @@ struct SemaphoreCore {
 
     func acquire(deadline: Deadline, strategy: WaitStrategy) throws(SyncError) {
         while true {
-            if strategy.spin({ count.loadRelaxed() > 0 && tryAcquire() }) { return }
+            if strategy.spin({ count.value.load(ordering: .relaxed) > 0 && tryAcquire() }) { return }
             if deadline.hasPassed { throw .timedOut }
             guard strategy.parks else { continue }
-            // Dekker pattern with release(): each side writes its word, then reads the other's,
-            // sequentially consistent, so either release() sees this waiter counted or this
-            // waiter sees the increment (and the futex re-checks the value in the kernel).
-            waiters.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
-            if count.atomic.load(ordering: .sequentiallyConsistent) == 0 {
-                _ = count.futex.wait(expected: 0, deadline: deadline)
-            }
-            waiters.atomic.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for release()
+            // The parking word's Dekker pair with release(): it sleeps only on a count of 0.
+            count.park(deadline: deadline) { $0 != 0 }
             if tryAcquire() { return }
         }
     }
@@ -139,19 +135,17 @@ struct SemaphoreCore {
         precondition(amount >= 1, "release count must be positive")
         let bound = state.pointee.maximum  // immutable after creation
         let delta = UInt32(clamping: amount)
-        var current = count.loadRelaxed()
+        var current = count.value.load(ordering: .relaxed)
         while true {
             let (sum, overflow) = current.addingReportingOverflow(delta)
             if overflow || sum > bound { throw .overReleased(maximum: Int(bound)) }
             // Sequentially consistent: the Dekker pair of acquire()'s waiter registration;
             // also the release that pairs with the acquiring CAS in tryAcquire().
-            let (exchanged, original) = count.atomic.weakCompareExchange(
+            let (exchanged, original) = count.value.weakCompareExchange(
                 expected: current, desired: sum, successOrdering: .sequentiallyConsistent, failureOrdering: .relaxed)
             if exchanged { break }
             current = original
         }
-        if waiters.atomic.load(ordering: .sequentiallyConsistent) > 0 {
-            count.futex.wake(count: amount)
-        }
+        count.wakeIfParked(count: amount)
     }
 }

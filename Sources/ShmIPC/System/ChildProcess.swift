@@ -31,24 +31,26 @@ package final class ChildProcess {
         environment: [String: String] = [:],
         captureOutput: Bool = true
     ) throws(Errno) {
-        var pipeEnds: [Int32] = [-1, -1]
+        var pipeEnds: (read: FileDescriptor, write: FileDescriptor)?
         if captureOutput {
-            let made = valueOrErrno(.pipe) { shmipc_pipe_cloexec(&pipeEnds, 1) }
-            if case .failure(let error) = made { throw error }
+            switch Sys.makePipe(nonblockingReadEnd: true) {
+            case .success(let ends): pipeEnds = ends
+            case .failure(let error): throw error
+            }
         }
         let spawned = Sys.spawn(
             executable: executable, arguments: arguments, descriptors: descriptors, environment: environment,
-            output: captureOutput ? FileDescriptor(rawValue: pipeEnds[1]) : nil)
-        if captureOutput { Sys.close(FileDescriptor(rawValue: pipeEnds[1])) }
+            output: pipeEnds?.write)
+        if let pipeEnds { Sys.close(pipeEnds.write) }
         let child: Int32
         switch spawned {
         case .success(let pid): child = pid
         case .failure(let error):
-            if captureOutput { Sys.close(FileDescriptor(rawValue: pipeEnds[0])) }
+            if let pipeEnds { Sys.close(pipeEnds.read) }
             throw error
         }
         pid = child
-        outputDescriptor = captureOutput ? FileDescriptor(rawValue: pipeEnds[0]) : nil
+        outputDescriptor = pipeEnds?.read
     }
 
     /// Waits until the child exits or `deadline` passes; returns its status, or nil if it is

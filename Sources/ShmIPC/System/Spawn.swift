@@ -120,9 +120,9 @@ extension Sys {
     }
 
     /// A pipe, both ends close-on-exec.
-    package static func makePipe() -> Result<(read: FileDescriptor, write: FileDescriptor), Errno> {
+    package static func makePipe(nonblockingReadEnd: Bool = false) -> Result<(read: FileDescriptor, write: FileDescriptor), Errno> {
         var ends: [Int32] = [-1, -1]
-        return valueOrErrno(.pipe) { shmipc_pipe_cloexec(&ends, 0) }.map { _ in
+        return valueOrErrno(.pipe) { shmipc_pipe_cloexec(&ends, nonblockingReadEnd ? 1 : 0) }.map { _ in
             (FileDescriptor(rawValue: ends[0]), FileDescriptor(rawValue: ends[1]))
         }
     }

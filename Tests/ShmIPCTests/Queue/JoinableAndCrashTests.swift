@@ -99,7 +99,11 @@ extension ShmIPCTests {
             try sut.unlink()
         }
 
+        /// Fixed offsets keep segments of this layout version readable by other builds; the
+        /// code reads fields by name. A parking word's waiter count is the next 4 bytes.
         @Test func theQueueStateLayoutMatchesTheOffsetsTheFastPathUses() {
+            #expect(MemoryLayout<shmipc_event_state>.offset(of: \.waiters) == MemoryLayout<shmipc_event_state>.offset(of: \.flag)! + 4)
+            #expect(MemoryLayout<shmipc_semaphore_state>.offset(of: \.waiters) == MemoryLayout<shmipc_semaphore_state>.offset(of: \.value)! + 4)
             typealias State = shmipc_queue_state
             #expect(MemoryLayout<State>.offset(of: \.tail) == 0)
             #expect(MemoryLayout<State>.offset(of: \.head) == 128)

@@ -25,18 +25,20 @@ final class Doorbell: @unchecked Sendable {
 
     var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
-    private var epoch: SharedWord { SharedWord(UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: UInt32.self)) }
-    private var sleepers: SharedWord { SharedWord((UnsafeMutableRawPointer(storage.state) + 4).assumingMemoryBound(to: UInt32.self)) }
+    /// The count and its sleeper count.
+    private var epoch: ParkingWord {
+        ParkingWord(storage.state, offset: MemoryLayout<shmipc_event_state>.offset(of: \.flag)!)
+    }
 
     /// The current count: read it before looking for work, then `wait(seen:)` with it.
-    var current: UInt32 { epoch.loadAcquiring() }  // acquire: pairs with ring()
+    var current: UInt32 { epoch.value.load(ordering: .acquiring) }  // acquire: pairs with ring()
 
     /// Moves the count and wakes every sleeper.
     func ring() {
-        // Sequentially consistent: the Dekker pair of wait()'s registration (as in EventCore),
-        // and a release for what the ringer published before.
-        epoch.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
-        if sleepers.atomic.load(ordering: .sequentiallyConsistent) > 0 { epoch.futex.wakeAll() }
+        // Sequentially consistent: the parking word's Dekker pair with wait(), and a release
+        // for what the ringer published before.
+        epoch.value.wrappingIncrement(ordering: .sequentiallyConsistent)
+        epoch.wakeIfParked()
     }
 
     /// Waits until the count differs from `seen` or `deadline` passes: spins per `strategy`,
@@ -47,11 +49,7 @@ final class Doorbell: @unchecked Sendable {
             if strategy.spin({ current != seen }) { return true }
             if deadline.hasPassed { return current != seen }
             guard strategy.parks else { continue }
-            sleepers.atomic.wrappingIncrement(ordering: .sequentiallyConsistent)
-            if epoch.atomic.load(ordering: .sequentiallyConsistent) == seen {
-                _ = epoch.futex.wait(expected: seen, deadline: deadline)
-            }
-            sleepers.atomic.wrappingDecrement(ordering: .relaxed)  // relaxed: only a hint for ring()
+            epoch.park(deadline: deadline) { $0 != seen }
             if current != seen { return true }
         }
     }
