@@ -39,8 +39,8 @@ public enum TestEntries {
     /// Throws unless its name and parent are as given.
     public static let identity = Entry("t.identity") { (expected: Identity) in
         let me = Multiprocessing.currentProcess, parent = Multiprocessing.parentProcess
-        guard me.name == expected.name, me.pid == getpid(), parent?.pid == expected.parentPID,
-              (parent?.pid == getppid()) == expected.parentIsOSParent else {
+        guard me.name == expected.name, me.pid.rawValue == getpid(), parent?.pid.rawValue == expected.parentPID,
+              (parent?.pid.rawValue == getppid()) == expected.parentIsOSParent else {
             throw Failure(message: "I am \(me) with parent \(String(describing: parent)), expected \(expected)")
         }
     }

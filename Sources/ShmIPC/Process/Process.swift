@@ -1,8 +1,5 @@
 internal import Synchronization
 public import SystemPackage
-#if canImport(Glibc)
-internal import Glibc
-#endif
 
 /// How a ``Process`` starts its child. Python: `set_start_method` / `get_context`.
 public enum StartMethod: Sendable, Hashable {
@@ -52,20 +49,16 @@ public final class Process: Sendable {
     /// How the child is started.
     public let startMethod: StartMethod
 
-    private let entryName: String
-    private let encodedArgument: [UInt8]
-    private let forkBody: @Sendable (ChildContext) throws -> Void
-    private let sharing: [FileDescriptor]
-    private let executable: String?
+    private let request: LaunchRequest
+    private let launcher: any Launcher
     private let state = Mutex(State.created)
-    /// The fork server that started the child (`.forkserver` only): it reports the status.
-    private let server = Mutex<ForkServerClient?>(nil)
 
     private enum State {
         case created
-        case running(pid: Int32, pidfd: FileDescriptor)
-        /// The pidfd stays open until `deinit`: a `join` on another thread may still poll it.
-        case ended(pid: Int32, status: TerminationStatus, pidfd: FileDescriptor)
+        case running(any ChildHandle)
+        /// The handle (and its pidfd) lives until `deinit`: a `join` on another thread may
+        /// still poll the pidfd.
+        case ended(any ChildHandle, TerminationStatus)
     }
 
     /// A process that will run `entry` with `argument`.
@@ -84,49 +77,30 @@ public final class Process: Sendable {
         executable: String? = nil
     ) throws(ProcessError) {
         guard sharing.count <= Multiprocessing.maximumSharedDescriptors else { throw .tooManyDescriptors(sharing.count) }
-        self.name = name ?? Multiprocessing.nextName()
+        let name = name ?? Multiprocessing.nextName()
+        self.name = name
         self.daemon = daemon
         self.startMethod = startMethod
-        self.entryName = entry.name
-        self.sharing = sharing
-        self.executable = executable
-        if startMethod != .fork {
+        launcher = startMethod.launcher
+        var encodedArgument: [UInt8] = []
+        if launcher.encodesArgument {
             do { encodedArgument = try BinaryMessageCoder().encode(argument) } catch {
                 throw .encodingFailed("\(error)")
             }
-        } else {
-            encodedArgument = []
         }
-        forkBody = { context in _ = try entry.body(argument, context) }
+        request = LaunchRequest(
+            entryName: entry.name, name: name, daemon: daemon, sharing: sharing, executable: executable,
+            encodedArgument: encodedArgument, forkBody: { context in _ = try entry.body(argument, context) })
     }
 
     /// Starts the child. Throws if it was started before, if the entry is not registered (for
     /// spawn from this executable), if fork is unsafe here, or if the system refuses.
     public func start() throws(ProcessError) {
-        Multiprocessing.reapOrphans()
-        if startMethod != .fork && executable == nil { _ = try Multiprocessing.entry(named: entryName) }
+        ChildRegistry.reapOrphans()
+        if launcher.encodesArgument && request.executable == nil { _ = try EntryRegistry.entry(named: request.entryName) }
         try state.withLock { (state) throws(ProcessError) in
             guard case .created = state else { throw .alreadyStarted }
-            if startMethod == .forkserver {
-                let (pid, pidfd) = try startThroughForkServer()
-                switch Sys.duplicate(pidfd, atLeast: 3) {
-                case .success(let registryCopy): Multiprocessing.adopt(pid, daemon: daemon, pidfd: registryCopy)
-                case .failure: break  // only the exit-time join of this child is lost
-                }
-                state = .running(pid: pid, pidfd: pidfd)
-                return
-            }
-            let pid = try startMethod == .spawn ? spawn() : fork()
-            let pidfd: FileDescriptor
-            switch Sys.pidfdOpen(pid) {
-            case .success(let fd): pidfd = fd
-            case .failure(let error):
-                _ = Sys.sendSignal(SIGKILL, to: pid)
-                _ = Sys.reap(pid, blocking: true)
-                throw .system(call: "pidfd_open", error)
-            }
-            Multiprocessing.adopt(pid, daemon: daemon)
-            state = .running(pid: pid, pidfd: pidfd)
+            state = .running(try launcher.launch(request))
         }
     }
 
@@ -138,8 +112,8 @@ public final class Process: Sendable {
         let deadline = Deadline.after(timeout)
         while true {
             let pidfd: FileDescriptor? = state.withLock { state in
-                guard case .running(_, let pidfd) = state else { return nil }
-                return pidfd
+                guard case .running(let child) = state else { return nil }
+                return child.pidfd
             }
             guard let pidfd else { return isEnded }
             if Sys.waitReadable(pidfd, deadline: deadline) {
@@ -157,11 +131,11 @@ public final class Process: Sendable {
     }
 
     /// The child's pid, once started.
-    public var pid: Int32? {
+    public var pid: ProcessID? {
         state.withLock { state in
             switch state {
             case .created: nil
-            case .running(let pid, _), .ended(let pid, _, _): pid
+            case .running(let child), .ended(let child, _): child.pid
             }
         }
     }
@@ -170,52 +144,26 @@ public final class Process: Sendable {
     /// threw, or the negative number of the signal that ended it; nil while it runs.
     public var exitCode: Int32? {
         _ = reap()
-        return state.withLock { if case .ended(_, let status, _) = $0 { status.exitCode } else { nil } }
+        return state.withLock { if case .ended(_, let status) = $0 { status.exitCode } else { nil } }
     }
 
     /// Asks the child to end (SIGTERM). Python: `terminate()`.
-    public func terminate() { signal(SIGTERM) }
+    public func terminate() { signal(.terminate) }
 
     /// Ends the child at once (SIGKILL). Python: `kill()`.
-    public func kill() { signal(SIGKILL) }
+    public func kill() { signal(.kill) }
 
     /// Sends `signal` to the child if it runs, through its pidfd: never to a later process
     /// that reused its pid.
-    public func signal(_ signal: Int32) {
+    public func signal(_ signal: Signal) {
         state.withLock { state in
-            if case .running(_, let pidfd) = state { _ = Sys.signal(signal, pidfd: pidfd) }
+            if case .running(let child) = state { child.signal(signal) }
         }
     }
 
     deinit {
         state.withLock { state in
-            switch state {
-            case .created:
-                return
-            case .ended(_, _, let pidfd):
-                Sys.close(pidfd)
-            case .running(let pid, let pidfd) where startMethod == .forkserver:
-                // The fork server reaps it; a daemon is killed, the rest run on.
-                if daemon { _ = Sys.signal(SIGKILL, pidfd: pidfd) }
-                if daemon || !Sys.pollReadable([pidfd], milliseconds: 0).isEmpty {
-                    Multiprocessing.forget(pid)
-                    server.withLock { $0 }?.forget(pid)
-                } else {
-                    Multiprocessing.orphan(pid)
-                }
-                Sys.close(pidfd)
-            case .running(let pid, let pidfd):
-                if case .success(.some) = Sys.reap(pid, blocking: false) {
-                    Multiprocessing.forget(pid)
-                } else if daemon {
-                    _ = Sys.sendSignal(SIGKILL, to: pid)
-                    _ = Sys.reap(pid, blocking: true)
-                    Multiprocessing.forget(pid)
-                } else {
-                    Multiprocessing.orphan(pid)
-                }
-                Sys.close(pidfd)
-            }
+            if case .running(let child) = state { child.detach(daemon: daemon) }
         }
     }
 
@@ -232,103 +180,11 @@ public final class Process: Sendable {
             switch state {
             case .created: return false
             case .ended: return true
-            case .running(let pid, let pidfd) where startMethod == .forkserver:
-                // Not our child: it has ended when its pidfd is readable; the server reports
-                // the status once it has reaped it.
-                guard !Sys.pollReadable([pidfd], milliseconds: 0).isEmpty else { return false }
-                let status = server.withLock { $0 }?.status(of: pid, deadline: .after(.seconds(10))) ?? .exited(Self.unknownExitCode)
-                Multiprocessing.forget(pid)
-                state = .ended(pid: pid, status: status, pidfd: pidfd)
-                return true
-            case .running(let pid, let pidfd):
-                let status: TerminationStatus
-                switch Sys.reap(pid, blocking: false) {
-                case .success(let ended?): status = ended
-                case .success(nil): return false
-                // Reaped by someone else (a waitpid(-1) elsewhere, or SIGCHLD ignored): it has
-                // ended, its status is lost.
-                case .failure(.noChildProcess): status = .exited(Self.unknownExitCode)
-                case .failure: return false
-                }
-                Multiprocessing.forget(pid)
-                state = .ended(pid: pid, status: status, pidfd: pidfd)
+            case .running(let child):
+                guard let status = child.endedStatus() else { return false }
+                state = .ended(child, status)
                 return true
             }
-        }
-    }
-
-    /// The launch record, in a memfd the child reads: no size limit, no blocking write.
-    private func launchRecord() throws(ProcessError) -> FileDescriptor {
-        let launch = Multiprocessing.Launch(
-            entry: entryName, name: name, daemon: daemon, parentPID: Sys.currentPID,
-            parentName: Multiprocessing.currentProcess.name, descriptorCount: sharing.count, argument: encodedArgument)
-        let record: [UInt8]
-        do { record = try BinaryMessageCoder().encode(launch) } catch { throw .encodingFailed("\(error)") }
-        let launchFD: FileDescriptor
-        switch Sys.memfdCreate("shmipc-launch") {
-        case .success(let fd): launchFD = fd
-        case .failure(let error): throw .system(call: "memfd_create", error)
-        }
-        if case .failure(let error) = record.withUnsafeBytes({ Sys.writeAll(launchFD, $0) }) {
-            Sys.close(launchFD)
-            throw .system(call: "write", error)
-        }
-        return launchFD
-    }
-
-    private func spawn() throws(ProcessError) -> Int32 {
-        let launchFD = try launchRecord()
-        defer { Sys.close(launchFD) }
-
-        var sources = [launchFD]
-        if daemon { sources.append(try Multiprocessing.lifelineReadEnd()) }
-        sources += sharing
-        let moved = try Multiprocessing.copiesAboveChildDescriptors(sources)
-        defer { moved.forEach(Sys.close) }
-        var targets = [Multiprocessing.launchDescriptor]
-        if daemon { targets.append(Multiprocessing.lifelineDescriptor) }
-        targets += sharing.indices.map { Multiprocessing.firstSharedDescriptor + Int32($0) }
-
-        let program = executable ?? ProcessEnvironment.executablePath
-        switch Sys.spawn(
-            executable: program, arguments: [Multiprocessing.childFlag],
-            descriptors: Array(zip(moved, targets)).map { (source: $0.0, target: $0.1) })
-        {
-        case .success(let pid): return pid
-        case .failure(let error): throw .system(call: "posix_spawn \(program)", error)
-        }
-    }
-
-    /// Writes the launch record to a memfd and has the fork server start the child.
-    private func startThroughForkServer() throws(ProcessError) -> (pid: Int32, pidfd: FileDescriptor) {
-        let client = try Multiprocessing.forkServer(for: executable ?? ProcessEnvironment.executablePath)
-        server.withLock { $0 = client }
-        let launchFD = try launchRecord()
-        defer { Sys.close(launchFD) }
-        return try client.start(launch: launchFD, sharing: sharing)
-    }
-
-    private func fork() throws(ProcessError) -> Int32 {
-        let threads = Sys.threadCount
-        guard threads == 1 else { throw .forkUnsafe(threads: threads) }
-        if daemon { _ = try Multiprocessing.lifelineReadEnd() }
-        let parent = Multiprocessing.currentProcess
-        Sys.flushStandardStreams()
-        switch Sys.fork() {
-        case .failure(let error):
-            throw .system(call: "fork", error)
-        case .success(let pid) where pid > 0:
-            return pid
-        case .success:
-            // The child: single-threaded, a copy of this process.
-            let lifeline = Multiprocessing.becomeForkedChild()
-            if daemon, let lifeline, case .failure = Sys.startLifelineWatcher(lifeline) { Sys.exitImmediately(1) }
-            let code = Multiprocessing.runChild(
-                entryName: entryName, name: name, parent: parent,
-                context: ChildContext(descriptors: sharing, name: name)
-            ) { _, context in try forkBody(context) }
-            Sys.flushStandardStreams()
-            Sys.exitImmediately(code)
         }
     }
 }

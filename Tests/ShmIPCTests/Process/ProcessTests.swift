@@ -140,17 +140,17 @@ extension ShmIPCTests {
         /// A `Process` dropped while its child runs leaves no zombie: the child is reaped once
         /// it ends (here by `activeChildren()`).
         @Test func aDroppedProcessIsReapedOnceItEnds() throws {
-            var pid: Int32 = 0
+            var pid = ProcessID(rawValue: 0)
             do {
                 let sut = try ShmIPC.Process(TestEntries.sleeps, argument: 100, executable: Helper.path)
                 try sut.start()
                 pid = sut.pid!
             }
-            #expect(Multiprocessing.activeChildren().contains(pid) || !Sys.threadIsAlive(pid))
+            #expect(Multiprocessing.activeChildren().contains(pid) || !Sys.threadIsAlive(pid.rawValue))
             let deadline = Deadline.after(.seconds(30))
             while Multiprocessing.activeChildren().contains(pid) && !deadline.hasPassed { Sys.sleep(.milliseconds(5)) }
             #expect(!Multiprocessing.activeChildren().contains(pid))
-            #expect(!ZombieChildren.list().contains { $0.pid == pid })
+            #expect(!ZombieChildren.list().contains { $0.pid == pid.rawValue })
         }
 
         /// Someone else reaps the child (a waitpid elsewhere in the program): join must not spin
@@ -159,7 +159,7 @@ extension ShmIPCTests {
             let sut = try Self.sut(TestEntries.returns, 0)
             try sut.start()
             var raw: Int32 = 0
-            #expect(waitpid(sut.pid!, &raw, 0) == sut.pid!)
+            #expect(waitpid(sut.pid!.rawValue, &raw, 0) == sut.pid!.rawValue)
             #expect(sut.join(timeout: .seconds(30)))
             #expect(sut.exitCode == ShmIPC.Process.unknownExitCode)
             #expect(!sut.isAlive)
@@ -168,7 +168,8 @@ extension ShmIPCTests {
         @Test func theCPUCountIsPositive() {
             #expect(Multiprocessing.cpuCount >= 1)
             #expect((1...Multiprocessing.cpuCount).contains(Multiprocessing.availableCPUCount))
-            #expect(Multiprocessing.currentProcess.pid == getpid())
+            #expect(Multiprocessing.currentProcess.pid == ProcessID(rawValue: getpid()))
+            #expect(ProcessID.current == Multiprocessing.currentProcess.pid)
         }
     }
 }

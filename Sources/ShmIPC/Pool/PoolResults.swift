@@ -71,7 +71,7 @@ where Arguments.Element: Codable & Sendable {
             let count = chunkCounts.removeValue(forKey: chunk) ?? 1
             outputIndex = 0
             do {
-                outputs = try Pool.decode(result, Output.self)
+                outputs = try PoolWire.outputs(result, Output.self)
             } catch {
                 outputs = []
                 failure = error

@@ -61,11 +61,11 @@ public final class Pool: Sendable {
             guard let initializerArgument else { throw .coding("an initializer needs its initializerArgument") }
             do { initializerArgumentBytes = try BinaryMessageCoder().encode(initializerArgument) } catch { throw .coding("\(error)") }
             if executable == nil && startMethod != .fork {
-                do { _ = try Multiprocessing.entry(named: initializer.name) } catch { throw .startFailed("\(error)") }
+                do { _ = try EntryRegistry.entry(named: initializer.name) } catch { throw .startFailed(.process(error)) }
             }
         }
         if executable == nil && startMethod != .fork {
-            do { _ = try Multiprocessing.entry(named: PoolWorker.entry.name) } catch { throw .startFailed("\(error)") }
+            do { _ = try EntryRegistry.entry(named: PoolWorker.entry.name) } catch { throw .startFailed(.process(error)) }
         }
         self.processes = count
         core = try PoolCore(settings: PoolSettings(
@@ -110,7 +110,7 @@ public final class Pool: Sendable {
         let job = PoolJob()
         try core.submit([try task(entry, [argument], job: job, chunk: 0)])
         try core.wait(until: { job.has(0) }, deadline: .after(timeout))
-        return try Self.decodeOne(job.take(0)!, Output.self)
+        return try PoolWire.output(job.take(0)!, Output.self)
     }
 
     /// Runs `entry(argument)` in a worker. Python: `apply_async(...).get()` in a coroutine.
@@ -135,7 +135,7 @@ public final class Pool: Sendable {
         let handle = AsyncResult<Output>()
         let core = self.core
         let job = PoolJob { _, result in
-            let decoded = result.flatMap { bytes in Result { () throws(PoolError) in try Self.decodeOne(.success(bytes), Output.self) } }
+            let decoded = result.flatMap { bytes in Result { () throws(PoolError) in try PoolWire.output(.success(bytes), Output.self) } }
             completion(decoded)  // before the handle is ready, as Python's: get() sees its effects
             handle.fulfill(decoded)
             core.detachedChunkDone()
@@ -168,7 +168,7 @@ public final class Pool: Sendable {
         try core.wait(until: { job.count == count }, deadline: .after(timeout))
         var outputs: [Output] = []
         outputs.reserveCapacity(arguments.count)
-        for chunk in 0..<count { outputs += try Self.decode(job.take(chunk)!, Output.self) }
+        for chunk in 0..<count { outputs += try PoolWire.outputs(job.take(chunk)!, Output.self) }
         return outputs
     }
 
@@ -212,7 +212,7 @@ public final class Pool: Sendable {
     public func terminate() { core.terminate() }
 
     /// The current workers' pids (a snapshot).
-    public var workerPIDs: [Int32] { core.workerPIDs }
+    public var workerPIDs: [ProcessID] { core.workerPIDs }
 
     // MARK: internals
 
@@ -234,24 +234,6 @@ public final class Pool: Sendable {
         }
         return PoolTask(message: message, job: job, chunk: chunk)
     }
-
-    @inlinable
-    static func decode<Output: Decodable>(_ result: Result<[UInt8], PoolError>, _: Output.Type) throws(PoolError) -> [Output] {
-        let bytes = try result.get()
-        var outputs: [Output] = []
-        do {
-            try withBytes(of: bytes) { raw throws(ChannelError) in outputs = try BinaryMessageCoder().decode([Output].self, from: raw) }
-        } catch {
-            throw .coding("\(error)")
-        }
-        return outputs
-    }
-
-    static func decodeOne<Output: Decodable>(_ result: Result<[UInt8], PoolError>, _ type: Output.Type) throws(PoolError) -> Output {
-        let outputs = try decode(result, type)
-        guard outputs.count == 1 else { throw .coding("\(outputs.count) outputs for one task") }
-        return outputs[0]
-    }
 }
 
 /// Two arguments for one entry (``Pool/starmap(_:_:chunkSize:timeout:)``).
@@ -267,28 +249,3 @@ public struct Pair<First: Codable & Sendable, Second: Codable & Sendable>: Codab
 extension Pair: Equatable where First: Equatable, Second: Equatable {}
 extension Pair: Hashable where First: Hashable, Second: Hashable {}
 
-/// The pending result of ``Pool/applyAsync(_:_:completion:)``. Python: `AsyncResult`.
-public final class AsyncResult<Output: Sendable>: Sendable {
-    private let state = Mutex<Result<Output, PoolError>?>(nil)
-    private let done: Event?
-
-    init() { done = try? Event(waitStrategy: .park) }
-
-    func fulfill(_ result: Result<Output, PoolError>) {
-        state.withLock { $0 = result }
-        done?.set()
-    }
-
-    /// Whether the result is in. Python: `ready()`.
-    public var isReady: Bool { state.withLock { $0 != nil } }
-
-    /// Waits for the result (or `timeout`) and returns it. Python: `get(timeout)`.
-    public func get(timeout: Duration? = nil) throws(PoolError) -> Output {
-        let deadline = Deadline.after(timeout)
-        while true {
-            if let result = state.withLock({ $0 }) { return try result.get() }
-            if deadline.hasPassed { throw .timedOut }
-            if let done { done.wait(timeout: min(deadline.remaining, .milliseconds(100))) } else { Sys.sleep(.microseconds(100)) }
-        }
-    }
-}

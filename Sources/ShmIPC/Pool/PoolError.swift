@@ -1,10 +1,12 @@
+public import SystemPackage
+
 /// Why a ``Pool`` task did not produce its result.
 public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The task threw in the worker: the error's description there.
     case taskFailed(String)
     /// The worker running the task ended before it answered (a crash, a trap, SIGKILL); the
     /// pool replaced it. `exitCode` as ``Process/exitCode``.
-    case workerDied(pid: Int32, exitCode: Int32)
+    case workerDied(pid: ProcessID, exitCode: Int32)
     /// The pool was closed or terminated before the task was submitted.
     case closed
     /// The pool was terminated while the task was pending or running.
@@ -14,8 +16,8 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     case messageTooLarge(size: Int, limit: Int)
     /// Arguments or results did not encode or decode.
     case coding(String)
-    /// A worker could not be started (or could not start its entry point or initializer).
-    case startFailed(String)
+    /// A worker (or the pool's machinery) could not be started: the underlying error.
+    case startFailed(PoolStartError)
     /// The wait for a result timed out (the task may still run).
     case timedOut
     /// The pool's initializer threw in several new workers in a row (as many as the pool has
@@ -32,9 +34,32 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
         case .terminated: "the pool was terminated"
         case .messageTooLarge(let size, let limit): "a chunk of \(size) bytes exceeds the pool's message limit of \(limit)"
         case .coding(let reason): "coding failed: \(reason)"
-        case .startFailed(let reason): "a worker could not start: \(reason)"
+        case .startFailed(let error): "a worker could not start: \(error)"
         case .timedOut: "timed out waiting for a result"
         case .initializerFailed(let message): "the pool's initializer failed in every new worker: \(message)"
+        }
+    }
+}
+
+/// What kept a ``Pool`` from starting a worker (``PoolError/startFailed(_:)``): the typed error
+/// of the step that failed.
+public enum PoolStartError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The worker process: fork refused in a multi-threaded process, an entry not registered
+    /// (the pool worker's, or the initializer's), or a system call.
+    case process(ProcessError)
+    /// A shared object the pool needs (a worker's pipe, the pool's doorbell).
+    case sharedObject(SharedObjectError)
+    /// A worker's pipe could not be connected.
+    case channel(ChannelError)
+    /// The pool's background thread (for callbacks and `async` results).
+    case thread(Errno)
+
+    public var description: String {
+        switch self {
+        case .process(let error): "\(error)"
+        case .sharedObject(let error): "\(error)"
+        case .channel(let error): "\(error)"
+        case .thread(let error): "pthread_create failed: \(error)"
         }
     }
 }
