@@ -80,7 +80,7 @@ public final class Connection {
         receiver?.control.releaseRole(producer: false)
     }
 
-    private static func claim(_ control: QueueControl, producer: Bool) throws(ChannelError) {
+    private static func claim(_ control: RingControl, producer: Bool) throws(ChannelError) {
         do { try control.claimRole(producer: producer) } catch {
             if case .roleTaken(let pid) = error { throw .endTaken(pid: pid) }
             throw .corrupted("\(error)")

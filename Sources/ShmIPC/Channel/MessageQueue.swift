@@ -20,7 +20,7 @@ public final class MessageQueue: @unchecked Sendable {
     /// concurrent use; ``coder`` is a `Sendable` value set before sharing.
     private let storage: SharedState<shmipc_queue_state>
     let mpmc: MPMCControl
-    var control: QueueControl { mpmc.ring }
+    var control: RingControl { mpmc.ring }
     /// The largest message, in bytes.
     public let maxMessageSize: Int
     /// How this process's threads wait on the queue.
@@ -73,7 +73,7 @@ public final class MessageQueue: @unchecked Sendable {
         self.storage = storage
         // The geometry comes from the validated header and our own configuration, never from
         // the control block a peer can write.
-        mpmc = MPMCControl(QueueControl(
+        mpmc = MPMCControl(RingControl(
             state: storage.state, capacity: storage.segment.layout.capacity, stride: stride, elementOffset: 16))
         self.maxMessageSize = maxMessageSize
         self.waitStrategy = waitStrategy

@@ -46,8 +46,8 @@ struct RingGeometry: Hashable, Sendable {
         control.pointee.element_offset = UInt32(MemoryLayout<shmipc_ring_record>.size)
     }
 
-    func control(at state: UnsafeMutableRawPointer) -> QueueControl {
-        QueueControl(
+    func control(at state: UnsafeMutableRawPointer) -> RingControl {
+        RingControl(
             state: state.assumingMemoryBound(to: shmipc_queue_state.self), capacity: capacity,
             stride: Self.alignment, elementOffset: MemoryLayout<shmipc_ring_record>.size)
     }
@@ -61,7 +61,7 @@ struct RingGeometry: Hashable, Sendable {
 /// next lap. The commit word is stored last, with release: it is the record's publication.
 @usableFromInline
 struct RingProducer {
-    @usableFromInline let control: QueueControl
+    @usableFromInline let control: RingControl
     @usableFromInline let geometry: RingGeometry
     /// The next position to write (bytes since the ring's start, never wrapping in practice).
     @usableFromInline var tail: UInt64
@@ -85,7 +85,7 @@ struct RingProducer {
         }
     }
 
-    init(control: QueueControl, geometry: RingGeometry) throws(ChannelError) {
+    init(control: RingControl, geometry: RingGeometry) throws(ChannelError) {
         self.control = control
         self.geometry = geometry
         tail = control.tail.load(ordering: .relaxed)  // relaxed: only a producer (us now) writes it
@@ -219,12 +219,12 @@ struct RingProducer {
 /// peer rewriting them meanwhile cannot change what was checked.
 @usableFromInline
 struct RingConsumer {
-    @usableFromInline let control: QueueControl
+    @usableFromInline let control: RingControl
     @usableFromInline let geometry: RingGeometry
     /// The next position to read.
     @usableFromInline var head: UInt64
 
-    init(control: QueueControl, geometry: RingGeometry) throws(ChannelError) {
+    init(control: RingControl, geometry: RingGeometry) throws(ChannelError) {
         self.control = control
         self.geometry = geometry
         head = control.head.load(ordering: .acquiring)  // pairs with a previous consumer's release

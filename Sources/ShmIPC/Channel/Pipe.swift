@@ -83,7 +83,7 @@ public final class Pipe: @unchecked Sendable {
     }
 
     /// The ring carrying messages from the second end to the first (0), or back (1).
-    func ring(_ index: Int) -> QueueControl {
+    func ring(_ index: Int) -> RingControl {
         geometry.control(at: UnsafeMutableRawPointer(storage.state) + index * geometry.stateSize)
     }
 

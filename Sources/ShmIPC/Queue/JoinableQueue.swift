@@ -15,7 +15,7 @@ public import SystemPackage
 public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties; see ``Queue``.
     public let queue: Queue<Element>
-    private var control: QueueControl { queue.control }
+    private var control: RingControl { queue.control }
 
     /// Creates or attaches the named joinable queue `name`.
     public init(

@@ -1,7 +1,7 @@
 public import Atomics
 public import CShim
 
-/// An MPMC queue's view: the ``QueueControl`` of its ring, its intent table, and whether it
+/// An MPMC queue's view: the ``RingControl`` of its ring, its intent table, and whether it
 /// counts tasks (a JoinableQueue's).
 ///
 /// A slot's sequence is index + 1 once full for `index`, and index + capacity once free for
@@ -20,13 +20,13 @@ public import CShim
 @usableFromInline
 struct MPMCControl: @unchecked Sendable {
     /// `@unchecked Sendable`: plain pointers into shared memory designed for concurrent access.
-    @usableFromInline let ring: QueueControl
+    @usableFromInline let ring: RingControl
     /// The intent table, after the slots (``QueueLayout/intentTableOffset(slots:stride:)``).
     @usableFromInline let intents: UnsafeMutablePointer<shmipc_queue_intent>
     /// A JoinableQueue's: an item given up with a dead producer or consumer also ends its task.
     let countsTasks: Bool
 
-    init(_ ring: QueueControl, countsTasks: Bool = false) {
+    init(_ ring: RingControl, countsTasks: Bool = false) {
         self.ring = ring
         intents = (ring.slots + QueueLayout.intentTableOffset(slots: ring.capacity, stride: ring.stride))
             .assumingMemoryBound(to: shmipc_queue_intent.self)
@@ -45,7 +45,7 @@ struct MPMCControl: @unchecked Sendable {
     @inlinable @inline(__always) func sequence(_ slot: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> { ring.sequence(slot) }
     @inlinable @inline(__always) func didPut(count: Int = 1) { ring.didPut(count: count) }
     @inlinable @inline(__always) func didGet(count: Int = 1) { ring.didGet(count: count) }
-    static var peerCheckNanoseconds: UInt64 { QueueControl.peerCheckNanoseconds }
+    static var peerCheckNanoseconds: UInt64 { RingControl.peerCheckNanoseconds }
 
     /// The sequence of a slot given up for `index` (its producer died before publishing):
     /// "full for index" with the top bit flipped, a value no lap near this one uses. Set by one
@@ -214,7 +214,7 @@ struct MPMCControl: @unchecked Sendable {
     // MARK: MPMC intent entries (cold)
 
     /// Entries of the intent table handed out so far (a high-water mark; scans stop there).
-    var intentsUsed: UnsafeAtomic<UInt32> { word32(QueueControl.offset(\.intents_used)) }
+    var intentsUsed: UnsafeAtomic<UInt32> { word32(RingControl.offset(\.intents_used)) }
 
     /// Finds this thread's entry, or takes a free one, or a dead thread's; caches it. With all
     /// taken by live threads, leases the shared entry 0 for one operation.
@@ -316,11 +316,11 @@ struct MPMCControl: @unchecked Sendable {
     }
 
     /// Items given up because a producer or consumer died holding them (a snapshot).
-    var abandoned: Int { Int(clamping: word64(QueueControl.offset(\.abandoned)).load(ordering: .relaxed)) }  // relaxed: a statistic
+    var abandoned: Int { Int(clamping: word64(RingControl.offset(\.abandoned)).load(ordering: .relaxed)) }  // relaxed: a statistic
 
     /// Repairs the slot at `position` (a waiter's: the head's for consumers, the tail's for
     /// producers) if a thread that died holds it. Cold: waiters call it every
-    /// ``QueueControl/peerCheckInterval``.
+    /// ``RingControl/peerCheckInterval``.
     /// - claimed by a producer (the tail past its index) and not published, and no live thread
     ///   names its index: the slot is given up (its sequence set to ``givenUp(_:)`` by a CAS
     ///   from "free", which fails if the producer published meanwhile; ``abandoned`` counts
@@ -368,7 +368,7 @@ struct MPMCControl: @unchecked Sendable {
 
     /// For a `tryPut` that found the queue full or a `tryGet` that found it empty: repairs the
     /// slot at the tail (or head) if a dead thread holds it, at most once per
-    /// ``QueueControl/peerCheckInterval`` per `clock` (a process-local deadline, so a polling caller pays
+    /// ``RingControl/peerCheckInterval`` per `clock` (a process-local deadline, so a polling caller pays
     /// one clock read per failed try, and the /proc look-ups only that often).
     @usableFromInline @inline(never)
     func repairIfDue(consumers: Bool, _ clock: ManagedAtomic<UInt64>) {
@@ -380,7 +380,7 @@ struct MPMCControl: @unchecked Sendable {
 
     /// Counts an item given up; in a JoinableQueue its task can never be done, so it ends too.
     private func countAbandoned() {
-        word64(QueueControl.offset(\.abandoned)).wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
+        word64(RingControl.offset(\.abandoned)).wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
         if countsTasks { TaskCount(state).finish() }
     }
 }

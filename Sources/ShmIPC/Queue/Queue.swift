@@ -27,11 +27,11 @@ public import SystemPackage
 ///   syscall.
 public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state designed for
-    /// concurrent use (see ``QueueControl``).
+    /// concurrent use (see ``RingControl``).
     private let storage: SharedState<shmipc_queue_state>
-    /// The MPMC view (its ring's ``QueueControl`` is ``control``).
+    /// The MPMC view (its ring's ``RingControl`` is ``control``).
     @usableFromInline let mpmc: MPMCControl
-    @inlinable var control: QueueControl { mpmc.ring }
+    @inlinable var control: RingControl { mpmc.ring }
     /// How this process's threads wait on the queue.
     public let waitStrategy: WaitStrategy
     /// When a failed try may next look for a slot held by a dead thread (process-local).
@@ -62,7 +62,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy, kind: ObjectKind) throws(SharedObjectError) {
         let slots = QueueLayout.slotCount(forCapacity: capacity)
         storage = try SharedState(inheriting: descriptor, layout: Self.layout(slots, kind: kind))
-        mpmc = MPMCControl(QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
+        mpmc = MPMCControl(RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -76,7 +76,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots, kind: kind), permissions: permissions) {
             QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        mpmc = MPMCControl(QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
+        mpmc = MPMCControl(RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 
@@ -86,7 +86,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout(slots, kind: kind)) {
             QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        mpmc = MPMCControl(QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
+        mpmc = MPMCControl(RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
         self.waitStrategy = waitStrategy
     }
 

@@ -81,3 +81,22 @@ enum QueueLayout {
         (value + alignment - 1) / alignment * alignment
     }
 }
+
+extension RingControl {
+    /// A view on a queue of `Element`s whose segment has the validated `layout`: the geometry
+    /// comes from it, never from the control block (a peer can write that).
+    init<Element>(state: UnsafeMutablePointer<shmipc_queue_state>, layout: ObjectLayout, element: Element.Type) {
+        let shape = QueueLayout.slotShape(element, withSequence: layout.kind != .spscQueue)
+        self.init(state: state, capacity: layout.capacity, stride: shape.stride, elementOffset: shape.offset)
+    }
+
+
+    /// Waits as ``await(consumers:deadline:strategy:peerGone:repairStalled:ready:)``,
+    /// repairing the slot waited on if a dead thread holds it (``MPMCControl/repairStalledSlot(at:)``).
+    @usableFromInline
+    func await(
+        consumers: Bool, deadline: Deadline, strategy: WaitStrategy, repairing mpmc: MPMCControl, ready: () -> Bool
+    ) throws(QueueError) {
+        try self.await(consumers: consumers, deadline: deadline, strategy: strategy, repairStalled: { mpmc.repairStalledSlot(at: $0) }, ready: ready)
+    }
+}

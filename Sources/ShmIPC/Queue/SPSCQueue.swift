@@ -21,7 +21,7 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state designed for
     /// concurrent use by one producer and one consumer.
     private let storage: SharedState<shmipc_queue_state>
-    @usableFromInline let control: QueueControl
+    @usableFromInline let control: RingControl
 
     /// Creates or attaches the named queue `name` (capacity rounded up to a power of two, at least 2).
     public init(
@@ -32,7 +32,7 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots), permissions: permissions) {
             QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: 0)
         }
-        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
+        control = RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     /// Creates an inheritable queue; `initialIndex` is a testing hook (see ``Queue``).
@@ -41,7 +41,7 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout(slots)) {
             QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: 0)
         }
-        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
+        control = RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     /// Testing hook: indices start at `initialIndex`.
@@ -50,13 +50,13 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         storage = try SharedState(inheritable: Self.layout(slots)) {
             QueueLayout.initialize($0, kind: .spscQueue, element: Element.self, slots: slots, initialIndex: initialIndex)
         }
-        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
+        control = RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     /// Attaches an inheritable queue; `capacity` must match the creator's.
     public init(inheriting descriptor: FileDescriptor, capacity: Int) throws(SharedObjectError) {
         storage = try SharedState(inheriting: descriptor, layout: Self.layout(QueueLayout.slotCount(forCapacity: capacity)))
-        control = QueueControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
+        control = RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self)
     }
 
     static func layout(_ slots: Int) -> ObjectLayout {
@@ -95,7 +95,7 @@ extension SPSCQueue {
     /// The producing end: the only one, until it ends.
     public struct Producer: ~Copyable {
         @usableFromInline let queue: SPSCQueue
-        @usableFromInline let control: QueueControl
+        @usableFromInline let control: RingControl
         /// The next index to fill (this endpoint is the tail's only writer).
         @usableFromInline var tail: UInt64
         /// The consumer's head as last read: re-read only when the ring looks full.
@@ -186,7 +186,7 @@ extension SPSCQueue {
     /// The consuming end: the only one, until it ends.
     public struct Consumer: ~Copyable {
         @usableFromInline let queue: SPSCQueue
-        @usableFromInline let control: QueueControl
+        @usableFromInline let control: RingControl
         /// The next index to take (this endpoint is the head's only writer).
         @usableFromInline var head: UInt64
         /// The producer's tail as last read: re-read only when the ring looks empty.
@@ -278,9 +278,9 @@ extension SPSCQueue {
     }
 }
 
-extension QueueControl {
-    @inlinable var producerRole: UnsafeAtomic<UInt32> { word32(QueueControl.offset(\.producer_pid)) }
-    @inlinable var consumerRole: UnsafeAtomic<UInt32> { word32(QueueControl.offset(\.consumer_pid)) }
+extension RingControl {
+    @inlinable var producerRole: UnsafeAtomic<UInt32> { word32(RingControl.offset(\.producer_pid)) }
+    @inlinable var consumerRole: UnsafeAtomic<UInt32> { word32(RingControl.offset(\.consumer_pid)) }
 
     /// Claims the SPSC producer or consumer role for this process: free, or held by a dead pid.
     func claimRole(producer: Bool) throws(QueueError) {

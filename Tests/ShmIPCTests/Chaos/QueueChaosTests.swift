@@ -255,7 +255,7 @@ extension ShmIPCTests {
             let sut = try JoinableQueue<UInt64>(capacity: 4, waitStrategy: .spin)
             let control = sut.queue.mpmc
             // A producer counted its task, claimed index 0 and died.
-            control.word32(QueueControl.offset(\.unfinished)).store(1, ordering: .relaxed)
+            control.word32(RingControl.offset(\.unfinished)).store(1, ordering: .relaxed)
             Self.plant(control, owner: try Self.deadThreadID(), producing: 0 + 1)
             control.tail.store(1, ordering: .relaxed)
             try sut.put(5)

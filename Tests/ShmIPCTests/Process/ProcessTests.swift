@@ -47,6 +47,19 @@ extension ShmIPCTests {
             }
         }
 
+        /// Any signal, by its type: the exit code is its negative number, as Python's.
+        @Test(arguments: methods) func aTypedSignalReachesTheChild(method: StartMethod) throws {
+            for signal in [Signal.interrupt, .user1, Signal(rawValue: SIGUSR2)] {
+                let sut = try Self.sut(TestEntries.sleeps, 60_000, method: method)
+                sut.signal(signal)  // not started: nothing to signal, nothing happens
+                try sut.start()
+                sut.signal(signal)
+                #expect(sut.join(timeout: .seconds(30)))
+                #expect(sut.exitCode == -signal.rawValue, "\(signal)")
+                sut.signal(.kill)  // ended: the pidfd no longer reaches anybody
+            }
+        }
+
         @Test(arguments: methods) func joinTimesOutWhileTheChildRunsAndReturnsOnceItEnds(method: StartMethod) throws {
             let sut = try Self.sut(TestEntries.sleeps, 60_000, method: method)
             #expect(!sut.join(timeout: .zero), "joining a process not started")

@@ -1,19 +1,19 @@
 public import Atomics
 public import CShim
 
-/// A view on a queue's control block and slots in shared memory: the index and slot
-/// arithmetic (kept here, in one place), waking and parking. The MPMC algorithm (Vyukov's
-/// bounded queue with an intent table) is ``MPMCControl``'s.
+/// A view on a ring's control block (`shmipc_queue_state`) and slots in shared memory: the
+/// index and slot arithmetic (kept here, in one place), waking and parking. The queues
+/// (Queue/) and the byte-message rings of Pipe and Connection (Channel/) both build on it, so
+/// it sits below both. The MPMC algorithm (Vyukov's bounded queue with an intent table) is
+/// ``MPMCControl``'s, in Queue/.
 ///
 /// Waiting is waiter-counted: a put or get makes a wake-up syscall only if somebody registered
 /// to park, through the asymmetric half of ``ParkingWord`` (the not-empty and not-full epochs):
 /// the parking side (rare, already paying for a sleep) issues `membarrier(GLOBAL_EXPEDITED)`;
 /// the fast path needs only a compiler barrier between publishing and reading the waiter count.
 /// Where membarrier is unavailable, both sides fence instead (``fenceOnFastPath``).
-///
-/// Channel's message rings use the same control block (`shmipc_queue_state`) and this view.
 @usableFromInline
-struct QueueControl: @unchecked Sendable {
+struct RingControl: @unchecked Sendable {
     /// `@unchecked Sendable`: plain pointers into shared memory designed for concurrent access.
     @usableFromInline let state: UnsafeMutablePointer<shmipc_queue_state>
     @usableFromInline let slots: UnsafeMutableRawPointer
@@ -24,13 +24,6 @@ struct QueueControl: @unchecked Sendable {
     // Nothing else: SPSC endpoints keep a copy of this view on the caller's stack, and its
     // layout measurably moves throughput.queue.spsc.64B (a 50-byte view with the MPMC intent
     // table's address: -20%). The MPMC parts live in MPMCControl.
-
-    /// A view on a queue of `Element`s whose segment has the validated `layout`: the geometry
-    /// comes from it, never from the control block (a peer can write that).
-    init<Element>(state: UnsafeMutablePointer<shmipc_queue_state>, layout: ObjectLayout, element: Element.Type) {
-        let shape = QueueLayout.slotShape(element, withSequence: layout.kind != .spscQueue)
-        self.init(state: state, capacity: layout.capacity, stride: shape.stride, elementOffset: shape.offset)
-    }
 
     /// A view whose geometry comes from the caller (validated configuration), not from the
     /// shared block: for channels, whose peers may be hostile. `capacity` is a power of two.
@@ -108,17 +101,19 @@ struct QueueControl: @unchecked Sendable {
     /// once; consumers only once `ready()` is false).
     /// `peerGone`, if given, is asked every ``peerCheckInterval`` while waiting; once it says
     /// the other side is gone, the wait ends as if the queue were closed.
+    /// `repairStalled` (MPMC queues), if given, is called every ``peerCheckInterval`` and after
+    /// every park slice with the index waited on (the head for consumers, the tail for
+    /// producers), to repair the slot if a dead thread holds it.
+    /// (``QueueError`` is the rings' error too: Channel maps it to its own.)
     @usableFromInline
-    /// `mpmc` (MPMC queues): every ``peerCheckInterval`` and after every park slice, the slot
-    /// waited on is repaired if a dead thread holds it (``MPMCControl/repairStalledSlot(at:)``).
     func await(
         consumers: Bool, deadline: Deadline, strategy: WaitStrategy,
-        peerGone: (() -> Bool)? = nil, repairing mpmc: MPMCControl? = nil, ready: () -> Bool
+        peerGone: (() -> Bool)? = nil, repairStalled: ((UInt64) -> Void)? = nil, ready: () -> Bool
     ) throws(QueueError) {
         let parking = consumers ? notEmpty : notFull
         // The first check is scheduled once the first spin has given up: a wait that ends
         // spinning reads no clock for it (a clock read per get measured +20 ns a round trip).
-        let checks = peerGone != nil || mpmc != nil
+        let checks = peerGone != nil || repairStalled != nil
         var nextPeerCheck = Deadline.distantFuture
         var scheduled = false
         while true {
@@ -132,9 +127,9 @@ struct QueueControl: @unchecked Sendable {
             }
             if nextPeerCheck.hasPassed {
                 if let peerGone, peerGone() { if consumers && ready() { return }; throw .closed }
-                if let mpmc {
+                if let repairStalled {
                     // Relaxed: a hint of which slot to look at; the repair re-reads the slot.
-                    mpmc.repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))
+                    repairStalled((consumers ? head : tail).load(ordering: .relaxed))
                     if ready() { return }
                 }
                 nextPeerCheck = .after(Self.peerCheckInterval)
@@ -150,7 +145,7 @@ struct QueueControl: @unchecked Sendable {
                 if sliceEnded { Self.noteSliceRecovery() }
                 return
             }
-            if sliceEnded && mpmc != nil { nextPeerCheck = .now }  // a whole slice: look at the slot
+            if sliceEnded && repairStalled != nil { nextPeerCheck = .now }  // a whole slice: look at the slot
         }
     }
 
@@ -189,10 +184,10 @@ struct QueueControl: @unchecked Sendable {
 
 /// Diagnostics of the queue machinery, for tests.
 package enum QueueDiagnostics {
-    /// See `QueueControl.sliceRecoveries`; always 0 in release builds, which do not count.
+    /// See `RingControl.sliceRecoveries`; always 0 in release builds, which do not count.
     package static var sliceRecoveries: Int {
         #if DEBUG
-        QueueControl.sliceRecoveries.load(ordering: .relaxed)  // relaxed: a statistic
+        RingControl.sliceRecoveries.load(ordering: .relaxed)  // relaxed: a statistic
         #else
         0
         #endif
