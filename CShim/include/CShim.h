@@ -129,7 +129,11 @@ int shmipc_thread_count(void);
 /// however it died. Returns 0 or an error number.
 int shmipc_start_lifeline_watcher(int fd);
 
-// MARK: shared layouts — the compiler checks these offsets (_Static_assert below).
+// MARK: shared layouts — the compiler checks these offsets (_Static_assert below), so a
+// segment stays readable by every build of its layout version; Swift reads the fields by name
+// (MemoryLayout<…>.offset(of:), folded to constants). A parking word (ParkingWord in Swift) is
+// a futex word with its waiter count in the next 4 bytes: event, semaphore, the queue epochs,
+// the joinable count.
 
 /// "SHMIPC\0\1" read as a little-endian integer: the first 8 bytes of every ShmIPC object.
 #define SHMIPC_MAGIC 0x0100434950494D53ULL
@@ -195,7 +199,7 @@ typedef struct shmipc_lock_state {
 } shmipc_lock_state;
 _Static_assert(sizeof(shmipc_lock_state) == 16, "lock state");
 
-/// Semaphore and BoundedSemaphore.
+/// Semaphore and BoundedSemaphore. `value` and `waiters` are a parking word.
 typedef struct shmipc_semaphore_state {
     uint32_t value;         ///< futex: the count
     uint32_t waiters;       ///< threads parked or about to park on `value`
@@ -204,7 +208,7 @@ typedef struct shmipc_semaphore_state {
 } shmipc_semaphore_state;
 _Static_assert(sizeof(shmipc_semaphore_state) == 16, "semaphore state");
 
-/// Event.
+/// Event (and the pool's Doorbell, whose `flag` is a counter it rings). A parking word.
 typedef struct shmipc_event_state {
     uint32_t flag;          ///< futex: 1 set, 0 clear
     uint32_t waiters;       ///< threads parked or about to park on `flag`
@@ -335,7 +339,8 @@ static inline void shmipc_intent_remember(const shmipc_queue_intent *table, uint
 // MARK: byte messages
 
 /// A record in a byte-message ring (Pipe/Connection): this 16-byte head, then `length` bytes,
-/// padded to 16. The ring reuses shmipc_queue_state as its control block (tail and head count
+/// the whole record padded to 64 (a cache line: a small record never shares its last line
+/// with the next record's head). The ring reuses shmipc_queue_state as its control block (tail and head count
 /// bytes; capacity is the ring's size in bytes). `commit` is written last, with release: it
 /// equals the record's ring position + 1 once the record is whole, so a consumer polls one word
 /// and stale heads from earlier laps never match (positions never repeat).
@@ -406,8 +411,8 @@ _Static_assert(sizeof(shmipc_store_state) % SHMIPC_HEAP_UNIT == 0, "heap starts 
 /// A compiler-only barrier: no instruction, but no memory access moves across it.
 static inline void shmipc_compiler_barrier(void) { __asm__ __volatile__("" ::: "memory"); }
 
-/// membarrier(2), for the asymmetric Dekker of queue waiting: the rare parking side issues the
-/// heavy barrier so the hot put/get path needs only a compiler barrier. Register once per
+/// membarrier(2), for the asymmetric Dekker of ParkingWord (queue and ring epochs): the rare
+/// parking side issues the heavy barrier so the hot put/get path needs only a compiler barrier. Register once per
 /// process (returns 0 when available), then call the barrier (0 or -1/errno).
 /// (The kernel's named constants, never numbers: a wrong command registers for the *private*
 /// barrier, the global one then interrupts nobody, and wake-ups are lost.)

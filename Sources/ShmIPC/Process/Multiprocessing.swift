@@ -15,7 +15,7 @@ internal import Synchronization
 /// }
 /// ```
 ///
-/// Behind it (Notes/0005): ``EntryRegistry`` (the entries), ``ChildRegistry`` (the children,
+/// Behind it (Notes/0007): ``EntryRegistry`` (the entries), ``ChildRegistry`` (the children,
 /// the lifeline, the exit handler), ``ChildBootstrap`` (the child side of every start method),
 /// ``DescriptorLayout`` (where a child finds its descriptors), and one ``Launcher`` per
 /// ``StartMethod``.
