@@ -90,13 +90,14 @@ extension RingControl {
         self.init(state: state, capacity: layout.capacity, stride: shape.stride, elementOffset: shape.offset)
     }
 
-
-    /// Waits as ``await(consumers:deadline:strategy:peerGone:repairStalled:ready:)``,
+    /// Waits as ``await(consumers:deadline:strategy:peerGone:repairs:repair:ready:)``,
     /// repairing the slot waited on if a dead thread holds it (``MPMCControl/repairStalledSlot(at:)``).
-    @usableFromInline
+    @inlinable @inline(__always)
     func await(
         consumers: Bool, deadline: Deadline, strategy: WaitStrategy, repairing mpmc: MPMCControl, ready: () -> Bool
     ) throws(QueueError) {
-        try self.await(consumers: consumers, deadline: deadline, strategy: strategy, repairStalled: { mpmc.repairStalledSlot(at: $0) }, ready: ready)
+        try self.await(
+            consumers: consumers, deadline: deadline, strategy: strategy, peerGone: nil, repairs: true,
+            repair: { mpmc.repairStalledSlot(at: $0) }, ready: ready)
     }
 }

@@ -86,13 +86,30 @@ struct RingControl: @unchecked Sendable {
 
     // MARK: waking (the fast-path half of the Dekker pair)
 
-    /// After publishing an element: wake a parked consumer, if any registered.
+    /// After publishing an element: wake a parked consumer, if any registered (the fast half
+    /// of ``ParkingWord``'s asymmetric pair, spelled out here rather than through
+    /// ``ParkingWord/didPublish(fence:count:)``: the out-of-line wake takes this view, as it
+    /// always has, and the SPSC loops' code stays what was measured; see Notes/0007).
     @inlinable @inline(__always)
-    func didPut(count: Int = 1) { notEmpty.didPublish(fence: fenceOnFastPath, count: count) }
+    func didPut(count: Int = 1) {
+        Membarrier.fastSideBarrier(fenceOnFastPath)
+        // Relaxed: the barrier above (with the parker's membarrier) orders this read after our
+        // publication; see the type's documentation.
+        if notEmpty.waiters.load(ordering: .relaxed) != 0 { wakeConsumers(count) }
+    }
 
     /// After freeing a slot: wake a parked producer, if any registered.
     @inlinable @inline(__always)
-    func didGet(count: Int = 1) { notFull.didPublish(fence: fenceOnFastPath, count: count) }
+    func didGet(count: Int = 1) {
+        Membarrier.fastSideBarrier(fenceOnFastPath)
+        if notFull.waiters.load(ordering: .relaxed) != 0 { wakeProducers(count) }
+    }
+
+    @usableFromInline @inline(never)
+    func wakeConsumers(_ count: Int) { notEmpty.bump(waking: count) }
+
+    @usableFromInline @inline(never)
+    func wakeProducers(_ count: Int) { notFull.bump(waking: count) }
 
     // MARK: parking (the slow half)
 
@@ -101,19 +118,23 @@ struct RingControl: @unchecked Sendable {
     /// once; consumers only once `ready()` is false).
     /// `peerGone`, if given, is asked every ``peerCheckInterval`` while waiting; once it says
     /// the other side is gone, the wait ends as if the queue were closed.
-    /// `repairStalled` (MPMC queues), if given, is called every ``peerCheckInterval`` and after
+    /// With `repairs` (MPMC queues), `repair` is called every ``peerCheckInterval`` and after
     /// every park slice with the index waited on (the head for consumers, the tail for
-    /// producers), to repair the slot if a dead thread holds it.
+    /// producers), to repair the slot if a dead thread holds it
+    /// (``MPMCControl/repairStalledSlot(at:)``, passed in by Queue/). A flag and a non-escaping
+    /// closure, not an optional closure (which escapes: a heap-allocated context per wait) nor
+    /// a generic (unspecialized across modules: metadata calls per wait); either measured
+    /// +20 ns on rtt.queue.mpmc.spin.
     /// (``QueueError`` is the rings' error too: Channel maps it to its own.)
     @usableFromInline
     func await(
-        consumers: Bool, deadline: Deadline, strategy: WaitStrategy,
-        peerGone: (() -> Bool)? = nil, repairStalled: ((UInt64) -> Void)? = nil, ready: () -> Bool
+        consumers: Bool, deadline: Deadline, strategy: WaitStrategy, peerGone: (() -> Bool)?,
+        repairs: Bool, repair: (UInt64) -> Void, ready: () -> Bool
     ) throws(QueueError) {
         let parking = consumers ? notEmpty : notFull
         // The first check is scheduled once the first spin has given up: a wait that ends
         // spinning reads no clock for it (a clock read per get measured +20 ns a round trip).
-        let checks = peerGone != nil || repairStalled != nil
+        let checks = peerGone != nil || repairs
         var nextPeerCheck = Deadline.distantFuture
         var scheduled = false
         while true {
@@ -127,9 +148,9 @@ struct RingControl: @unchecked Sendable {
             }
             if nextPeerCheck.hasPassed {
                 if let peerGone, peerGone() { if consumers && ready() { return }; throw .closed }
-                if let repairStalled {
+                if repairs {
                     // Relaxed: a hint of which slot to look at; the repair re-reads the slot.
-                    repairStalled((consumers ? head : tail).load(ordering: .relaxed))
+                    repair((consumers ? head : tail).load(ordering: .relaxed))
                     if ready() { return }
                 }
                 nextPeerCheck = .after(Self.peerCheckInterval)
@@ -145,8 +166,19 @@ struct RingControl: @unchecked Sendable {
                 if sliceEnded { Self.noteSliceRecovery() }
                 return
             }
-            if sliceEnded && repairStalled != nil { nextPeerCheck = .now }  // a whole slice: look at the slot
+            if sliceEnded && repairs { nextPeerCheck = .now }  // a whole slice: look at the slot
         }
+    }
+
+    /// Waits as ``await(consumers:deadline:strategy:peerGone:repairs:repair:ready:)``, with no
+    /// slot to repair (SPSC queues, byte rings).
+    @inlinable @inline(__always)
+    func await(
+        consumers: Bool, deadline: Deadline, strategy: WaitStrategy, peerGone: (() -> Bool)? = nil, ready: () -> Bool
+    ) throws(QueueError) {
+        try self.await(
+            consumers: consumers, deadline: deadline, strategy: strategy, peerGone: peerGone, repairs: false, repair: { _ in },
+            ready: ready)
     }
 
     /// Closes the queue and wakes everybody parked on it.

@@ -12,8 +12,9 @@ public import Atomics
 ///   sees the waiter counted or the waiter sees the new value (and the futex re-checks it in
 ///   the kernel). For primitives whose every change is an atomic read-modify-write anyway.
 /// - **Asymmetric** (``parkAfterHeavyBarrier(seen:deadline:fence:ready:)`` with
-///   ``didPublish(fence:count:)``): the fast path, which runs per item, issues only a compiler
-///   barrier between publishing and reading the waiter count; the rare parking side issues
+///   ``bump(waking:)``): the fast path, which runs per item, issues only a compiler barrier
+///   (``Membarrier/fastSideBarrier(_:)``) between publishing and reading ``waiters``, and bumps
+///   only if somebody registered (``RingControl/didPut(count:)``); the rare parking side issues
 ///   `membarrier(GLOBAL_EXPEDITED)` (``Membarrier``), or both sides fence where membarrier is
 ///   unavailable. The word is an epoch the waker bumps; the waiter re-checks its own
 ///   condition (`ready`) after registering.
@@ -63,17 +64,6 @@ struct ParkingWord: @unchecked Sendable {
     }
 
     // MARK: asymmetric (per-item fast paths)
-
-    /// After publishing an item: wakes up to `count` parked waiters, if any registered, by
-    /// bumping the epoch. A compiler barrier only (or a fence without membarrier): the parker
-    /// pays for the ordering.
-    @inlinable @inline(__always)
-    func didPublish(fence: Bool, count: Int = 1) {
-        Membarrier.fastSideBarrier(fence)
-        // Relaxed: the barrier above (with the parker's membarrier) orders this read after the
-        // publication; see the type's documentation.
-        if waiters.load(ordering: .relaxed) != 0 { bump(waking: count) }
-    }
 
     /// Bumps the epoch and wakes up to `count` sleepers (closing: everybody).
     @usableFromInline @inline(never)
