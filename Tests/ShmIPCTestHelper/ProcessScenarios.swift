@@ -53,5 +53,21 @@ extension Helper {
             attempt { () throws(PoolError) in try pool.join(timeout: .seconds(60)) }
             say("pool-fork \(squares.reduce(0, +)) \(died)")
         },
+        // start-method: the program-wide start method, set once: the default, a Process and a
+        // Pool that name none use it, a second setting is refused, `force` replaces it.
+        "start-method": { _ in
+            let before = Multiprocessing.startMethod
+            attempt { () throws(ProcessError) in try Multiprocessing.setStartMethod(.forkserver) }
+            let process = attempt { () throws(ProcessError) in try ShmIPC.Process(TestEntries.returns, argument: 0) }
+            attempt { () throws(ProcessError) in try process.start() }
+            guard process.join(timeout: .seconds(60)) else { fail("the child did not end") }
+            let pool = attempt { () throws(PoolError) in try Pool(processes: 1) }
+            let workerNames = attempt { () throws(PoolError) in try pool.apply(TestEntries.names, 0, timeout: .seconds(60)) }
+            pool.terminate()
+            var refused = "no"
+            do { try Multiprocessing.setStartMethod(.fork) } catch { refused = "\(error)" }
+            attempt { () throws(ProcessError) in try Multiprocessing.setStartMethod(.fork, force: true) }
+            say("start-method \(before) \(process.startMethod) \(process.exitCode ?? -1) \(workerNames[0]) [\(refused)] \(Multiprocessing.startMethod)")
+        },
     ]
 }

@@ -82,8 +82,13 @@ public enum TestEntries {
         throw Failure(message: "initializer refused \(value)")
     }
 
+    /// This process's name, and the default name of a process it would create next.
+    public static let names = Entry("t.names") { (_: Int) -> [String] in
+        [Multiprocessing.currentProcess.name, try ShmIPC.Process(returns, argument: 0).name]
+    }
+
     public static let all: [any EntryPoint] = [
         returns, throwing, traps, sleeps, identity, produce,
-        square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer,
+        square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer, names,
     ]
 }

@@ -85,6 +85,14 @@ extension ShmIPCTests {
             }
         }
 
+        @Test func changingTheDaemonFlagOfAStartedProcessTraps() async {
+            await #expect(processExitsWith: Self.trap) {
+                let process = try ShmIPC.Process(TestEntries.sleeps, argument: 10, executable: Helper.path)
+                try process.start()
+                process.daemon = true
+            }
+        }
+
         @Test func aMisalignedFutexWordTraps() async {
             await #expect(processExitsWith: Self.trap) {
                 let words = UnsafeMutablePointer<UInt32>.allocate(capacity: 2)

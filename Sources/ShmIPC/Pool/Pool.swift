@@ -40,7 +40,8 @@ public final class Pool: Sendable {
     ///     `initializer`, `initargs`); if it throws, the worker exits and tasks sent to it fail
     ///     with `workerDied`.
     ///   - maxTasksPerChild: a worker is replaced after this many tasks (chunks).
-    ///   - startMethod: how workers start; `.spawn` starts `executable` (default: this program,
+    ///   - startMethod: how workers start (nil: ``Multiprocessing/startMethod``); `.spawn`
+    ///     starts `executable` (default: this program,
     ///     which must call ``Multiprocessing/bootstrap(_:)`` with the entries the pool runs).
     ///   - maxMessageSize: the largest chunk of encoded arguments or results (default 1 MiB).
     public init<InitializerArgument>(
@@ -48,12 +49,13 @@ public final class Pool: Sendable {
         initializer: Entry<InitializerArgument, NoOutput>? = nil,
         initializerArgument: InitializerArgument? = nil,
         maxTasksPerChild: Int? = nil,
-        startMethod: StartMethod = .spawn,
+        startMethod: StartMethod? = nil,
         executable: String? = nil,
         maxMessageSize: Int = 1 << 20,
         waitStrategy: WaitStrategy = .default
     ) throws(PoolError) {
         let count = processes ?? Multiprocessing.cpuCount
+        let startMethod = startMethod ?? Multiprocessing.startMethod
         precondition(count >= 1, "a Pool needs at least one process")
         precondition(maxTasksPerChild.map { $0 >= 1 } ?? true, "maxTasksPerChild must be at least 1")
         var initializerArgumentBytes: [UInt8] = []
@@ -76,7 +78,7 @@ public final class Pool: Sendable {
 
     /// A pool without an initializer.
     public convenience init(
-        processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod = .spawn,
+        processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod? = nil,
         executable: String? = nil, maxMessageSize: Int = 1 << 20, waitStrategy: WaitStrategy = .default
     ) throws(PoolError) {
         try self.init(
@@ -90,7 +92,7 @@ public final class Pool: Sendable {
     /// Runs `body` with a new pool, then terminates it, also when `body` throws (Python:
     /// `with Pool() as pool:`).
     public static func with<Result>(
-        processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod = .spawn,
+        processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod? = nil,
         executable: String? = nil, maxMessageSize: Int = 1 << 20,
         _ body: (Pool) throws -> Result
     ) throws -> Result {

@@ -40,7 +40,6 @@ final class PoolDriver {
     private var workers: [Worker] = []
     private var retired: [Process] = []
     private var nextDeathCheck = Deadline.now
-    private var started = 0
     /// Tasks sent to workers and not answered (mirrored in the ledger for other threads).
     private var running = 0 {
         didSet { ledger.running.store(running, ordering: .relaxed) }  // relaxed: a snapshot
@@ -219,7 +218,6 @@ final class PoolDriver {
         do { pipe = try Pipe(maxMessageSize: settings.maxMessageSize, capacity: settings.ringCapacity) } catch {
             throw .startFailed(.sharedObject(error))
         }
-        started += 1
         let configuration = PoolWorkerConfiguration(
             maxMessageSize: settings.maxMessageSize, ringCapacity: settings.ringCapacity, maxTasks: settings.maxTasksPerChild,
             initializer: settings.initializer, initializerArgument: settings.initializerArgument)
@@ -227,7 +225,7 @@ final class PoolDriver {
         do { connection = try pipe.connection(.first) } catch { throw .startFailed(.channel(error)) }
         do {
             let process = try Process(
-                PoolWorker.entry, argument: configuration, name: "PoolWorker-\(started)", daemon: true,
+                PoolWorker.entry, argument: configuration, name: nil, prefix: settings.startMethod.poolWorkerPrefix, daemon: true,
                 sharing: [pipe.inheritableDescriptor!, doorbell.inheritableDescriptor!],
                 startMethod: settings.startMethod, executable: settings.executable)
             try process.start()

@@ -3,7 +3,7 @@ internal import SystemPackage
 /// The child side of every start method: one path from "this process was started as a child"
 /// to its exit status. The three entrances differ only in how the child learns what to run
 /// (a launch record, or the forked parent's memory) and where its descriptors are; then
-/// ``run(as:parent:daemon:lifeline:context:exit:_:)`` takes this process's identity, starts
+/// ``run(as:identity:parent:daemon:lifeline:context:exit:_:)`` takes this process's identity, starts
 /// the lifeline watcher of a daemon, runs the entry, and exits.
 enum ChildBootstrap {
     /// argv[1] of a child ShmIPC spawned.
@@ -45,7 +45,7 @@ enum ChildBootstrap {
         let lifeline = ChildRegistry.forgetInherited()
         ForkServerLauncher.forgetInherited()
         run(
-            as: request.name, parent: parent, daemon: request.daemon, lifeline: lifeline,
+            as: request.name, identity: request.identity, parent: parent, daemon: request.daemon, lifeline: lifeline,
             context: ChildContext(descriptors: request.sharing, name: request.name), exit: Sys.exitImmediately
         ) { context in try request.forkBody(context) }
     }
@@ -53,7 +53,7 @@ enum ChildBootstrap {
     /// Runs the entry a launch record names, on its encoded argument.
     private static func run(launched launch: LaunchRecord, lifeline: FileDescriptor, exit: (Int32) -> Never) -> Never {
         run(
-            as: launch.name, parent: launch.parent, daemon: launch.daemon, lifeline: lifeline,
+            as: launch.name, identity: launch.identity, parent: launch.parent, daemon: launch.daemon, lifeline: lifeline,
             context: ChildContext(descriptors: DescriptorLayout.shared(count: launch.descriptorCount), name: launch.name),
             exit: exit
         ) { context in
@@ -68,10 +68,10 @@ enum ChildBootstrap {
     /// flushes and exits with 0, or 1 if it threw (the error on stderr, as Python prints a
     /// child's traceback).
     private static func run(
-        as name: String, parent: ProcessIdentity, daemon: Bool, lifeline: FileDescriptor?, context: ChildContext,
+        as name: String, identity: [Int], parent: ProcessIdentity, daemon: Bool, lifeline: FileDescriptor?, context: ChildContext,
         exit: (Int32) -> Never, _ body: (ChildContext) throws -> Void
     ) -> Never {
-        Multiprocessing.becomeChild(named: name, of: parent)
+        Multiprocessing.becomeChild(named: name, identity: identity, of: parent)
         if daemon {
             guard let lifeline else { exit(1) }
             if case .failure(let error) = Sys.startLifelineWatcher(lifeline) {

@@ -6,6 +6,7 @@ internal import SystemPackage
 struct LaunchRecord: Codable {
     var entry: String
     var name: String
+    var identity: [Int]
     var daemon: Bool
     var parentPID: Int32
     var parentName: String

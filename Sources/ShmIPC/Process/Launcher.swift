@@ -30,6 +30,8 @@ struct LaunchRequest: Sendable {
     let entryName: String
     let name: String
     let daemon: Bool
+    /// Its place among ShmIPC's processes (Python's `_identity`), for its children's names.
+    let identity: [Int]
     let sharing: [FileDescriptor]
     /// The program to start (nil: this one).
     let executable: String?
@@ -41,7 +43,7 @@ struct LaunchRequest: Sendable {
     /// The launch record for a spawned or fork-server child.
     var record: LaunchRecord {
         LaunchRecord(
-            entry: entryName, name: name, daemon: daemon, parentPID: Sys.currentPID,
+            entry: entryName, name: name, identity: identity, daemon: daemon, parentPID: Sys.currentPID,
             parentName: Multiprocessing.currentProcess.name, descriptorCount: sharing.count, argument: encodedArgument)
     }
 }

@@ -65,23 +65,50 @@ public enum Multiprocessing {
 
     private struct Identity {
         var name = "MainProcess"
+        /// Python's `_identity`: () for the main process, its parent's and then its number
+        /// there for a child.
+        var path: [Int] = []
         var parent: ProcessIdentity?
-        /// Children named so far ("Process-N").
-        var started = 0
+        /// Children created so far (Python's `_process_counter`).
+        var created = 0
+        /// The program's start method, once set.
+        var startMethod: StartMethod?
     }
 
     private static let identity = Mutex(Identity())
 
-    /// A default name for the next child: "Process-N", as Python's.
-    static func nextName() -> String {
+    /// The next child's default name, `prefix-N` (N: this process's identity, then the
+    /// child's number, joined by ":"), and its identity. Python: `BaseProcess.__init__`.
+    static func nextChild(prefix: String) -> (name: String, identity: [Int]) {
         identity.withLock { identity in
-            identity.started += 1
-            return "Process-\(identity.started)"
+            identity.created += 1
+            let path = identity.path + [identity.created]
+            return ("\(prefix)-\(path.map(String.init).joined(separator: ":"))", path)
         }
     }
 
-    /// In a child, before its entry runs: its name and parent; its own children count from 1.
-    static func becomeChild(named name: String, of parent: ProcessIdentity) {
-        identity.withLock { $0 = Identity(name: name, parent: parent) }
+    /// In a child, before its entry runs: its name, identity and parent; its own children
+    /// count from 1; the start method it inherited stays.
+    static func becomeChild(named name: String, identity path: [Int], of parent: ProcessIdentity) {
+        identity.withLock { $0 = Identity(name: name, path: path, parent: parent, startMethod: $0.startMethod) }
     }
+
+    // MARK: the start method
+
+    /// The start method of every ``Process`` and ``Pool`` that names none: ``StartMethod/spawn``
+    /// until ``setStartMethod(_:force:)``. Python: `get_start_method()`.
+    public static var startMethod: StartMethod { identity.withLock { $0.startMethod } ?? .spawn }
+
+    /// Sets the program's start method, once (Python: `set_start_method`). A second call
+    /// throws ``ProcessError/startMethodAlreadySet(_:)``, unless `force`.
+    public static func setStartMethod(_ method: StartMethod, force: Bool = false) throws(ProcessError) {
+        try identity.withLock { (identity) throws(ProcessError) in
+            if let current = identity.startMethod, !force { throw .startMethodAlreadySet(current) }
+            identity.startMethod = method
+        }
+    }
+
+    /// A context whose processes and pools start with `method` (nil: the program's), leaving
+    /// the program's start method alone. Python: `get_context(method)`.
+    public static func context(_ method: StartMethod? = nil) -> Context { Context(startMethod: method ?? startMethod) }
 }

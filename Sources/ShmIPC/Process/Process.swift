@@ -42,16 +42,48 @@ public enum StartMethod: Sendable, Hashable {
 /// SIGKILLed: each watches a pipe only this process holds open. (Foundation also has a
 /// `Process`; with both imported, write `ShmIPC.Process`.)
 public final class Process: Sendable {
-    /// The child's name (``Multiprocessing/currentProcess`` in the child).
-    public let name: String
-    /// Whether the child dies with this process.
-    public let daemon: Bool
+    /// The child's name (``Multiprocessing/currentProcess`` in the child): by default
+    /// `Process-N`, numbered as Python numbers them (`Process-1:2` is the second child of
+    /// `Process-1`). Settable; a name set after `start()` is this side's only, as in Python.
+    public var name: String {
+        get { settings.withLock { $0.name } }
+        set { settings.withLock { $0.name = newValue } }
+    }
+
+    /// Whether the child dies with this process. Settable before `start()` only (Python
+    /// asserts the same): setting it later traps.
+    public var daemon: Bool {
+        get { settings.withLock { $0.daemon } }
+        set {
+            precondition(!isStarted, "ShmIPC: a process's daemon flag cannot change once it has started")
+            settings.withLock { $0.daemon = newValue }
+        }
+    }
+
     /// How the child is started.
     public let startMethod: StartMethod
 
-    private let request: LaunchRequest
+    private let recipe: Recipe
     private let launcher: any Launcher
+    private let settings: Mutex<Settings>
     private let state = Mutex(State.created)
+
+    /// What the child runs: fixed at creation.
+    private struct Recipe: Sendable {
+        let entryName: String
+        let encodedArgument: [UInt8]
+        let forkBody: @Sendable (ChildContext) throws -> Void
+        let sharing: [FileDescriptor]
+        let executable: String?
+        /// This child's place among ShmIPC's processes (Python's `_identity`): its parent's,
+        /// then its number there.
+        let identity: [Int]
+    }
+
+    private struct Settings {
+        var name: String
+        var daemon: Bool
+    }
 
     private enum State {
         case created
@@ -66,38 +98,52 @@ public final class Process: Sendable {
     /// - Parameters:
     ///   - sharing: descriptors to hand to the child (``ChildContext/descriptors``), such as
     ///     shared objects' `inheritableDescriptor`s. They stay open here.
+    ///   - startMethod: how to start it; nil: the program's (``Multiprocessing/startMethod``).
     ///   - executable: the program to spawn (default: this one); it must register the entry.
-    public init<Argument, Output>(
+    public convenience init<Argument, Output>(
         _ entry: Entry<Argument, Output>,
         argument: Argument,
         name: String? = nil,
         daemon: Bool = false,
         sharing: [FileDescriptor] = [],
-        startMethod: StartMethod = .spawn,
+        startMethod: StartMethod? = nil,
         executable: String? = nil
     ) throws(ProcessError) {
+        try self.init(entry, argument: argument, name: name, prefix: "Process", daemon: daemon, sharing: sharing,
+                      startMethod: startMethod, executable: executable)
+    }
+
+    /// As the public initializer; a default name `prefix-N` (pool workers: "SpawnPoolWorker").
+    init<Argument, Output>(
+        _ entry: Entry<Argument, Output>, argument: Argument, name: String?, prefix: String, daemon: Bool,
+        sharing: [FileDescriptor], startMethod: StartMethod?, executable: String?
+    ) throws(ProcessError) {
         guard sharing.count <= Multiprocessing.maximumSharedDescriptors else { throw .tooManyDescriptors(sharing.count) }
-        let name = name ?? Multiprocessing.nextName()
-        self.name = name
-        self.daemon = daemon
-        self.startMethod = startMethod
-        launcher = startMethod.launcher
+        let method = startMethod ?? Multiprocessing.startMethod
+        let (defaultName, identity) = Multiprocessing.nextChild(prefix: prefix)
+        settings = Mutex(Settings(name: name ?? defaultName, daemon: daemon))
+        self.startMethod = method
+        launcher = method.launcher
         var encodedArgument: [UInt8] = []
         if launcher.encodesArgument {
             do { encodedArgument = try BinaryMessageCoder().encode(argument) } catch {
                 throw .encodingFailed("\(error)")
             }
         }
-        request = LaunchRequest(
-            entryName: entry.name, name: name, daemon: daemon, sharing: sharing, executable: executable,
-            encodedArgument: encodedArgument, forkBody: { context in _ = try entry.body(argument, context) })
+        recipe = Recipe(
+            entryName: entry.name, encodedArgument: encodedArgument, forkBody: { context in _ = try entry.body(argument, context) },
+            sharing: sharing, executable: executable, identity: identity)
     }
 
     /// Starts the child. Throws if it was started before, if the entry is not registered (for
     /// spawn from this executable), if fork is unsafe here, or if the system refuses.
     public func start() throws(ProcessError) {
         ChildRegistry.reapOrphans()
-        if launcher.encodesArgument && request.executable == nil { _ = try EntryRegistry.entry(named: request.entryName) }
+        if launcher.encodesArgument && recipe.executable == nil { _ = try EntryRegistry.entry(named: recipe.entryName) }
+        let (name, daemon) = settings.withLock { ($0.name, $0.daemon) }
+        let request = LaunchRequest(
+            entryName: recipe.entryName, name: name, daemon: daemon, identity: recipe.identity, sharing: recipe.sharing,
+            executable: recipe.executable, encodedArgument: recipe.encodedArgument, forkBody: recipe.forkBody)
         try state.withLock { (state) throws(ProcessError) in
             guard case .created = state else { throw .alreadyStarted }
             state = .running(try launcher.launch(request))
@@ -162,6 +208,7 @@ public final class Process: Sendable {
     }
 
     deinit {
+        let daemon = self.daemon
         state.withLock { state in
             if case .running(let child) = state { child.detach(daemon: daemon) }
         }
@@ -173,6 +220,7 @@ public final class Process: Sendable {
     // MARK: internals
 
     private var isEnded: Bool { state.withLock { if case .ended = $0 { true } else { false } } }
+    private var isStarted: Bool { state.withLock { if case .created = $0 { false } else { true } } }
 
     /// Reaps the child if it has ended; whether it has (now or before).
     private func reap() -> Bool {

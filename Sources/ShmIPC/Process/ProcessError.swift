@@ -19,6 +19,9 @@ public enum ProcessError: Error, Hashable, Sendable, CustomStringConvertible {
     case tooManyDescriptors(Int)
     /// The argument could not be encoded.
     case encodingFailed(String)
+    /// ``Multiprocessing/setStartMethod(_:force:)`` was called when a start method was already
+    /// set (the one set). Python: RuntimeError("context has already been set").
+    case startMethodAlreadySet(StartMethod)
     /// A system call failed (posix_spawn, fork, memfd_create, …).
     case system(call: String, Errno)
 
@@ -31,6 +34,7 @@ public enum ProcessError: Error, Hashable, Sendable, CustomStringConvertible {
         case .alreadyStarted: "the process was already started"
         case .tooManyDescriptors(let count): "\(count) descriptors to hand over; at most \(Multiprocessing.maximumSharedDescriptors)"
         case .encodingFailed(let reason): "the argument did not encode: \(reason)"
+        case .startMethodAlreadySet(let method): "the start method was already set (to \(method))"
         case .system(let call, let error): "\(call) failed: \(error)"
         }
     }

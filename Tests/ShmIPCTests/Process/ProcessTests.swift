@@ -47,6 +47,61 @@ extension ShmIPCTests {
             }
         }
 
+        /// Python's default names: `Process-N` here, `SpawnPoolWorker-N` (by start method) for
+        /// pool workers, and `Process-N:1` for the first child of a process numbered N.
+        @Test func processesAndPoolWorkersAreNamedAsInPython() throws {
+            let sut = try Self.sut(TestEntries.returns, 0)
+            #expect(sut.name.wholeMatch(of: /Process-[0-9]+/) != nil, "\(sut.name)")
+            let next = try Self.sut(TestEntries.returns, 0)
+            #expect(Int(next.name.dropFirst(8))! > Int(sut.name.dropFirst(8))!)
+            #expect(Multiprocessing.currentProcess.name == "MainProcess")
+            for method in Self.methods {
+                let pool = try Pool(processes: 1, startMethod: method, executable: Helper.path)
+                defer { pool.terminate() }
+                let names = try pool.apply(TestEntries.names, 0, timeout: .seconds(60))
+                let prefix = method == .spawn ? "SpawnPoolWorker" : "ForkServerPoolWorker"
+                let match = try #require(names[0].wholeMatch(of: /([A-Za-z]+)-([0-9]+)/), "\(names)")
+                #expect(match.1 == prefix, "\(names)")
+                #expect(names[1] == "Process-\(match.2):1", "a child's child is numbered below it: \(names)")
+            }
+        }
+
+        /// A name and daemon flag set after creation, before `start()`, are the child's.
+        @Test(arguments: methods) func nameAndDaemonAreSettableBeforeStart(method: StartMethod) throws {
+            let sut = try ShmIPC.Process(
+                TestEntries.identity, argument: .init(name: "renamed", parentPID: getpid(), parentIsOSParent: method == .spawn),
+                startMethod: method, executable: Helper.path)
+            #expect(!sut.daemon)
+            sut.name = "renamed"
+            sut.daemon = true
+            #expect(try Self.run(sut) == 0)
+            #expect(sut.name == "renamed" && sut.daemon)
+        }
+
+        /// A context's start method is its processes' and its pools', whatever the program's.
+        @Test func aContextStartsItsProcessesAndPoolsWithItsMethod() throws {
+            let context = Multiprocessing.context(.forkserver)
+            #expect(context.startMethod == .forkserver)
+            let sut = try context.process(TestEntries.returns, argument: 0, daemon: true, executable: Helper.path)
+            #expect(sut.startMethod == .forkserver)
+            #expect(try Self.run(sut) == 0)
+            let pool = try context.pool(processes: 1, executable: Helper.path)
+            defer { pool.terminate() }
+            let names = try pool.apply(TestEntries.names, 0, timeout: .seconds(60))
+            #expect(names[0].hasPrefix("ForkServerPoolWorker-"), "\(names)")
+            #expect(Multiprocessing.context().startMethod == Multiprocessing.startMethod)
+        }
+
+        /// The program-wide start method (in the helper: setting it here would change every
+        /// other test's processes).
+        @Test func theProgramsStartMethodIsSetOnceAndUsedByDefault() throws {
+            let (status, output) = try Helper.run("start-method")
+            #expect(status == .exited(0), "\(output)")
+            let line = try #require(output.split(separator: "\n").first { $0.hasPrefix("start-method ") }, "\(output)")
+            let expected = /start-method spawn forkserver 0 ForkServerPoolWorker-[0-9]+ \[the start method was already set \(to forkserver\)\] fork/
+            #expect(line.wholeMatch(of: expected) != nil, "\(line)")
+        }
+
         /// Any signal, by its type: the exit code is its negative number, as Python's.
         @Test(arguments: methods) func aTypedSignalReachesTheChild(method: StartMethod) throws {
             for signal in [Signal.interrupt, .user1, Signal(rawValue: SIGUSR2)] {
