@@ -1,6 +1,7 @@
 internal import Synchronization
 
-/// The pending result of ``Pool/applyAsync(_:_:completion:)``. Python: `AsyncResult`.
+/// The pending result of ``Pool/applyAsync(_:_:completion:)`` and
+/// ``Pool/mapAsync(_:_:chunkSize:callback:errorCallback:)``. Python: `AsyncResult`.
 public final class AsyncResult<Output: Sendable>: Sendable {
     private let state = Mutex<Result<Output, PoolError>?>(nil)
     private let done: Event?
@@ -15,13 +16,33 @@ public final class AsyncResult<Output: Sendable>: Sendable {
     /// Whether the result is in. Python: `ready()`.
     public var isReady: Bool { state.withLock { $0 != nil } }
 
-    /// Waits for the result (or `timeout`) and returns it. Python: `get(timeout)`.
-    public func get(timeout: Duration? = nil) throws(PoolError) -> Output {
+    /// Whether the task succeeded; nil while it is not ready (Python's `successful()` raises
+    /// ValueError then).
+    public var isSuccessful: Bool? {
+        state.withLock { result in
+            switch result {
+            case .success?: true
+            case .failure?: false
+            case nil: nil
+            }
+        }
+    }
+
+    /// Waits until the result is in or `timeout` passes (nil: no limit); whether it is in.
+    /// Python: `wait(timeout)` (which returns None; check `ready()`).
+    @discardableResult
+    public func wait(timeout: Duration? = nil) -> Bool {
         let deadline = Deadline.after(timeout)
-        while true {
-            if let result = state.withLock({ $0 }) { return try result.get() }
-            if deadline.hasPassed { throw .timedOut }
+        while !isReady {
+            if deadline.hasPassed { return false }
             if let done { done.wait(timeout: min(deadline.remaining, .milliseconds(100))) } else { Sys.sleep(.microseconds(100)) }
         }
+        return true
+    }
+
+    /// Waits for the result (or `timeout`) and returns it. Python: `get(timeout)`.
+    public func get(timeout: Duration? = nil) throws(PoolError) -> Output {
+        guard wait(timeout: timeout), let result = state.withLock({ $0 }) else { throw .timedOut }
+        return try result.get()
     }
 }

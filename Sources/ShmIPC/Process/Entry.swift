@@ -46,9 +46,25 @@ extension Entry where Output == NoOutput {
     }
 }
 
-/// The output of an entry point that returns nothing.
+/// The output of an entry point that returns nothing (Python's `None`).
+///
+/// Encoded as one byte, not as nothing: a decoder takes an array's count only if that many
+/// elements can fit in the bytes left (a hostile count must not make it loop or reserve), so
+/// `pool.map` of an entry returning nothing needs its outputs to take room.
 public struct NoOutput: Codable, Hashable, Sendable {
     public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        guard try container.decode(UInt8.self) == 0 else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "NoOutput is the byte 0")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(UInt8(0))
+    }
 }
 
 /// What ``Multiprocessing/bootstrap(_:)`` takes: any ``Entry``.

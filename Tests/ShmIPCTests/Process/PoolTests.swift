@@ -23,6 +23,8 @@ extension ShmIPCTests {
             #expect(try sut.map(TestEntries.square, [], timeout: Self.limit) == [])
             #expect(try sut.starmap(TestEntries.power, [(2, 10), (3, 3), (7, 0)], timeout: Self.limit) == [1024, 27, 1])
             #expect(try sut.apply(TestEntries.square, -9, timeout: Self.limit) == 81)
+            // An entry that returns nothing (Python's None): one output per argument.
+            #expect(try sut.map(TestEntries.sleeps, [0, 0, 0], chunkSize: 3, timeout: Self.limit) == [NoOutput(), NoOutput(), NoOutput()])
         }
 
         @Test func imapIsOrderedAndLazyAndImapUnorderedIsComplete() throws {
@@ -176,6 +178,47 @@ extension ShmIPCTests {
             }
             for (x, handle) in handles.enumerated() { #expect(try handle.get(timeout: Self.limit) == x * x) }
             #expect(received.withLock { $0.count } == 50)
+        }
+
+        /// Python's `map_async`/`starmap_async`: the outputs in order, the callback before the
+        /// handle is ready, the error callback with the first failure, `get(timeout:)` timing
+        /// out while chunks run, `wait`, `ready` and `successful`.
+        @Test(.timeLimit(.minutes(1))) func mapAsyncDeliversThroughTheHandleAndTheCallbacks() async throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            let seen = Mutex<[Int]?>(nil)
+            let squares = try sut.mapAsync(TestEntries.square, Array(0..<1_000), chunkSize: 7, callback: { outputs in
+                seen.withLock { $0 = outputs }
+            }, errorCallback: { error in Issue.record("error callback on success: \(error)") })
+            #expect(try squares.get(timeout: Self.limit) == (0..<1_000).map { $0 * $0 })
+            #expect(seen.withLock { $0 } == (0..<1_000).map { $0 * $0 }, "the callback ran before the handle was ready")
+            #expect(squares.isReady && squares.isSuccessful == true && squares.wait(timeout: .zero))
+
+            let failure = Mutex<PoolError?>(nil)
+            let failed = try sut.mapAsync(TestEntries.unlucky, Array(0..<20), chunkSize: 3, callback: { _ in
+                Issue.record("success callback on failure")
+            }, errorCallback: { error in failure.withLock { $0 = error } })
+            #expect(failed.wait(timeout: Self.limit))
+            #expect(failed.isSuccessful == false)
+            #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) { try failed.get(timeout: .zero) }
+            #expect(failure.withLock { $0 } == .taskFailed("TestEntries.Failure: unlucky 13"))
+
+            let slow = try sut.mapAsync(TestEntries.sleeps, [300, 300], chunkSize: 1)
+            #expect(throws: PoolError.timedOut) { try slow.get(timeout: .milliseconds(20)) }
+            #expect(!slow.wait(timeout: .milliseconds(5)))
+            #expect(slow.isSuccessful == nil && !slow.isReady)
+            #expect(slow.wait(timeout: Self.limit))
+            #expect(try slow.get(timeout: .zero).count == 2)
+            #expect(slow.isSuccessful == true)
+
+            let powers = try sut.starmapAsync(TestEntries.power, [(2, 10), (3, 3)])
+            #expect(try powers.get(timeout: Self.limit) == [1024, 27])
+            let empty = try sut.mapAsync(TestEntries.square, [])
+            #expect(try empty.get(timeout: .zero) == [])
+            #expect(try await sut.map(TestEntries.square, Array(0..<100)) == (0..<100).map { $0 * $0 })
+            await #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) {
+                try await sut.map(TestEntries.unlucky, Array(10..<20), chunkSize: 2)
+            }
         }
 
         @Test func theInitializerRunsInEachWorkerAndWorkersRetireAfterTheirQuota() throws {
