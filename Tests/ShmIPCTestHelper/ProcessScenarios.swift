@@ -53,6 +53,21 @@ extension Helper {
             attempt { () throws(PoolError) in try pool.join(timeout: .seconds(60)) }
             say("pool-fork \(squares.reduce(0, +)) \(died)")
         },
+        // fork-twice: Multiprocessing.fork() returns in both processes; the child changes its
+        // copy of `num`, reports its pids and names, and exits 3; the parent joins it.
+        "fork-twice": { _ in
+            var num = 1
+            switch attempt({ () throws(ProcessError) in try Multiprocessing.fork() }) {
+            case .child:
+                num += 1
+                let me = Multiprocessing.currentProcess, parent = Multiprocessing.parentProcess
+                say("child pid \(getpid()) \(me.pid) ppid \(getppid()) \(parent?.pid.rawValue ?? -1) name \(me.name) parent \(parent?.name ?? "-") num \(num)")
+                exit(3)
+            case .parent(let child):
+                guard child.join(timeout: .seconds(60)) else { fail("the forked child did not end") }
+                say("parent pid \(getpid()) child \(child.pid!) exit \(child.exitCode!) name \(child.name) num \(num) active \(Multiprocessing.activeChildren().count)")
+            }
+        },
         // start-method: the program-wide start method, set once: the default, a Process and a
         // Pool that name none use it, a second setting is refused, `force` replaces it.
         "start-method": { _ in

@@ -25,7 +25,7 @@ internal import Synchronization
 /// for itself. A thread that waits while another drives polls for its results every ≤ 1 ms.
 ///
 /// Lifetime: `close()` refuses new tasks, `join()` waits for the submitted ones and ends the
-/// workers, `terminate()` kills them at once (pending tasks fail with
+/// workers, `terminate()` ends them now (SIGTERM, then SIGKILL after a second; pending tasks fail with
 /// ``PoolError/terminated``); dropping the pool terminates it. Workers are daemons: they die
 /// with this process, however it ends.
 public final class Pool: Sendable {
@@ -209,8 +209,8 @@ public final class Pool: Sendable {
     /// (which requires `close` first).
     public func join(timeout: Duration? = nil) throws(PoolError) { try core.join(deadline: .after(timeout)) }
 
-    /// Kills the workers now; pending and running tasks fail with ``PoolError/terminated``.
-    /// Python: `terminate`.
+    /// Ends the workers now: SIGTERM, as Python's, then SIGKILL for any still alive a second
+    /// later. Pending and running tasks fail with ``PoolError/terminated``. Python: `terminate`.
     public func terminate() { core.terminate() }
 
     /// The current workers' pids (a snapshot).

@@ -73,19 +73,27 @@ final class PoolDriver {
         retired = []
     }
 
-    /// Kills every worker; their tasks fail with `terminated`.
+    /// Ends every worker now, as Python's `terminate()`: SIGTERM, then SIGKILL for one still
+    /// alive after ``terminateGrace``; their tasks fail with `terminated`.
     func killWorkers() {
-        for worker in workers { worker.process.kill() }
+        let processes = workers.map(\.process) + retired
+        for process in processes { process.terminate() }
+        let grace = Deadline.after(Self.terminateGrace)
+        for process in processes where !process.join(timeout: grace.remaining) {
+            process.kill()
+            process.join(timeout: .seconds(10))
+        }
         for worker in workers {
-            worker.process.join(timeout: .seconds(10))
             worker.connection.close()
             for task in worker.inFlight { deliver(task, .failure(.terminated)) }
             running -= worker.inFlight.count
         }
         workers = []
-        for process in retired { process.kill(); process.join(timeout: .seconds(10)) }
         retired = []
     }
+
+    /// How long `terminate()` lets workers end on SIGTERM before it kills them.
+    static let terminateGrace: Duration = .seconds(1)
 
     // MARK: a round
 

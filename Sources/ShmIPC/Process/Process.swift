@@ -135,6 +135,15 @@ public final class Process: Sendable {
             sharing: sharing, executable: executable, identity: identity)
     }
 
+    /// The parent's side of ``Multiprocessing/fork()``: a child already running.
+    init(forked child: any ChildHandle, name: String) {
+        settings = Mutex(Settings(name: name, daemon: false))
+        startMethod = .fork
+        launcher = ForkLauncher()
+        recipe = Recipe(entryName: "", encodedArgument: [], forkBody: { _ in }, sharing: [], executable: nil, identity: [])
+        state.withLock { $0 = .running(child) }
+    }
+
     /// Starts the child. Throws if it was started before, if the entry is not registered (for
     /// spawn from this executable), if fork is unsafe here, or if the system refuses.
     public func start() throws(ProcessError) {

@@ -102,6 +102,31 @@ extension ShmIPCTests {
             #expect(line.wholeMatch(of: expected) != nil, "\(line)")
         }
 
+        /// `Multiprocessing.fork()` returns twice in the single-threaded helper: the child sees
+        /// its own pid, its parent's, and its own copy of the data; the parent joins it and reads
+        /// its exit status. In the multi-threaded test runner it is refused.
+        @Test func forkReturnsTwiceInASingleThreadedProcessAndIsRefusedHere() throws {
+            let (status, output) = try Helper.run("fork-twice")
+            #expect(status == .exited(0), "\(output)")
+            let lines = output.split(separator: "\n")
+            let child = try #require(lines.first { $0.hasPrefix("child ") }?.wholeMatch(
+                of: /child pid ([0-9]+) ([0-9]+) ppid ([0-9]+) ([0-9]+) name (Process-1) parent (MainProcess) num 2/), "\(output)")
+            let parent = try #require(lines.first { $0.hasPrefix("parent ") }?.wholeMatch(
+                of: /parent pid ([0-9]+) child ([0-9]+) exit 3 name Process-1 num 1 active 0/), "\(output)")
+            #expect(child.1 == child.2, "getpid() and currentProcess.pid agree")
+            #expect(child.3 == child.4 && child.3 == parent.1, "the child's parent is the forking process")
+            #expect(child.1 == parent.2, "the parent's Process is the child")
+            do {
+                _ = try Multiprocessing.fork()
+                Issue.record("the multi-threaded test runner forked")
+            } catch {
+                guard case .forkUnsafe(let threads) = error, threads > 1 else {
+                    Issue.record("expected forkUnsafe, got \(error)")
+                    return
+                }
+            }
+        }
+
         /// Any signal, by its type: the exit code is its negative number, as Python's.
         @Test(arguments: methods) func aTypedSignalReachesTheChild(method: StartMethod) throws {
             for signal in [Signal.interrupt, .user1, Signal(rawValue: SIGUSR2)] {
