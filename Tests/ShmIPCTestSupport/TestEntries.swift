@@ -87,8 +87,33 @@ public enum TestEntries {
         [Multiprocessing.currentProcess.name, try ShmIPC.Process(returns, argument: 0).name]
     }
 
+    /// A `Runnable` (a Process "subclass"): writes `value` into slot `slot` of the
+    /// `SharedArray<Int>` (count 4) it is handed, and the length of its own name into slot 3;
+    /// sleeps first if asked; throws instead if `fails`.
+    public struct Worker: Runnable {
+        public var slot: Int
+        public var value: Int
+        public var fails = false
+        public var sleepMilliseconds = 0
+        public init(slot: Int, value: Int, fails: Bool = false, sleepMilliseconds: Int = 0) {
+            self.slot = slot
+            self.value = value
+            self.fails = fails
+            self.sleepMilliseconds = sleepMilliseconds
+        }
+
+        public func run(context: ChildContext) throws {
+            Sys.sleep(.milliseconds(sleepMilliseconds))
+            if fails { throw Failure(message: "worker \(slot) refused") }
+            let array = try SharedArray<Int>(inheriting: context.descriptors[0], count: 4)
+            array[slot] = value
+            array[3] = Multiprocessing.currentProcess.name.utf8.count
+        }
+    }
+
     public static let all: [any EntryPoint] = [
         returns, throwing, traps, sleeps, identity, produce,
         square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer, names,
+        Worker.entry,
     ]
 }

@@ -127,6 +127,35 @@ extension ShmIPCTests {
             }
         }
 
+        /// A `Runnable` type is a Process "subclass": its properties travel as the arguments,
+        /// its `run(context:)` runs in the child under the name given, and its exit codes,
+        /// a thrown error and a kill are a Process's.
+        @Test(arguments: methods) func runnableTypesRunAsProcesses(method: StartMethod) throws {
+            let shared = try SharedArray<Int>(count: 4, repeating: 0)
+            let sut = try ShmIPC.Process(
+                TestEntries.Worker(slot: 1, value: 42), name: "worker-one", daemon: true,
+                sharing: [shared.inheritableDescriptor!], startMethod: method, executable: Helper.path)
+            #expect(sut.name == "worker-one" && sut.startMethod == method)
+            #expect(try Self.run(sut) == 0)
+            #expect(shared[1] == 42 && shared[3] == "worker-one".utf8.count)
+
+            let failing = try ShmIPC.Process(
+                TestEntries.Worker(slot: 2, value: 7, fails: true), daemon: true, sharing: [shared.inheritableDescriptor!],
+                startMethod: method, executable: Helper.path)
+            #expect(try Self.run(failing) == 1)
+            #expect(shared[2] == 0)
+
+            let sleeper = try ShmIPC.Process(
+                TestEntries.Worker(slot: 0, value: 1, sleepMilliseconds: 60_000), daemon: true,
+                sharing: [shared.inheritableDescriptor!], startMethod: method, executable: Helper.path)
+            try sleeper.start()
+            #expect(sleeper.isAlive && sleeper.pid != nil)
+            sleeper.kill()
+            #expect(sleeper.join(timeout: .seconds(30)))
+            #expect(sleeper.exitCode == -SIGKILL && shared[0] == 0)
+            #expect(TestEntries.Worker.entryName == "ShmIPCTestSupport.TestEntries.Worker")
+        }
+
         /// Any signal, by its type: the exit code is its negative number, as Python's.
         @Test(arguments: methods) func aTypedSignalReachesTheChild(method: StartMethod) throws {
             for signal in [Signal.interrupt, .user1, Signal(rawValue: SIGUSR2)] {

@@ -1,0 +1,62 @@
+public import SystemPackage
+
+/// A process body as a type: Python's `class Worker(Process): def run(self): …`.
+///
+/// Its stored properties are the arguments (it is `Codable`: a spawned child decodes it);
+/// `run()` is what the child does. Register its ``entry`` with
+/// ``Multiprocessing/bootstrap(_:)`` like any entry, and start it with ``Process``:
+///
+/// ```swift
+/// struct Worker: Runnable {
+///     var label: String
+///     var count: Int
+///     func run() throws { for i in 0..<count { print(label, i) } }
+/// }
+/// // main: Multiprocessing.bootstrap([Worker.entry])
+/// let worker = try Process(Worker(label: "w", count: 3), name: "counter")
+/// try worker.start()
+/// worker.join()                  // worker.exitCode == 0; 1 if run() threw
+/// ```
+///
+/// A body that needs the descriptors it was handed (`sharing:`) implements
+/// ``run(context:)`` instead.
+public protocol Runnable: Codable, Sendable {
+    /// The name a child looks the type up by: unique within the program. Default: the type's
+    /// fully qualified name.
+    static var entryName: String { get }
+
+    /// What the child runs.
+    func run() throws
+
+    /// What the child runs, with its ``ChildContext``. Default: ``run()``.
+    func run(context: ChildContext) throws
+}
+
+extension Runnable {
+    public static var entryName: String { String(reflecting: Self.self) }
+
+    public func run(context: ChildContext) throws { try run() }
+
+    /// A `run()` for bodies that implement ``run(context:)`` only.
+    public func run() throws {
+        preconditionFailure("\(Self.self) implements neither run() nor run(context:)")
+    }
+
+    /// The entry point a child runs this type through: pass it to ``Multiprocessing/bootstrap(_:)``.
+    public static var entry: Entry<Self, NoOutput> {
+        Entry(entryName) { (body: Self, context: ChildContext) in try body.run(context: context) }
+    }
+}
+
+extension Process {
+    /// A process that will run `body` (a ``Runnable``): Python's `Worker(args).start()` for a
+    /// `Process` subclass. The other parameters are as for an ``Entry``.
+    public convenience init<Body: Runnable>(
+        _ body: Body, name: String? = nil, daemon: Bool = false, sharing: [FileDescriptor] = [],
+        startMethod: StartMethod? = nil, executable: String? = nil
+    ) throws(ProcessError) {
+        try self.init(
+            Body.entry, argument: body, name: name, daemon: daemon, sharing: sharing, startMethod: startMethod,
+            executable: executable)
+    }
+}
