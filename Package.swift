@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ShmIPC", targets: ["ShmIPC"]),
         .executable(name: "shm-bench", targets: ["ShmBench"]),
         .executable(name: "shmipc-test-helper", targets: ["ShmIPCTestHelper"]),
+        .executable(name: "shmipc-examples", targets: ["ShmIPCExamples"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
@@ -50,10 +51,17 @@ let package = Package(
             path: "Tests/ShmIPCTestHelper",
             swiftSettings: strict
         ),
+        // The tutorials' programs: `swift run shmipc-examples NAME` (`--list`).
+        .executableTarget(
+            name: "ShmIPCExamples",
+            dependencies: ["ShmIPC", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ShmIPCTests",
             dependencies: [
-                "ShmIPC", "CShim", "ShmIPCTestSupport", "ShmIPCTestHelper",
+                "ShmIPC", "CShim", "ShmIPCTestSupport", "ShmIPCTestHelper", "ShmIPCExamples",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
