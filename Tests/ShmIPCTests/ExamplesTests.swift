@@ -40,6 +40,9 @@ extension ShmIPCTests {
             "pipe": (true, ["received hello", "received world"]),
             "lock": (false, (0..<10).map { "hello world \($0)" }),
             "event": (false, ["setting the event", "waiting for the event", "the event is set"]),
+            "semaphore": (false, (1...4).map { "Process-\($0) working" } + ["at most 2 at a time"]),
+            "condition": (false, ["producer: notified", "consumer: the item is ready"]),
+            "barrier": (false, (1...3).map { "Process-\($0) waiting" } + (1...3).map { "Process-\($0) passed" }),
         ]
 
         @Test func theListNamesEveryExample() throws {
@@ -60,6 +63,15 @@ extension ShmIPCTests {
                 #expect(found != nil, "\(name): no line matching \(pattern) (in order: \(ordered)) in \(lines)")
                 if let found { position = found + 1 }
             }
+        }
+
+        /// Nobody passes the barrier before all three have reached it.
+        @Test func theBarrierExampleLetsNobodyPassEarly() throws {
+            let (status, lines) = try Self.run("barrier")
+            #expect(status == .exited(0))
+            let lastWaiting = try #require(lines.lastIndex { $0.hasSuffix(" waiting") })
+            let firstPassed = try #require(lines.firstIndex { $0.hasSuffix(" passed") })
+            #expect(lastWaiting < firstPassed, "\(lines)")
         }
 
         @Test func anUnknownExampleIsRefused() throws {
