@@ -111,9 +111,25 @@ public enum TestEntries {
         }
     }
 
+    /// No argument (Python's `Process(target=f)`): exits 0.
+    public static let noArgument = Entry("t.no-argument") { () in }
+    /// Two arguments (Python's `args=(a, b)`): throws unless `label` is "x" + `number`;
+    /// returns `number * 2` (for a Pool).
+    public static let twoArguments = Entry("t.two-arguments") { (number: Int, label: String) -> Int in
+        guard label == "x\(number)" else { throw Failure(message: "\(label) is not x\(number)") }
+        return number * 2
+    }
+
+    /// Adds its argument to the `Value<Int>` handed to the pool (`sharing:`); returns it.
+    public static let addToShared = Entry("t.add-to-shared") { (amount: Int, context: ChildContext) -> Int in
+        let total = try Value<Int>(inheriting: context.descriptors[0])
+        total.add(amount)
+        return amount
+    }
+
     public static let all: [any EntryPoint] = [
         returns, throwing, traps, sleeps, identity, produce,
         square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer, names,
-        Worker.entry,
+        Worker.entry, noArgument, twoArguments, addToShared,
     ]
 }

@@ -1,3 +1,4 @@
+public import SystemPackage
 internal import Synchronization
 
 /// A pool of worker processes running ``Entry`` tasks. Python: `multiprocessing.Pool`.
@@ -44,6 +45,9 @@ public final class Pool: Sendable {
     ///     starts `executable` (default: this program,
     ///     which must call ``Multiprocessing/bootstrap(_:)`` with the entries the pool runs).
     ///   - maxMessageSize: the largest chunk of encoded arguments or results (default 1 MiB).
+    ///   - sharing: descriptors every worker receives (shared objects' `inheritableDescriptor`s),
+    ///     found by each task and the initializer in ``ChildContext/descriptors``: Python's
+    ///     shared objects passed to a pool through `initargs`.
     public init<InitializerArgument>(
         processes: Int? = nil,
         initializer: Entry<InitializerArgument, NoOutput>? = nil,
@@ -52,8 +56,12 @@ public final class Pool: Sendable {
         startMethod: StartMethod? = nil,
         executable: String? = nil,
         maxMessageSize: Int = 1 << 20,
-        waitStrategy: WaitStrategy = .default
+        waitStrategy: WaitStrategy = .default,
+        sharing: [FileDescriptor] = []
     ) throws(PoolError) {
+        guard sharing.count <= Multiprocessing.maximumSharedDescriptors - PoolWorker.ownDescriptors else {
+            throw .startFailed(.process(.tooManyDescriptors(sharing.count + PoolWorker.ownDescriptors)))
+        }
         let count = processes ?? Multiprocessing.cpuCount
         let startMethod = startMethod ?? Multiprocessing.startMethod
         precondition(count >= 1, "a Pool needs at least one process")
@@ -73,18 +81,19 @@ public final class Pool: Sendable {
         core = try PoolCore(settings: PoolSettings(
             processes: count, maxTasksPerChild: maxTasksPerChild, initializer: initializer?.name,
             initializerArgument: initializerArgumentBytes, startMethod: startMethod, executable: executable,
-            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy))
+            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy, sharing: sharing))
     }
 
     /// A pool without an initializer.
     public convenience init(
         processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod? = nil,
-        executable: String? = nil, maxMessageSize: Int = 1 << 20, waitStrategy: WaitStrategy = .default
+        executable: String? = nil, maxMessageSize: Int = 1 << 20, waitStrategy: WaitStrategy = .default,
+        sharing: [FileDescriptor] = []
     ) throws(PoolError) {
         try self.init(
             processes: processes, initializer: Entry<Int, NoOutput>?.none, initializerArgument: Int?.none,
             maxTasksPerChild: maxTasksPerChild, startMethod: startMethod, executable: executable,
-            maxMessageSize: maxMessageSize, waitStrategy: waitStrategy)
+            maxMessageSize: maxMessageSize, waitStrategy: waitStrategy, sharing: sharing)
     }
 
     deinit { core.terminate() }
@@ -93,12 +102,12 @@ public final class Pool: Sendable {
     /// `with Pool() as pool:`).
     public static func with<Result>(
         processes: Int? = nil, maxTasksPerChild: Int? = nil, startMethod: StartMethod? = nil,
-        executable: String? = nil, maxMessageSize: Int = 1 << 20,
+        executable: String? = nil, maxMessageSize: Int = 1 << 20, sharing: [FileDescriptor] = [],
         _ body: (Pool) throws -> Result
     ) throws -> Result {
         let pool = try Pool(
             processes: processes, maxTasksPerChild: maxTasksPerChild, startMethod: startMethod,
-            executable: executable, maxMessageSize: maxMessageSize)
+            executable: executable, maxMessageSize: maxMessageSize, sharing: sharing)
         defer { pool.terminate() }
         return try body(pool)
     }

@@ -234,7 +234,7 @@ final class PoolDriver {
         do {
             let process = try Process(
                 PoolWorker.entry, argument: configuration, name: nil, prefix: settings.startMethod.poolWorkerPrefix, daemon: true,
-                sharing: [pipe.inheritableDescriptor!, doorbell.inheritableDescriptor!],
+                sharing: [pipe.inheritableDescriptor!, doorbell.inheritableDescriptor!] + settings.sharing,
                 startMethod: settings.startMethod, executable: settings.executable)
             try process.start()
             workers.append(Worker(process: process, connection: connection))

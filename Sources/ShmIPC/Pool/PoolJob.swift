@@ -1,3 +1,4 @@
+internal import SystemPackage
 internal import Synchronization
 
 /// Where a submitted job's chunk results go: filled by whichever thread drives the pool, read
@@ -56,5 +57,7 @@ struct PoolSettings: Sendable {
     @usableFromInline var maxMessageSize: Int
     var ringCapacity: Int
     var waitStrategy: WaitStrategy
+    /// Descriptors every worker receives after its own (pipe, doorbell).
+    var sharing: [FileDescriptor]
 }
 

@@ -1,3 +1,5 @@
+internal import SystemPackage
+
 /// How a worker is set up (its entry's argument).
 struct PoolWorkerConfiguration: Codable, Sendable {
     var maxMessageSize: Int
@@ -9,6 +11,9 @@ struct PoolWorkerConfiguration: Codable, Sendable {
 
 /// The worker process's loop: run tasks until the pool closes the pipe (or `maxTasks` ran).
 enum PoolWorker {
+    /// The descriptors a worker is handed before the pool's `sharing:`: its pipe, the doorbell.
+    static let ownDescriptors = 2
+
     static let entry = Entry("shmipc.pool-worker") { (configuration: PoolWorkerConfiguration, context: ChildContext) in
         let pipe = try Pipe(
             inheriting: context.descriptors[0], maxMessageSize: configuration.maxMessageSize, capacity: configuration.ringCapacity)
@@ -18,7 +23,9 @@ enum PoolWorker {
         // driver on 2 CPUs, polling 0 or 512 times measured the same `pool.imap.chunk1`
         // (594/625k vs 581/644k tasks/s) once the window was 1024 (Notes/0004).
         let connection = try pipe.connection(.second)
-        let workerContext = ChildContext(descriptors: [], name: context.name)
+        // Tasks and the initializer see the pool's `sharing:` (after the worker's own), lent.
+        let shared = LentDescriptors(Array(context.descriptors.dropFirst(ownDescriptors)))
+        let workerContext = ChildContext(descriptors: shared.originals, name: context.name, lender: shared.isEmpty ? nil : shared)
         if let name = configuration.initializer {
             do {
                 let initializer = try EntryRegistry.entry(named: name)
@@ -80,5 +87,36 @@ enum PoolWorker {
             return PoolWire.ResultMessage(id: task.id, .unrunnable, "\(PoolError.messageTooLarge(size: outputs.count + 9, limit: limit))")
         }
         return PoolWire.ResultMessage(id: task.id, .ok, payload: outputs)
+    }
+}
+
+/// The pool's `sharing:` descriptors, lent to each call of a task's entry (and of the
+/// initializer) as duplicates (``ChildContext/lending(_:)``):
+/// an object a task attaches with `init(inheriting:)` owns its descriptor and closes it when
+/// it ends, and the originals must outlive every task. After the task, a duplicate still open
+/// on the same file (one the task did not attach) is closed; a number the task's object
+/// closed and something else reused is left alone. No syscall when nothing is shared.
+struct LentDescriptors: Sendable {
+    let originals: [FileDescriptor]
+    private let identities: [Sys.FileIdentity?]
+
+    init(_ originals: [FileDescriptor]) {
+        self.originals = originals
+        identities = originals.map { fd in (try? Sys.fstat(fd).get())?.identity }
+    }
+
+    var isEmpty: Bool { originals.isEmpty }
+
+    /// Duplicates of the originals (an original that cannot be duplicated is lent as is).
+    func lend() -> [FileDescriptor] {
+        originals.map { fd in (try? Sys.duplicate(fd, atLeast: 3).get()) ?? fd }
+    }
+
+    /// Closes what `lend()` returned that the task left open.
+    func reclaim(_ lent: [FileDescriptor]) {
+        for (index, fd) in lent.enumerated() where fd != originals[index] {
+            guard let identity = identities[index], case .success(let status) = Sys.fstat(fd), status.identity == identity else { continue }
+            Sys.close(fd)
+        }
     }
 }

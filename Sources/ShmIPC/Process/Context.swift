@@ -25,11 +25,11 @@ public struct Context: Sendable, Hashable {
     /// A ``Pool`` whose workers start with this context's method. Python: `ctx.Pool(...)`.
     public func pool(
         processes: Int? = nil, maxTasksPerChild: Int? = nil, executable: String? = nil, maxMessageSize: Int = 1 << 20,
-        waitStrategy: WaitStrategy = .default
+        waitStrategy: WaitStrategy = .default, sharing: [FileDescriptor] = []
     ) throws(PoolError) -> Pool {
         try Pool(
             processes: processes, maxTasksPerChild: maxTasksPerChild, startMethod: startMethod, executable: executable,
-            maxMessageSize: maxMessageSize, waitStrategy: waitStrategy)
+            maxMessageSize: maxMessageSize, waitStrategy: waitStrategy, sharing: sharing)
     }
 }
 

@@ -46,6 +46,44 @@ extension Entry where Output == NoOutput {
     }
 }
 
+extension Entry where Argument == NoArgument {
+    /// An entry point that takes no argument: Python's `Process(target=f)` with no `args`.
+    /// Start it with ``Process/init(_:name:daemon:sharing:startMethod:executable:)`` (no
+    /// `argument:`).
+    public init(_ name: String, _ body: @escaping @Sendable () throws -> Output) {
+        self.name = name
+        self.body = { _, _ in try body() }
+    }
+}
+
+extension Entry where Argument == NoArgument, Output == NoOutput {
+    /// An entry point that takes no argument and returns nothing.
+    public init(_ name: String, _ body: @escaping @Sendable () throws -> Void) {
+        self.name = name
+        self.body = { _, _ in try body(); return NoOutput() }
+    }
+}
+
+extension Entry {
+    /// An entry point of two arguments: Python's `args=(a, b)`. Its argument is a ``Pair``;
+    /// ``Process`` takes them as `arguments: (a, b)`, ``Pool/starmap(_:_:chunkSize:timeout:)``
+    /// as pairs.
+    public init<First, Second>(_ name: String, _ body: @escaping @Sendable (First, Second) throws -> Output)
+    where Argument == Pair<First, Second> {
+        self.name = name
+        self.body = { pair, _ in try body(pair.first, pair.second) }
+    }
+}
+
+/// The argument of an entry point that takes none (encoded as one byte, as ``NoOutput``).
+public struct NoArgument: Codable, Hashable, Sendable {
+    public init() {}
+
+    public init(from decoder: any Decoder) throws { _ = try NoOutput(from: decoder) }
+
+    public func encode(to encoder: any Encoder) throws { try NoOutput().encode(to: encoder) }
+}
+
 /// The output of an entry point that returns nothing (Python's `None`).
 ///
 /// Encoded as one byte, not as nothing: a decoder takes an array's count only if that many
@@ -79,6 +117,23 @@ public struct ChildContext: Sendable {
     public let descriptors: [FileDescriptor]
     /// This process's name.
     public let name: String
+    /// In a pool worker: lends every call its own duplicates of the pool's `sharing:`.
+    let lender: LentDescriptors?
+
+    init(descriptors: [FileDescriptor], name: String, lender: LentDescriptors? = nil) {
+        self.descriptors = descriptors
+        self.name = name
+        self.lender = lender
+    }
+
+    /// Runs `body` with the context one call sees: with lent descriptors in a pool worker
+    /// (reclaimed after the call), as is elsewhere.
+    func lending<Result>(_ body: (ChildContext) throws -> Result) rethrows -> Result {
+        guard let lender else { return try body(self) }
+        let lent = lender.lend()
+        defer { lender.reclaim(lent) }
+        return try body(ChildContext(descriptors: lent, name: name))
+    }
 }
 
 /// An entry point behind its types: runs it on encoded bytes.
@@ -94,7 +149,7 @@ extension Entry: EncodedEntry {
     func run(encoded argument: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8] {
         let coder = BinaryMessageCoder()
         let value = try coder.decode(Argument.self, from: argument)
-        return try coder.encode(try body(value, context))
+        return try coder.encode(try context.lending { try body(value, $0) })
     }
 
     func runChunk(encoded arguments: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8] {
@@ -102,7 +157,7 @@ extension Entry: EncodedEntry {
         let values = try coder.decode([Argument].self, from: arguments)
         var outputs: [Output] = []
         outputs.reserveCapacity(values.count)
-        for value in values { outputs.append(try body(value, context)) }
+        for value in values { outputs.append(try context.lending { try body(value, $0) }) }
         return try coder.encode(outputs)
     }
 }

@@ -60,3 +60,25 @@ extension Process {
             executable: executable)
     }
 }
+
+extension Process {
+    /// A process that will run `entry`, which takes no argument. Python: `Process(target=f)`.
+    public convenience init<Output>(
+        _ entry: Entry<NoArgument, Output>, name: String? = nil, daemon: Bool = false, sharing: [FileDescriptor] = [],
+        startMethod: StartMethod? = nil, executable: String? = nil
+    ) throws(ProcessError) {
+        try self.init(
+            entry, argument: NoArgument(), name: name, daemon: daemon, sharing: sharing, startMethod: startMethod,
+            executable: executable)
+    }
+
+    /// A process that will run `entry` on two arguments. Python: `Process(target=f, args=(a, b))`.
+    public convenience init<First, Second, Output>(
+        _ entry: Entry<Pair<First, Second>, Output>, arguments: (First, Second), name: String? = nil, daemon: Bool = false,
+        sharing: [FileDescriptor] = [], startMethod: StartMethod? = nil, executable: String? = nil
+    ) throws(ProcessError) {
+        try self.init(
+            entry, argument: Pair(arguments.0, arguments.1), name: name, daemon: daemon, sharing: sharing,
+            startMethod: startMethod, executable: executable)
+    }
+}

@@ -51,6 +51,13 @@ package enum Sys {
         package var size: Int
         package var permissions: FilePermissions
         package var owner: UInt32
+        /// Which file it is: (device, inode).
+        package var identity: FileIdentity
+    }
+
+    package struct FileIdentity: Hashable, Sendable {
+        package var device: UInt64
+        package var inode: UInt64
     }
 
     package static func fstat(_ fd: FileDescriptor) -> Result<FileStatus, Errno> {
@@ -59,7 +66,8 @@ package enum Sys {
             FileStatus(
                 size: Int(status.st_size),
                 permissions: FilePermissions(rawValue: status.st_mode & 0o7777),
-                owner: status.st_uid)
+                owner: status.st_uid,
+                identity: FileIdentity(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)))
         }
     }
 

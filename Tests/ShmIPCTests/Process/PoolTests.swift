@@ -2,6 +2,7 @@ import Glibc
 @testable import ShmIPC
 import ShmIPCTestSupport
 import Synchronization
+import SystemPackage
 import Testing
 
 extension ShmIPCTests {
@@ -218,6 +219,19 @@ extension ShmIPCTests {
             #expect(try await sut.map(TestEntries.square, Array(0..<100)) == (0..<100).map { $0 * $0 })
             await #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) {
                 try await sut.map(TestEntries.unlucky, Array(10..<20), chunkSize: 2)
+            }
+        }
+
+        /// Shared objects handed to the pool reach every task (Python: a Value in `initargs`).
+        @Test func tasksSeeTheObjectsSharedWithThePool() throws {
+            let total = try Value<Int>(0)
+            let sut = try Pool(processes: 2, executable: Helper.path, sharing: [total.inheritableDescriptor!])
+            defer { sut.terminate() }
+            #expect(try sut.map(TestEntries.addToShared, Array(1...100), chunkSize: 3, timeout: Self.limit) == Array(1...100))
+            #expect(total.value == 5050)
+            let tooMany = [FileDescriptor](repeating: total.inheritableDescriptor!, count: Multiprocessing.maximumSharedDescriptors)
+            #expect(throws: PoolError.startFailed(.process(.tooManyDescriptors(Multiprocessing.maximumSharedDescriptors + 2)))) {
+                _ = try Pool(processes: 1, executable: Helper.path, sharing: tooMany)
             }
         }
 

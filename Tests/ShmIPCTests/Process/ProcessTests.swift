@@ -156,6 +156,21 @@ extension ShmIPCTests {
             #expect(TestEntries.Worker.entryName == "ShmIPCTestSupport.TestEntries.Worker")
         }
 
+        /// Targets as Python passes arguments: none, or several (`args=(a, b)`).
+        @Test(arguments: methods) func targetsTakeNoArgumentOrSeveral(method: StartMethod) throws {
+            let none = try ShmIPC.Process(TestEntries.noArgument, daemon: true, startMethod: method, executable: Helper.path)
+            #expect(try Self.run(none) == 0)
+            let two = try ShmIPC.Process(
+                TestEntries.twoArguments, arguments: (7, "x7"), daemon: true, startMethod: method, executable: Helper.path)
+            #expect(try Self.run(two) == 0)
+            let wrong = try ShmIPC.Process(
+                TestEntries.twoArguments, arguments: (7, "y"), daemon: true, startMethod: method, executable: Helper.path)
+            #expect(try Self.run(wrong) == 1)
+            let pool = try Pool(processes: 1, startMethod: method, executable: Helper.path)
+            defer { pool.terminate() }
+            #expect(try pool.starmap(TestEntries.twoArguments, [(1, "x1"), (2, "x2")], timeout: .seconds(60)) == [2, 4])
+        }
+
         /// Any signal, by its type: the exit code is its negative number, as Python's.
         @Test(arguments: methods) func aTypedSignalReachesTheChild(method: StartMethod) throws {
             for signal in [Signal.interrupt, .user1, Signal(rawValue: SIGUSR2)] {
