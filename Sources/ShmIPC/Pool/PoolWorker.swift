@@ -96,7 +96,8 @@ enum PoolWorker {
 /// it ends, and the originals must outlive every task. After the task, a duplicate still open
 /// on the same file (one the task did not attach) is closed; a number the task's object
 /// closed and something else reused is left alone. No syscall when nothing is shared.
-struct LentDescriptors: Sendable {
+final class LentDescriptors: Sendable {
+    // A class: a `ChildContext` carries it by one reference, whatever it holds.
     let originals: [FileDescriptor]
     private let identities: [Sys.FileIdentity?]
 

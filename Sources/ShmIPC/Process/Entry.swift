@@ -157,7 +157,13 @@ extension Entry: EncodedEntry {
         let values = try coder.decode([Argument].self, from: arguments)
         var outputs: [Output] = []
         outputs.reserveCapacity(values.count)
-        for value in values { outputs.append(try context.lending { try body(value, $0) }) }
+        if context.lender == nil {
+            // The common case, kept a plain loop: the lending closure, generic and called
+            // from unspecialized code, cost pool.map.100k ~7%.
+            for value in values { outputs.append(try body(value, context)) }
+        } else {
+            for value in values { outputs.append(try context.lending { try body(value, $0) }) }
+        }
         return try coder.encode(outputs)
     }
 }
