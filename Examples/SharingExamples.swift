@@ -21,7 +21,7 @@ enum SharingExamples {
     }
 
     static let produce = Entry("produce") { (items: [String], context: ChildContext) in
-        let queue = try MessageQueue(inheriting: context.descriptors[0], maxMessageSize: 256, capacity: 16)
+        let queue = try MessageQueue(inheriting: context.descriptors[0])
         for item in items {
             try queue.put(Optional(item))
             say("produced \(item)")
@@ -56,7 +56,7 @@ enum SharingExamples {
             say("Sum of squares(in main program): \(squareSum.value)")
         },
         Example(name: "queue", summary: "a producer puts items and None; the consumer stops at the sentinel") {
-            let queue = try MessageQueue(maxMessageSize: 256, capacity: 16)
+            let queue = try MessageQueue()
             let producer = try Process(produce, argument: ["a", "b", "c"], sharing: [queue.inheritableDescriptor!])
             try producer.start()
             while let item = try queue.get(as: String?.self, timeout: .seconds(60)) { say("consumed \(item)") }

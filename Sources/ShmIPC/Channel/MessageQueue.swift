@@ -30,9 +30,11 @@ public final class MessageQueue: @unchecked Sendable {
     /// When a failed try may next look for a slot held by a dead thread (process-local).
     let repairClock = ManagedAtomic<UInt64>(0)
 
-    /// Creates an inheritable queue of `capacity` messages (rounded up to a power of two).
+    /// Creates an inheritable queue of `capacity` messages (rounded up to a power of two) of at
+    /// most `maxMessageSize` bytes each. The defaults fit a tutorial's strings and small
+    /// Codable values: `MessageQueue()` is Python's `Queue()` for them.
     public convenience init(
-        maxMessageSize: Int, capacity: Int, waitStrategy: WaitStrategy = .default,
+        maxMessageSize: Int = defaultMaxMessageSize, capacity: Int = defaultCapacity, waitStrategy: WaitStrategy = .default,
         coder: any MessageCoder = BinaryMessageCoder()
     ) throws(SharedObjectError) {
         let layout = Self.layout(maxMessageSize: maxMessageSize, capacity: capacity)
@@ -57,7 +59,7 @@ public final class MessageQueue: @unchecked Sendable {
 
     /// Attaches an inherited queue; the configuration must match the creator's.
     public convenience init(
-        inheriting descriptor: FileDescriptor, maxMessageSize: Int, capacity: Int,
+        inheriting descriptor: FileDescriptor, maxMessageSize: Int = defaultMaxMessageSize, capacity: Int = defaultCapacity,
         waitStrategy: WaitStrategy = .default, coder: any MessageCoder = BinaryMessageCoder()
     ) throws(SharedObjectError) {
         let layout = Self.layout(maxMessageSize: maxMessageSize, capacity: capacity)
@@ -222,6 +224,13 @@ public final class MessageQueue: @unchecked Sendable {
     /// Messages in the queue (a best-effort snapshot).
     public var count: Int { control.count }
     public var isEmpty: Bool { count == 0 }
+    /// Whether the queue holds `capacity` messages (a snapshot). Python: `full()`.
+    public var isFull: Bool { count >= capacity }
+
+    /// The default largest message: 4 KiB.
+    public static let defaultMaxMessageSize = 4096
+    /// The default capacity: 64 messages.
+    public static let defaultCapacity = 64
     /// Messages lost because a producer or consumer died in the middle of moving them.
     public var abandoned: Int { mpmc.abandoned }
     /// The number of message slots.

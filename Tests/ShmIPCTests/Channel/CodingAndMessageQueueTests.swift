@@ -146,6 +146,23 @@ extension ShmIPCTests {
     }
 
     @Suite struct MessageQueueTests {
+        /// `MessageQueue()` is Python's `Queue()` for strings and small values: default sizes,
+        /// `full()`/`empty()`.
+        @Test func defaultSizesHoldTutorialMessagesAndSayWhenFull() throws {
+            let queue = try MessageQueue()
+            #expect(queue.capacity == MessageQueue.defaultCapacity && queue.isEmpty && !queue.isFull)
+            for i in 0..<queue.capacity { try queue.put("message \(i)") }
+            #expect(queue.isFull && !queue.isEmpty)
+            #expect(throws: ChannelError.timedOut) { try queue.put("one too many", timeout: .milliseconds(10)) }
+            #expect(try queue.get(as: String.self, timeout: .seconds(1)) == "message 0")
+            #expect(!queue.isFull)
+            let limit = MessageQueue.defaultMaxMessageSize
+            try queue.put(bytes: [UInt8](repeating: 1, count: limit), timeout: .seconds(1))
+            #expect(throws: ChannelError.messageTooLarge(size: limit + 1, limit: limit)) {
+                try queue.put(bytes: [UInt8](repeating: 1, count: limit + 1), timeout: .seconds(1))
+            }
+        }
+
         @Test func messagesOfEdgeSizesRoundTrip() throws {
             let queue = try MessageQueue(maxMessageSize: 100, capacity: 4)
             for size in [0, 1, 99, 100] { try queue.put(bytes: [UInt8](repeating: UInt8(size), count: size)) }
