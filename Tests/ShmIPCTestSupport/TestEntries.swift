@@ -127,9 +127,17 @@ public enum TestEntries {
         return amount
     }
 
+    /// Ignores SIGTERM, then sleeps the milliseconds given and returns its pid (a worker only
+    /// SIGKILL ends).
+    public static let ignoresTerminate = Entry("t.ignores-terminate") { (milliseconds: Int) -> Int32 in
+        signal(SIGTERM, SIG_IGN)
+        Sys.sleep(.milliseconds(milliseconds))
+        return getpid()
+    }
+
     public static let all: [any EntryPoint] = [
         returns, throwing, traps, sleeps, identity, produce,
         square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer, names,
-        Worker.entry, noArgument, twoArguments, addToShared,
+        Worker.entry, noArgument, twoArguments, addToShared, ignoresTerminate,
     ]
 }

@@ -163,6 +163,20 @@ extension ShmIPCTests {
             for pid in workers { #expect(!Sys.threadIsAlive(pid.rawValue), "worker \(pid) survived terminate()") }
         }
 
+        /// `terminate()` asks with SIGTERM first, as Python's; a worker that ignores it is
+        /// killed after the grace period, and terminate still returns with it gone.
+        @Test func terminateEndsEvenAWorkerThatIgnoresSIGTERM() throws {
+            let sut = try Self.makeSUT(processes: 1)
+            let handle = try sut.applyAsync(TestEntries.ignoresTerminate, 60_000)
+            let deadline = Deadline.after(Self.limit)
+            while sut.core.runningTasks < 1 && !deadline.hasPassed { Sys.sleep(.milliseconds(1)) }
+            Sys.sleep(.milliseconds(50))  // the task has installed its SIG_IGN by now, most likely
+            let workers = sut.workerPIDs
+            sut.terminate()
+            #expect(throws: PoolError.terminated) { try handle.get(timeout: Self.limit) }
+            for pid in workers { #expect(!Sys.threadIsAlive(pid.rawValue), "worker \(pid) survived terminate()") }
+        }
+
         /// `await apply` has no timeout of its own: the time limit is this test's watchdog.
         @Test(.timeLimit(.minutes(1))) func asyncApplyAndCallbacksDeliverResults() async throws {
             let sut = try Self.makeSUT()
