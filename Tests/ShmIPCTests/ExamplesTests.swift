@@ -43,6 +43,9 @@ extension ShmIPCTests {
             "semaphore": (false, (1...4).map { "Process-\($0) working" } + ["at most 2 at a time"]),
             "condition": (false, ["producer: notified", "consumer: the item is ready"]),
             "barrier": (false, (1...3).map { "Process-\($0) waiting" } + (1...3).map { "Process-\($0) passed" }),
+            "manager-dict-list": (true, [#"\{0\.25: None, 1: 1, 2: 2\}"#, #"\[9, 8, 7, 6, 5, 4, 3, 2, 1, 0\]"#]),
+            "manager-namespace": (true, [#"x = 2, y = \["from the parent", "from the child"\]"#]),
+            "manager-queue": (true, (0..<10).map { "got \($0)" } + ["done"]),
         ]
 
         @Test func theListNamesEveryExample() throws {
