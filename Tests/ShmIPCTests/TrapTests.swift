@@ -74,7 +74,7 @@ extension ShmIPCTests {
             }
         }
 
-        @Test func aPoolWithoutProcessesOrWithAnEmptyChunkTraps() async {
+        @Test func aPoolWithoutProcessesOrWithAZeroTaskQuotaTraps() async {
             await #expect(processExitsWith: Self.trap) { _ = try Pool(processes: 0) }
             await #expect(processExitsWith: Self.trap) { _ = try Pool(processes: 1, maxTasksPerChild: 0) }
         }

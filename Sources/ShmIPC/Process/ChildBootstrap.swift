@@ -41,9 +41,7 @@ enum ChildBootstrap {
 
     /// A child forked from its parent: single-threaded, a copy of the parent, which already
     /// holds the argument and the shared descriptors (at the parent's numbers).
-    static func runForked(_ request: LaunchRequest, parent: ProcessIdentity) -> Never {
-        let lifeline = ChildRegistry.forgetInherited()
-        ForkServerLauncher.forgetInherited()
+    static func runForked(_ request: LaunchRequest, parent: ProcessIdentity, lifeline: FileDescriptor?) -> Never {
         run(
             as: request.name, identity: request.identity, parent: parent, daemon: request.daemon, lifeline: lifeline,
             context: ChildContext(descriptors: request.sharing, name: request.name), exit: Sys.exitImmediately

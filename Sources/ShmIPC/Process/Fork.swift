@@ -20,20 +20,12 @@ extension Multiprocessing {
     /// a child forked from a multi-threaded process can deadlock on a lock another thread held
     /// (DESIGN.md).
     public static func fork() throws(ProcessError) -> ForkResult {
-        let threads = Sys.threadCount
-        guard threads == 1 else { throw .forkUnsafe(threads: threads) }
-        let (name, identity) = nextChild(prefix: "Process")
         let parent = currentProcess
-        Sys.flushStandardStreams()
-        switch Sys.fork() {
-        case .failure(let error):
-            throw .system(call: "fork", error)
-        case .success(let pid) where pid > 0:
+        let (name, identity) = nextChild(prefix: "Process")
+        switch try ForkLauncher.fork() {
+        case .parent(let pid):
             return .parent(Process(forked: try DirectChild(adopting: pid, daemon: false), name: name))
-        case .success:
-            // The child: the parent's children, lifeline and fork servers are not its own.
-            _ = ChildRegistry.forgetInherited()
-            ForkServerLauncher.forgetInherited()
+        case .child:
             becomeChild(named: name, identity: identity, of: parent)
             return .child
         }

@@ -87,9 +87,8 @@ struct RingControl: @unchecked Sendable {
     // MARK: waking (the fast-path half of the Dekker pair)
 
     /// After publishing an element: wake a parked consumer, if any registered (the fast half
-    /// of ``ParkingWord``'s asymmetric pair, spelled out here rather than through
-    /// ``ParkingWord/didPublish(fence:count:)``: the out-of-line wake takes this view, as it
-    /// always has, and the SPSC loops' code stays what was measured; see Notes/0007).
+    /// of ``ParkingWord``'s asymmetric pair, spelled out here: the out-of-line wake takes this
+    /// view, as it always has, so the SPSC loops' code stays what was measured; Notes/0007).
     @inlinable @inline(__always)
     func didPut(count: Int = 1) {
         Membarrier.fastSideBarrier(fenceOnFastPath)
