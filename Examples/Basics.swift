@@ -15,13 +15,25 @@ enum Basics {
         Glibc.sleep(UInt32(seconds))
     }
 
+    /// Python: `def greet(name, greeting="Hello", times=1)`. Default argument values are the
+    /// defaults of the argument struct's properties (its memberwise initializer takes them).
+    struct Greeting: Codable {
+        var name: String
+        var greeting = "Hello"
+        var times = 1
+    }
+
+    static let greetWithDefaults = Entry("greet-with-defaults") { (g: Greeting) in
+        for _ in 0..<g.times { say("\(g.greeting), \(g.name)!") }
+    }
+
     /// Python: `class Worker(Process): def run(self): print(...)`.
     struct Worker: Runnable {
         var label: String
         func run() throws { say("Worker \(label) running in \(Multiprocessing.currentProcess.name)") }
     }
 
-    static let entries: [any EntryPoint] = [greet, printNumbers, sleeper, Worker.entry]
+    static let entries: [any EntryPoint] = [greet, greetWithDefaults, printNumbers, sleeper, Worker.entry]
 
     static let examples: [Example] = [
         Example(name: "fork", summary: "os.fork() returns twice; getpid() and getppid()") {
@@ -51,6 +63,13 @@ enum Basics {
             try p.start()
             p.join()
             say("exit code \(p.exitCode!)")
+        },
+        Example(name: "defaults", summary: "a target with default arguments: greet('Alice'), greet('Bob', 'Hi', 2)") {
+            for greeting in [Greeting(name: "Alice"), Greeting(name: "Bob", greeting: "Hi", times: 2)] {
+                let p = try Process(greetWithDefaults, argument: greeting)
+                try p.start()
+                p.join()
+            }
         },
         Example(name: "subclass", summary: "class Worker(Process): def run(self): …") {
             let workers = try (1...2).map { try Process(Worker(label: "w\($0)")) }

@@ -135,9 +135,68 @@ public enum TestEntries {
         return getpid()
     }
 
+    /// The tutorial's account: a balance and the lock that guards it, handed to a child in
+    /// one step (its shared objects travel inside the argument).
+    public struct Account: Codable, Sendable {
+        public let balance: Value<Int>
+        public let lock: RLock
+        public init(balance: Int) throws {
+            self.balance = try Value(balance)
+            lock = try RLock()
+        }
+        /// A read, then a write, under the lock: racing depositors lose nothing only if the
+        /// lock is the same lock in every process.
+        public func deposit(_ amount: Int) throws {
+            try lock.withLock {
+                let before = balance.value
+                Sys.yield()
+                balance.value = before + amount
+            }
+        }
+    }
+
+    /// Deposits `amount` into `account` `times` times, then puts its count of deposits into
+    /// `done` (a queue in the same argument, beside the account; the same lock twice
+    /// travels once).
+    public struct Deposits: Codable, Sendable {
+        public var account: Account
+        public var sameLock: RLock
+        public var done: Queue<Int>
+        public var times: Int
+        public var amount: Int
+        public init(account: Account, done: Queue<Int>, times: Int, amount: Int) {
+            self.account = account
+            sameLock = account.lock
+            self.done = done
+            self.times = times
+            self.amount = amount
+        }
+    }
+
+    public static let deposit = Entry("t.deposit") { (job: Deposits) in
+        guard job.sameLock.inheritableDescriptor != job.account.lock.inheritableDescriptor else {
+            throw Failure(message: "two copies of one lock share a descriptor")
+        }
+        for _ in 0..<job.times { try job.account.deposit(job.amount) }
+        try job.done.put(job.times, timeout: .seconds(30))
+    }
+
+    /// A pool initializer keeping the account it is given (Python's `initargs=(account,)`);
+    /// `depositInto` deposits its argument into it.
+    public static let keepAccount = Entry("t.keep-account") { (account: Account) in kept.withLock { $0 = account } }
+    public static let depositIntoKept = Entry("t.deposit-into-kept") { (amount: Int) -> Int in
+        guard let account = kept.withLock({ $0 }) else { throw Failure(message: "no account kept") }
+        try account.deposit(amount)
+        return amount
+    }
+    static let kept = Mutex<Account?>(nil)
+    /// An entry whose argument is a lock: encoding it for a pool task must fail.
+    public static let takesLock = Entry("t.takes-lock") { (lock: Lock) in _ = lock }
+
     public static let all: [any EntryPoint] = [
         returns, throwing, traps, sleeps, identity, produce,
         square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer, names,
         Worker.entry, noArgument, twoArguments, addToShared, ignoresTerminate,
+        deposit, keepAccount, depositIntoKept, takesLock,
     ]
 }

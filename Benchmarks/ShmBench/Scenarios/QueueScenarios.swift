@@ -91,19 +91,24 @@ struct MPMCRoundTrip: Scenario {
 }
 
 /// `throughput.queue.<kind>.<size>`: the child puts messages one `put` each; the parent takes
-/// them one `get` each and times the lot (messages per second).
+/// them one `get` each and times the lot (messages per second). A `bounded` row's capacity is
+/// below its ring's power of two (5,000 of 8,192 slots): every put also checks the bound.
 struct QueueThroughput<Message: BitwiseCopyable>: Scenario {
     let spsc: Bool
     let label: String
+    var bounded = false
     let make: @Sendable (UInt64) -> Message
-    var name: String { "throughput.queue.\(spsc ? "spsc" : "mpmc").\(label)" }
+    var name: String { "throughput.queue.\(spsc ? "spsc" : "mpmc").\(label)\(bounded ? ".bounded" : "")" }
     let unit = Unit.messagesPerSecond
-    var summary: String { "\(label) messages through an \(spsc ? "SPSC" : "MPMC") queue, one put and one get each" }
+    var summary: String {
+        "\(label) messages through an \(spsc ? "SPSC" : "MPMC") queue, one put and one get each"
+            + (bounded ? ", capacity 5000 (ring 8192)" : "")
+    }
     let defaultIterations = 20_000_000
-    static var capacity: Int { 8192 }
+    var capacity: Int { bounded ? 5000 : 8192 }
 
     func makeChannels() throws -> Channels {
-        let queue: AnyObject = spsc ? try SPSCQueue<Message>(capacity: Self.capacity) : try Queue<Message>(capacity: Self.capacity)
+        let queue: AnyObject = spsc ? try SPSCQueue<Message>(capacity: capacity) : try Queue<Message>(capacity: capacity)
         let fd = spsc ? (queue as! SPSCQueue<Message>).inheritableDescriptor : (queue as! Queue<Message>).inheritableDescriptor
         return Channels(child: [try duplicate(fd)], objects: [queue])
     }
@@ -138,11 +143,11 @@ struct QueueThroughput<Message: BitwiseCopyable>: Scenario {
     func child(_ session: Session) throws {
         let fd = FileDescriptor(rawValue: session.descriptors[0])
         if spsc {
-            var producer = try SPSCQueue<Message>(inheriting: fd, capacity: Self.capacity).makeProducer()
+            var producer = try SPSCQueue<Message>(inheriting: fd, capacity: capacity).makeProducer()
             try session.barrier()
             for i in 0..<UInt64(session.iterations) { try producer.put(make(i), timeout: .seconds(30)) }
         } else {
-            let queue = try Queue<Message>(inheriting: fd, capacity: Self.capacity)
+            let queue = try Queue<Message>(inheriting: fd, capacity: capacity)
             try session.barrier()
             for i in 0..<UInt64(session.iterations) { try queue.put(make(i), timeout: .seconds(30)) }
         }

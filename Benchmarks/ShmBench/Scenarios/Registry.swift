@@ -25,6 +25,7 @@ enum Registry {
         QueueThroughput<UInt64>(spsc: true, label: "8B") { $0 },
         QueueThroughput<Message64>(spsc: true, label: "64B") { Message64($0) },
         QueueThroughput<UInt64>(spsc: false, label: "8B") { $0 },
+        QueueThroughput<UInt64>(spsc: false, label: "8B", bounded: true) { $0 },
         IdleConsumerCPU(),
         ConnectionRoundTrip(),
         ConnectionThroughput(size: 64, label: "64B", shape: PipeShape(limit: 64, capacity: 512 << 10), defaultIterations: 10_000_000),

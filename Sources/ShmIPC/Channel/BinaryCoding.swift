@@ -5,9 +5,15 @@
 final class BinaryEncoder: Encoder {
     var bytes: [UInt8] = []
     var codingPath: [any CodingKey] { [] }
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    /// Empty but for a launch's argument (its ``LaunchCollector``), built only when asked.
+    var userInfo: [CodingUserInfoKey: Any] { collector.map { [LaunchCollector.key: $0] } ?? [:] }
+    /// A launch's collector, typed: no dictionary on any path that does not ask (a child
+    /// building one per launch paid the dictionary's first-use metadata and conformance
+    /// look-ups, process.forkserver +10%).
+    let collector: LaunchCollector?
 
-    init(prefix: [UInt8] = []) {
+    init(prefix: [UInt8] = [], collector: LaunchCollector? = nil) {
+        self.collector = collector
         bytes = prefix
         bytes.reserveCapacity(prefix.count + 64)
     }
@@ -145,9 +151,15 @@ final class BinaryDecoder: Decoder {
     /// A key already read by `decodeNil(forKey:)` for a value that is present.
     var pendingKey: String?
     var codingPath: [any CodingKey] { [] }
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    /// Empty but for a launch's argument (its ``LaunchDescriptors``), built only when asked.
+    var userInfo: [CodingUserInfoKey: Any] { inherited.map { [LaunchDescriptors.key: $0] } ?? [:] }
+    /// As the encoder's collector.
+    let inherited: LaunchDescriptors?
 
-    init(_ bytes: UnsafeRawBufferPointer) { base = bytes }
+    init(_ bytes: UnsafeRawBufferPointer, inherited: LaunchDescriptors? = nil) {
+        base = bytes
+        self.inherited = inherited
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         KeyedDecodingContainer(KeyedContainer<Key>(decoder: self))
@@ -254,6 +266,7 @@ final class BinaryDecoder: Decoder {
         case DecodingError.typeMismatch(let type, let context): "type mismatch for \(type): \(context.debugDescription)"
         case DecodingError.valueNotFound(let type, let context): "no value for \(type): \(context.debugDescription)"
         case DecodingError.keyNotFound(let key, let context): "no key \(key.stringValue): \(context.debugDescription)"
+        case EncodingError.invalidValue(_, let context): context.debugDescription
         default: "\(error)"
         }
     }

@@ -37,15 +37,31 @@ public struct BinaryMessageCoder: MessageCoder {
     /// `prefix`, then the bytes of `value` (a message with a header, built in one buffer).
     @usableFromInline
     func encode<T: Encodable>(_ value: T, after prefix: [UInt8]) throws(ChannelError) -> [UInt8] {
-        let encoder = BinaryEncoder(prefix: prefix)
+        try encode(value, after: prefix, collector: nil)
+    }
+
+    /// The bytes of `value`, encoded for a launch with its ``LaunchCollector``. Inlined into
+    /// the per-message entry points, whose bodies stay what they were.
+    @inline(__always)
+    func encode<T: Encodable>(_ value: T, after prefix: [UInt8] = [], collector: LaunchCollector?) throws(ChannelError) -> [UInt8] {
+        let encoder = BinaryEncoder(prefix: prefix, collector: collector)
         do { try encoder.encodeValue(value) } catch {
-            throw .encodingFailed("\(error)")
+            throw .encodingFailed(BinaryDecoder.describe(error))
         }
         return encoder.bytes
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws(ChannelError) -> T {
-        let decoder = BinaryDecoder(bytes)
+        try decode(type, from: bytes, inherited: nil)
+    }
+
+    /// A `T` decoded in a child, with the descriptors it was handed (``LaunchDescriptors``).
+    /// Inlined as the encoder's.
+    @inline(__always)
+    func decode<T: Decodable>(
+        _ type: T.Type, from bytes: UnsafeRawBufferPointer, inherited: LaunchDescriptors?
+    ) throws(ChannelError) -> T {
+        let decoder = BinaryDecoder(bytes, inherited: inherited)
         do {
             let value = try decoder.decodeValue(T.self)
             guard decoder.offset == bytes.count else {

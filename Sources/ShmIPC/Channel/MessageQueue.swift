@@ -30,8 +30,8 @@ public final class MessageQueue: @unchecked Sendable {
     /// When a failed try may next look for a slot held by a dead thread (process-local).
     let repairClock = ManagedAtomic<UInt64>(0)
 
-    /// Creates an inheritable queue of `capacity` messages (rounded up to a power of two) of at
-    /// most `maxMessageSize` bytes each. The defaults fit a tutorial's strings and small
+    /// Creates an inheritable queue of `capacity` messages (exactly: the ring beneath is the next
+    /// power of two; see ``Queue``) of at most `maxMessageSize` bytes each. The defaults fit a tutorial's strings and small
     /// Codable values: `MessageQueue()` is Python's `Queue()` for them.
     public convenience init(
         maxMessageSize: Int = defaultMaxMessageSize, capacity: Int = defaultCapacity, waitStrategy: WaitStrategy = .default,
@@ -75,8 +75,10 @@ public final class MessageQueue: @unchecked Sendable {
         self.storage = storage
         // The geometry comes from the validated header and our own configuration, never from
         // the control block a peer can write.
+        let capacity = storage.segment.layout.capacity
         mpmc = MPMCControl(RingControl(
-            state: storage.state, capacity: storage.segment.layout.capacity, stride: stride, elementOffset: 16))
+            state: storage.state, capacity: QueueLayout.slotCount(forCapacity: capacity), stride: stride, elementOffset: 16),
+            bound: capacity)
         self.maxMessageSize = maxMessageSize
         self.waitStrategy = waitStrategy
         self.coder = coder
@@ -90,11 +92,12 @@ public final class MessageQueue: @unchecked Sendable {
         precondition(maxMessageSize >= 0 && maxMessageSize <= Int(UInt32.max) - 64, "maxMessageSize must be in 0...2^32 - 64")
         let slots = QueueLayout.slotCount(forCapacity: capacity)
         let stride = QueueLayout.roundUp(Self.payloadOffset + maxMessageSize, to: 16)
+        // Version 4: the header's capacity is the bound, no longer the slot count.
         let object = ObjectLayout(
-            kind: .messageQueue, version: 3,
+            kind: .messageQueue, version: 4,
             element: TypeFingerprint(size: maxMessageSize, stride: stride, alignment: 16,
                                      nameHash: TypeFingerprint.fnv1a("ShmIPC.MessageQueue")),
-            capacity: slots, stateSize: QueueLayout.stateSize(slots: slots, stride: stride, mpmc: true))
+            capacity: capacity, stateSize: QueueLayout.stateSize(slots: slots, stride: stride, mpmc: true))
         return (object, stride, slots)
     }
 
@@ -233,8 +236,8 @@ public final class MessageQueue: @unchecked Sendable {
     public static let defaultCapacity = 64
     /// Messages lost because a producer or consumer died in the middle of moving them.
     public var abandoned: Int { mpmc.abandoned }
-    /// The number of message slots.
-    public var capacity: Int { control.capacity }
+    /// The most messages the queue holds: the capacity it was created with.
+    public var capacity: Int { Int(mpmc.bound) }
 
     /// Closes the queue: puts fail with ``ChannelError/closed``; gets drain what is left, then
     /// fail with ``ChannelError/endOfStream``.

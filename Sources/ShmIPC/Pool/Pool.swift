@@ -39,7 +39,8 @@ public final class Pool: Sendable {
     /// - Parameters:
     ///   - initializer: an entry each worker runs once before its first task (Python:
     ///     `initializer`, `initargs`); if it throws, the worker exits and tasks sent to it fail
-    ///     with `workerDied`.
+    ///     with `workerDied`. Its argument may hold shared objects (a `Lock`, a `Value`, a
+    ///     struct of them): each worker inherits them, as with Python's `initargs=(lock,)`.
     ///   - maxTasksPerChild: a worker is replaced after this many tasks (chunks).
     ///   - startMethod: how workers start (nil: ``Multiprocessing/startMethod``); `.spawn`
     ///     starts `executable` (default: this program,
@@ -59,17 +60,21 @@ public final class Pool: Sendable {
         waitStrategy: WaitStrategy = .default,
         sharing: [FileDescriptor] = []
     ) throws(PoolError) {
-        guard sharing.count <= Multiprocessing.maximumSharedDescriptors - PoolWorker.ownDescriptors else {
-            throw .startFailed(.process(.tooManyDescriptors(sharing.count + PoolWorker.ownDescriptors)))
-        }
         let count = processes ?? Multiprocessing.cpuCount
         let startMethod = startMethod ?? Multiprocessing.startMethod
         precondition(count >= 1, "a Pool needs at least one process")
         precondition(maxTasksPerChild.map { $0 >= 1 } ?? true, "maxTasksPerChild must be at least 1")
-        var initializerArgumentBytes: [UInt8] = []
+        var initializerArgumentBytes: [UInt8] = [], sharing = sharing, sharedObjects: [any AnyObject & Sendable] = []
         if let initializer {
             guard let initializerArgument else { throw .coding("an initializer needs its initializerArgument") }
-            do { initializerArgumentBytes = try BinaryMessageCoder().encode(initializerArgument) } catch { throw .coding("\(error)") }
+            // Shared objects inside the argument add their descriptors to `sharing` (Python's
+            // initargs=(lock,)).
+            do {
+                let encoded = try LaunchCollector.encode(initializerArgument, sharing: sharing)
+                (initializerArgumentBytes, sharing, sharedObjects) = (encoded.bytes, encoded.collector.sharing, encoded.collector.owners)
+            } catch {
+                throw .coding(error.description)
+            }
             if executable == nil && startMethod != .fork {
                 do { _ = try EntryRegistry.entry(named: initializer.name) } catch { throw .startFailed(.process(error)) }
             }
@@ -77,11 +82,15 @@ public final class Pool: Sendable {
         if executable == nil && startMethod != .fork {
             do { _ = try EntryRegistry.entry(named: PoolWorker.entry.name) } catch { throw .startFailed(.process(error)) }
         }
+        guard sharing.count <= Multiprocessing.maximumSharedDescriptors - PoolWorker.ownDescriptors else {
+            throw .startFailed(.process(.tooManyDescriptors(sharing.count + PoolWorker.ownDescriptors)))
+        }
         self.processes = count
         core = try PoolCore(settings: PoolSettings(
             processes: count, maxTasksPerChild: maxTasksPerChild, initializer: initializer?.name,
             initializerArgument: initializerArgumentBytes, startMethod: startMethod, executable: executable,
-            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy, sharing: sharing))
+            maxMessageSize: maxMessageSize, ringCapacity: 4 * maxMessageSize, waitStrategy: waitStrategy, sharing: sharing,
+            sharedObjects: sharedObjects))
     }
 
     /// A pool without an initializer.

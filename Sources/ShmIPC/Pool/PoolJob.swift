@@ -59,5 +59,8 @@ struct PoolSettings: Sendable {
     var waitStrategy: WaitStrategy
     /// Descriptors every worker receives after its own (pipe, doorbell).
     var sharing: [FileDescriptor]
+    /// The shared objects the initializer's argument carries (their descriptors are in
+    /// `sharing`): kept alive, descriptors open, while workers may be started.
+    var sharedObjects: [any AnyObject & Sendable] = []
 }
 

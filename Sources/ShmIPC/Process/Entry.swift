@@ -75,6 +75,15 @@ extension Entry {
     }
 }
 
+extension Entry where Output == NoOutput {
+    /// An entry point of two arguments that returns nothing (the usual `Process` target).
+    public init<First, Second>(_ name: String, _ body: @escaping @Sendable (First, Second) throws -> Void)
+    where Argument == Pair<First, Second> {
+        self.name = name
+        self.body = { pair, _ in try body(pair.first, pair.second); return NoOutput() }
+    }
+}
+
 /// The argument of an entry point that takes none (encoded as one byte, as ``NoOutput``).
 public struct NoArgument: Codable, Hashable, Sendable {
     public init() {}
@@ -148,7 +157,8 @@ protocol EncodedEntry: EntryPoint {
 extension Entry: EncodedEntry {
     func run(encoded argument: UnsafeRawBufferPointer, context: ChildContext) throws -> [UInt8] {
         let coder = BinaryMessageCoder()
-        let value = try coder.decode(Argument.self, from: argument)
+        // Shared objects in the argument attach to the descriptors the child was handed.
+        let value = try coder.decode(Argument.self, from: argument, inherited: LaunchDescriptors(context.descriptors))
         return try coder.encode(try context.lending { try body(value, $0) })
     }
 

@@ -74,6 +74,9 @@ public final class Process: Sendable {
         let encodedArgument: [UInt8]
         let forkBody: @Sendable (ChildContext) throws -> Void
         let sharing: [FileDescriptor]
+        /// The shared objects the argument carries, whose descriptors are in `sharing`: kept
+        /// alive (and their descriptors open) for the launch.
+        let sharedObjects: [any AnyObject & Sendable]
         let executable: String?
         /// This child's place among ShmIPC's processes (Python's `_identity`): its parent's,
         /// then its number there.
@@ -94,6 +97,11 @@ public final class Process: Sendable {
     }
 
     /// A process that will run `entry` with `argument`.
+    ///
+    /// Shared objects may travel inside `argument` (a `Value`, a `Lock`, a `Queue`, a struct of
+    /// them…), as Python pickles them among a process's `args`: the child attaches the same
+    /// objects (see `LaunchCollector`). Their descriptors are added after `sharing`, and the
+    /// objects are kept alive with this `Process`.
     ///
     /// - Parameters:
     ///   - sharing: descriptors to hand to the child (``ChildContext/descriptors``), such as
@@ -118,21 +126,26 @@ public final class Process: Sendable {
         _ entry: Entry<Argument, Output>, argument: Argument, name: String?, prefix: String, daemon: Bool,
         sharing: [FileDescriptor], startMethod: StartMethod?, executable: String?
     ) throws(ProcessError) {
-        guard sharing.count <= Multiprocessing.maximumSharedDescriptors else { throw .tooManyDescriptors(sharing.count) }
         let method = startMethod ?? Multiprocessing.startMethod
+        let launcher = method.launcher
+        var encodedArgument: [UInt8] = [], sharing = sharing, owners: [any AnyObject & Sendable] = []
+        if launcher.encodesArgument {
+            // Shared objects inside the argument add their descriptors to `sharing`.
+            do {
+                let encoded = try LaunchCollector.encode(argument, sharing: sharing)
+                (encodedArgument, sharing, owners) = (encoded.bytes, encoded.collector.sharing, encoded.collector.owners)
+            } catch {
+                throw .encodingFailed(error.description)
+            }
+        }
+        guard sharing.count <= Multiprocessing.maximumSharedDescriptors else { throw .tooManyDescriptors(sharing.count) }
         let (defaultName, identity) = Multiprocessing.nextChild(prefix: prefix)
         settings = Mutex(Settings(name: name ?? defaultName, daemon: daemon))
         self.startMethod = method
-        launcher = method.launcher
-        var encodedArgument: [UInt8] = []
-        if launcher.encodesArgument {
-            do { encodedArgument = try BinaryMessageCoder().encode(argument) } catch {
-                throw .encodingFailed("\(error)")
-            }
-        }
+        self.launcher = launcher
         recipe = Recipe(
             entryName: entry.name, encodedArgument: encodedArgument, forkBody: { context in _ = try entry.body(argument, context) },
-            sharing: sharing, executable: executable, identity: identity)
+            sharing: sharing, sharedObjects: owners, executable: executable, identity: identity)
     }
 
     /// The parent's side of ``Multiprocessing/fork()``: a child already running.
@@ -140,7 +153,8 @@ public final class Process: Sendable {
         settings = Mutex(Settings(name: name, daemon: false))
         startMethod = .fork
         launcher = ForkLauncher()
-        recipe = Recipe(entryName: "", encodedArgument: [], forkBody: { _ in }, sharing: [], executable: nil, identity: [])
+        recipe = Recipe(
+            entryName: "", encodedArgument: [], forkBody: { _ in }, sharing: [], sharedObjects: [], executable: nil, identity: [])
         state.withLock { $0 = .running(child) }
     }
 

@@ -17,20 +17,51 @@ public import CShim
 /// The fast path is Vyukov's plus one store and a thread-local look-up (the slot CAS of the
 /// previous design cost -28% throughput: Notes/0006). A given-up slot is told by its
 /// sequence alone (``givenUp(_:)``), on the get's "empty" branch.
+///
+/// The bound: a queue holds ``bound`` items, which may be fewer than the ring's slots (a
+/// power of two). Below the ring, a producer claims index `i` only once the item at
+/// `i - bound` was taken and its slot freed (its sequence shows it), so tail - head never
+/// exceeds the bound; at the ring's size that is Vyukov's own "slot free" test, and the check
+/// is skipped (one predictable branch).
 @usableFromInline
 struct MPMCControl: @unchecked Sendable {
     /// `@unchecked Sendable`: plain pointers into shared memory designed for concurrent access.
     @usableFromInline let ring: RingControl
     /// The intent table, after the slots (``QueueLayout/intentTableOffset(slots:stride:)``).
     @usableFromInline let intents: UnsafeMutablePointer<shmipc_queue_intent>
+    /// The most items the queue holds (its capacity, from the validated header): at most the
+    /// ring's slots.
+    @usableFromInline let bound: UInt64
     /// A JoinableQueue's: an item given up with a dead producer or consumer also ends its task.
     let countsTasks: Bool
 
-    init(_ ring: RingControl, countsTasks: Bool = false) {
+    init(_ ring: RingControl, bound: Int, countsTasks: Bool = false) {
+        precondition(bound >= 1 && bound <= ring.capacity, "a queue's bound must be in 1...its slots")
         self.ring = ring
         intents = (ring.slots + QueueLayout.intentTableOffset(slots: ring.capacity, stride: ring.stride))
             .assumingMemoryBound(to: shmipc_queue_intent.self)
+        self.bound = UInt64(bound)
         self.countsTasks = countsTasks
+    }
+
+    /// Whether the bound is below the ring (then puts check it).
+    @inlinable @inline(__always) var boundsBelowRing: Bool { bound <= mask }
+
+    /// Whether the item at `index` was taken and its slot freed (its sequence is "free for
+    /// index + slots", or a later lap's): for a producer of a bounded queue about to claim
+    /// `index + bound`. Acquire: pairs with the consumer's freeing store, as the slot's own.
+    @inlinable @inline(__always)
+    func wasTaken(_ index: UInt64) -> Bool {
+        let sequence = self.sequence(slot(index)).load(ordering: .acquiring)
+        return Int64(bitPattern: sequence &- (index &+ mask &+ 1)) >= 0
+    }
+
+    /// The index whose slot a waiter of the index `waitedOn` (the head for consumers, the tail
+    /// for producers) waits to see move: a producer of a bounded queue waits for the item a
+    /// bound behind the tail to be taken.
+    @inlinable @inline(__always)
+    func slotWaitedOn(_ waitedOn: UInt64, consumers: Bool) -> UInt64 {
+        consumers || !boundsBelowRing ? waitedOn : waitedOn &- bound
     }
 
     // The ring's parts the algorithm uses.
@@ -105,6 +136,9 @@ struct MPMCControl: @unchecked Sendable {
             let sequence = self.sequence(slot).load(ordering: .acquiring)
             let difference = Int64(bitPattern: sequence &- position)
             if difference == 0 {
+                // Full at the bound (below the ring) while the item a bound back is not taken.
+                // (With a stale position the true tail is further on: full all the more.)
+                if boundsBelowRing, !wasTaken(position &- bound) { break }
                 // Relaxed: the releasing CAS below publishes it (before the tail moves past).
                 intending.store(position &+ 1, ordering: .relaxed)
                 let (won, current) = tail.weakCompareExchange(
@@ -198,11 +232,13 @@ struct MPMCControl: @unchecked Sendable {
         return sequence == position &+ 1 || sequence == Self.givenUp(position)
     }
 
-    /// Whether the MPMC slot at the tail is free (a snapshot, for waiting).
+    /// Whether the MPMC slot at the tail is free, and within the bound (a snapshot, for
+    /// waiting).
     @usableFromInline
     func mpmcLooksNotFull() -> Bool {
         let position = tail.load(ordering: .relaxed)  // as above
-        return sequence(slot(position)).load(ordering: .acquiring) == position
+        guard sequence(slot(position)).load(ordering: .acquiring) == position else { return false }
+        return !boundsBelowRing || wasTaken(position &- bound)
     }
 
     /// How many slots a try looks at before it gives up for now: bounds every try against
@@ -375,7 +411,8 @@ struct MPMCControl: @unchecked Sendable {
         let now = Deadline.now.uptimeNanoseconds
         let due = clock.load(ordering: .relaxed)  // relaxed: a process-local rate limit
         guard now >= due, clock.compareExchange(expected: due, desired: now &+ Self.peerCheckNanoseconds, ordering: .relaxed).exchanged else { return }
-        repairStalledSlot(at: (consumers ? head : tail).load(ordering: .relaxed))  // relaxed: a hint; the repair re-reads
+        // Relaxed: a hint; the repair re-reads.
+        repairStalledSlot(at: slotWaitedOn((consumers ? head : tail).load(ordering: .relaxed), consumers: consumers))
     }
 
     /// Counts an item given up; in a JoinableQueue its task can never be done, so it ends too.

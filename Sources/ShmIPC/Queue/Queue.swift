@@ -8,8 +8,9 @@ public import SystemPackage
 /// are copied bit for bit into a ring of slots (Vyukov's bounded MPMC queue), so `Element` must
 /// be `BitwiseCopyable` (no references, no Strings; see the byte-message queues for those).
 ///
-/// - Capacity: rounded up to a power of two, at least 2, at creation; attaching checks it and
-///   the element type's fingerprint.
+/// - Capacity: the queue holds exactly the `capacity` it was created with (Python's
+///   `Queue(10)` holds 10: `isFull` is true and `put` waits at 10); the ring beneath is the next
+///   power of two. Attaching checks the capacity and the element type's fingerprint.
 /// - Concurrency: any number of threads and processes may put and get at once. Items from one
 ///   producer thread are delivered in the order it put them.
 /// - Waiting: per ``WaitStrategy``; a put or get makes a wake-up syscall only when somebody is
@@ -37,8 +38,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// When a failed try may next look for a slot held by a dead thread (process-local).
     @usableFromInline let repairClock = ManagedAtomic<UInt64>(0)
 
-    /// Creates or attaches the named queue `name` holding up to `capacity` elements (rounded up
-    /// to a power of two).
+    /// Creates or attaches the named queue `name` holding up to `capacity` elements.
     public convenience init(
         name: SegmentName, mode: CreationMode, capacity: Int,
         permissions: FilePermissions = SharedMemory.defaultPermissions, waitStrategy: WaitStrategy = .default
@@ -60,9 +60,8 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Attaches an inheritable queue of `kind` (``ObjectKind/queue`` or, for
     /// ``JoinableQueue``, ``ObjectKind/joinableQueue``).
     init(inheriting descriptor: FileDescriptor, capacity: Int, waitStrategy: WaitStrategy, kind: ObjectKind) throws(SharedObjectError) {
-        let slots = QueueLayout.slotCount(forCapacity: capacity)
-        storage = try SharedState(inheriting: descriptor, layout: Self.layout(slots, kind: kind))
-        mpmc = MPMCControl(RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
+        storage = try SharedState(inheriting: descriptor, layout: Self.layout(capacity, kind: kind))
+        mpmc = Self.view(storage, kind: kind)
         self.waitStrategy = waitStrategy
     }
 
@@ -72,26 +71,31 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         name: SegmentName, mode: CreationMode, capacity: Int, permissions: FilePermissions,
         waitStrategy: WaitStrategy, initialIndex: UInt64, kind: ObjectKind
     ) throws(SharedObjectError) {
-        let slots = QueueLayout.slotCount(forCapacity: capacity)
-        storage = try SharedState(name: name, mode: mode, layout: Self.layout(slots, kind: kind), permissions: permissions) {
-            QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
+        storage = try SharedState(name: name, mode: mode, layout: Self.layout(capacity, kind: kind), permissions: permissions) {
+            QueueLayout.initialize($0, kind: kind, element: Element.self, capacity: capacity, initialIndex: initialIndex)
         }
-        mpmc = MPMCControl(RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
+        mpmc = Self.view(storage, kind: kind)
         self.waitStrategy = waitStrategy
     }
 
     /// Testing hook for inheritable queues; see the named variant.
     init(capacity: Int, waitStrategy: WaitStrategy, initialIndex: UInt64, kind: ObjectKind = .queue) throws(SharedObjectError) {
-        let slots = QueueLayout.slotCount(forCapacity: capacity)
-        storage = try SharedState(inheritable: Self.layout(slots, kind: kind)) {
-            QueueLayout.initialize($0, kind: kind, element: Element.self, slots: slots, initialIndex: initialIndex)
+        storage = try SharedState(inheritable: Self.layout(capacity, kind: kind)) {
+            QueueLayout.initialize($0, kind: kind, element: Element.self, capacity: capacity, initialIndex: initialIndex)
         }
-        mpmc = MPMCControl(RingControl(state: storage.state, layout: storage.segment.layout, element: Element.self), countsTasks: kind == .joinableQueue)
+        mpmc = Self.view(storage, kind: kind)
         self.waitStrategy = waitStrategy
     }
 
-    static func layout(_ slots: Int, kind: ObjectKind) -> ObjectLayout {
-        QueueLayout.layout(kind: kind, element: Element.self, slots: slots)
+    static func layout(_ capacity: Int, kind: ObjectKind) -> ObjectLayout {
+        QueueLayout.layout(kind: kind, element: Element.self, capacity: capacity)
+    }
+
+    /// The MPMC view of a validated segment: ring and bound from its header.
+    private static func view(_ storage: SharedState<shmipc_queue_state>, kind: ObjectKind) -> MPMCControl {
+        let layout = storage.segment.layout
+        return MPMCControl(RingControl(state: storage.state, layout: layout, element: Element.self),
+                           bound: layout.capacity, countsTasks: kind == .joinableQueue)
     }
 
     // MARK: putting
@@ -215,8 +219,8 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     public var isEmpty: Bool { count == 0 }
     /// Whether the queue is full (a snapshot). Python: `full()`.
     public var isFull: Bool { count >= capacity }
-    /// The number of slots (the requested capacity rounded up to a power of two, at least 2).
-    public var capacity: Int { control.capacity }
+    /// The most elements the queue holds: the capacity it was created with. Python: `maxsize`.
+    public var capacity: Int { Int(mpmc.bound) }
 
     /// Closes the queue: puts fail with ``QueueError/closed``; gets drain what is left, then fail
     /// with it. Everybody parked is woken. Python: `close()` (which is local to one process;

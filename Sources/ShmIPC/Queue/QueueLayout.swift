@@ -1,10 +1,15 @@
 internal import CShim
 
-/// Sizes and initial state of a queue segment: the control block, then `capacity` slots.
+/// Sizes and initial state of a queue segment: the control block, then the slots.
+///
+/// The capacity a queue is created with is its bound, exactly (Python's `Queue(10)` holds 10):
+/// the header records it, and the ring is the next power of two (``slotCount(forCapacity:)``),
+/// derived from the validated header, never from the control block. Where the bound is below
+/// the ring, the put paths check it (``MPMCControl``, ``SPSCQueue/Producer``).
 enum QueueLayout {
-    /// The slot count for a requested capacity: the next power of two (index masking), at
-    /// least 2 (with one slot, Vyukov's "full for index i" and "free for index i + 1" are the
-    /// same sequence value).
+    /// The slot count for a capacity: the next power of two (index masking), at least 2 (with
+    /// one slot, Vyukov's "full for index i" and "free for index i + 1" are the same sequence
+    /// value).
     static func slotCount(forCapacity capacity: Int) -> Int {
         precondition(capacity >= 1 && capacity <= 1 << 40, "queue capacity must be in 1...2^40")
         var slots = 2
@@ -23,12 +28,15 @@ enum QueueLayout {
         return (offset, stride)
     }
 
+    /// The segment of a queue of `capacity` elements (its bound; the header records it).
+    /// Version 4: the header's capacity is the bound, no longer the slot count.
     static func layout<Element>(
-        kind: ObjectKind, element: Element.Type, slots: Int
+        kind: ObjectKind, element: Element.Type, capacity: Int
     ) -> ObjectLayout {
         let shape = slotShape(element, withSequence: kind != .spscQueue)
+        let slots = slotCount(forCapacity: capacity)
         return ObjectLayout(
-            kind: kind, version: 3, element: TypeFingerprint(of: element), capacity: slots,
+            kind: kind, version: 4, element: TypeFingerprint(of: element), capacity: capacity,
             stateSize: stateSize(slots: slots, stride: shape.stride, mpmc: kind != .spscQueue))
     }
 
@@ -46,14 +54,15 @@ enum QueueLayout {
 
     static let intentTableSize = Int(SHMIPC_QUEUE_INTENTS) * MemoryLayout<shmipc_queue_intent>.stride
 
-    /// Writes the initial state: empty, head = tail = `initialIndex`, every MPMC slot free for
-    /// its first index.
+    /// Writes the initial state of a queue of `capacity`: empty, head = tail = `initialIndex`,
+    /// every MPMC slot free for its first index.
     static func initialize<Element>(
-        _ state: UnsafeMutableRawBufferPointer, kind: ObjectKind, element: Element.Type, slots: Int,
+        _ state: UnsafeMutableRawBufferPointer, kind: ObjectKind, element: Element.Type, capacity: Int,
         initialIndex: UInt64
     ) {
         let shape = slotShape(element, withSequence: kind != .spscQueue)
-        initialize(state, shape: shape, sequenced: kind != .spscQueue, slots: slots, initialIndex: initialIndex)
+        initialize(state, shape: shape, sequenced: kind != .spscQueue, slots: slotCount(forCapacity: capacity),
+                   initialIndex: initialIndex)
     }
 
     /// Writes the initial state for slots of `shape`; `sequenced`: Vyukov slots (MPMC).
@@ -84,20 +93,24 @@ enum QueueLayout {
 
 extension RingControl {
     /// A view on a queue of `Element`s whose segment has the validated `layout`: the geometry
-    /// comes from it, never from the control block (a peer can write that).
+    /// comes from it (the ring of its capacity), never from the control block (a peer can
+    /// write that).
     init<Element>(state: UnsafeMutablePointer<shmipc_queue_state>, layout: ObjectLayout, element: Element.Type) {
         let shape = QueueLayout.slotShape(element, withSequence: layout.kind != .spscQueue)
-        self.init(state: state, capacity: layout.capacity, stride: shape.stride, elementOffset: shape.offset)
+        self.init(state: state, capacity: QueueLayout.slotCount(forCapacity: layout.capacity), stride: shape.stride,
+                  elementOffset: shape.offset)
     }
 
     /// Waits as ``await(consumers:deadline:strategy:peerGone:repairs:repair:ready:)``,
-    /// repairing the slot waited on if a dead thread holds it (``MPMCControl/repairStalledSlot(at:)``).
+    /// repairing the slot waited on if a dead thread holds it (``MPMCControl/repairStalledSlot(at:)``;
+    /// a producer of a bounded queue waits on the slot a bound behind the tail:
+    /// ``MPMCControl/slotWaitedOn(_:consumers:)``).
     @inlinable @inline(__always)
     func await(
         consumers: Bool, deadline: Deadline, strategy: WaitStrategy, repairing mpmc: MPMCControl, ready: () -> Bool
     ) throws(QueueError) {
         try self.await(
             consumers: consumers, deadline: deadline, strategy: strategy, peerGone: nil, repairs: true,
-            repair: { mpmc.repairStalledSlot(at: $0) }, ready: ready)
+            repair: { mpmc.repairStalledSlot(at: mpmc.slotWaitedOn($0, consumers: consumers)) }, ready: ready)
     }
 }

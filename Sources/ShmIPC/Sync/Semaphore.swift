@@ -72,6 +72,12 @@ public final class Semaphore: @unchecked Sendable {
     /// The current count (a snapshot). Python: `get_value()`.
     public var currentValue: Int { core.value }
 
+    /// The bound of a bounded semaphore (from the validated header); nil if unbounded.
+    public var maximum: Int? {
+        let layout = storage.segment.layout
+        return layout.kind == .boundedSemaphore ? layout.capacity : nil
+    }
+
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }

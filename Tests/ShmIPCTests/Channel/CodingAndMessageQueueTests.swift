@@ -163,6 +163,20 @@ extension ShmIPCTests {
             }
         }
 
+        /// Python's `Queue(5)` of strings holds 5 (the ring beneath has 8 slots).
+        @Test func aMessageQueueHoldsExactlyItsCapacity() throws {
+            let queue = try MessageQueue(maxMessageSize: 64, capacity: 5, waitStrategy: .park)
+            #expect(queue.capacity == 5)
+            for i in 0..<5 { try queue.put("item \(i)", timeout: .seconds(1)) }
+            #expect(queue.isFull && queue.count == 5)
+            #expect(try [UInt8]([1]).withUnsafeBytes { try queue.tryPut(bytes: $0) } == false)
+            #expect(throws: ChannelError.timedOut) { try queue.put("one too many", timeout: .milliseconds(20)) }
+            #expect(try queue.get(as: String.self, timeout: .seconds(1)) == "item 0")
+            try queue.put("item 5", timeout: .seconds(1))
+            for i in 1...5 { #expect(try queue.get(as: String.self, timeout: .seconds(1)) == "item \(i)") }
+            #expect(queue.isEmpty)
+        }
+
         @Test func messagesOfEdgeSizesRoundTrip() throws {
             let queue = try MessageQueue(maxMessageSize: 100, capacity: 4)
             for size in [0, 1, 99, 100] { try queue.put(bytes: [UInt8](repeating: UInt8(size), count: size)) }

@@ -112,16 +112,19 @@ extension ShmIPCTests {
         /// Consumer processes killed at random instants while this process produces: no item
         /// is delivered twice or torn, and what is missing is at most one item per kill given
         /// up inside the queue (abandoned) plus one per kill taken but not yet recorded.
-        @Test func consumersKilledAtRandomInstantsLoseAtMostTheirItemInFlight() throws {
-            let kills = Chaos.kills(150)
+        /// Also at a capacity below the ring's power of two (6 of 8 slots), where a producer
+        /// at the bound waits on, and repairs, the slot a bound behind the tail.
+        @Test(arguments: [Self.capacity, 6])
+        func consumersKilledAtRandomInstantsLoseAtMostTheirItemInFlight(capacity: Int) throws {
+            let kills = Chaos.kills(capacity == Self.capacity ? 150 : 100)
             let items = max(1_000_000, kills * 4000)
-            let sut = try Queue<ChaosItem>(capacity: Self.capacity, waitStrategy: .spin)
+            let sut = try Queue<ChaosItem>(capacity: capacity, waitStrategy: .spin)
             let ledger = try SharedArray<UInt64>(count: items + 1, repeating: 0)
             let descriptors = [(sut.inheritableDescriptor!, Int32(10)), (ledger.inheritableDescriptor!, Int32(11))]
             var random = SystemRandomNumberGenerator()
             var counter: UInt64 = 0
             for round in 0..<kills {
-                guard let consumer = try Chaos.startRunning("queue-chaos-get", ["10", "\(Self.capacity)", "11", "\(items)"], descriptors: descriptors, round: round) else { return }
+                guard let consumer = try Chaos.startRunning("queue-chaos-get", ["10", "\(capacity)", "11", "\(items)"], descriptors: descriptors, round: round) else { return }
                 let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
                 while !until.hasPassed && counter < UInt64(items - 1) {
                     if try sut.tryPut(ChaosItem(producer: 0, counter: counter)) { counter += 1 }
@@ -131,7 +134,7 @@ extension ShmIPCTests {
             }
             // A last consumer drains the rest (through any slot a dead consumer held: a waiting
             // producer frees it) and stops at the end marker.
-            let last = try Helper.start("queue-chaos-get", ["10", "\(Self.capacity)", "11", "\(items)"], descriptors: descriptors)
+            let last = try Helper.start("queue-chaos-get", ["10", "\(capacity)", "11", "\(items)"], descriptors: descriptors)
             try sut.put(ChaosItem(producer: 0, counter: UInt64(items)), timeout: .seconds(30))
             #expect(Helper.finish(last) == .exited(0), "\(last.output)")
             let seen = (0..<Int(counter)).filter { ledger[$0] != 0 }.count
@@ -229,6 +232,24 @@ extension ShmIPCTests {
             try sut.put(3, timeout: .seconds(5))   // waits on slot 0 (index 2): frees it
             #expect(sut.abandoned == 1)
             #expect(try sut.get(timeout: .seconds(5)) == 3)
+            #expect(sut.count == 0)
+        }
+
+        /// Below the ring (3 of 4 slots), the slot a dead consumer holds blocks the put a bound
+        /// after it, not the one a ring after: that put waits on it and frees it.
+        @Test func aConsumerKilledWhileTakingFromABoundedQueueIsRepairedByTheBlockedPut() throws {
+            let sut = try Queue<UInt64>(capacity: 3, waitStrategy: .spin)
+            let control = sut.mpmc
+            for value in 1...3 as ClosedRange<UInt64> { try sut.put(value) }
+            // A consumer won the head for index 0 and died copying it out.
+            Self.plant(control, owner: try Self.deadThreadID(), consuming: 0 + 1)
+            control.head.store(1, ordering: .relaxed)
+            #expect(try sut.get(timeout: .seconds(5)) == 2)
+            #expect(try sut.tryPut(4) == false)    // index 3: the item at 0 is not freed yet
+            try sut.put(4, timeout: .seconds(5))   // the failed try or this wait repairs slot 0 (3 - 3)
+            #expect(sut.abandoned == 1)
+            #expect(try sut.get(timeout: .seconds(5)) == 3)
+            #expect(try sut.get(timeout: .seconds(5)) == 4)
             #expect(sut.count == 0)
         }
 

@@ -17,12 +17,42 @@ extension ShmIPCTests {
             #expect(sut.isEmpty)
         }
 
-        @Test func capacityRoundsUpToAPowerOfTwo() throws {
-            #expect(try Queue<UInt8>(capacity: 10).capacity == 16)
-            #expect(try Queue<UInt8>(capacity: 1).capacity == 2)
+        /// Python's `Queue(10)` holds 10: full at 10 (not at the ring's 16), a put waits there
+        /// and times out, and one get makes room for exactly one.
+        @Test(arguments: [1, 3, 10, 16])
+        func aQueueHoldsExactlyItsCapacity(capacity: Int) throws {
+            let sut = try Queue<Int>(capacity: capacity, waitStrategy: .park)
+            #expect(sut.capacity == capacity)
+            for value in 0..<capacity {
+                #expect(!sut.isFull)
+                #expect(try sut.tryPut(value))
+            }
+            #expect(sut.isFull && sut.count == capacity)
+            #expect(try sut.tryPut(-1) == false)
+            #expect(throws: QueueError.timedOut) { try sut.put(-1, timeout: .milliseconds(20)) }
+            #expect(try sut.tryGet() == 0)
+            #expect(try sut.tryPut(capacity))
+            #expect(try sut.tryPut(-1) == false)
+            for value in 1...capacity { #expect(try sut.tryGet() == value) }
+            #expect(try sut.tryGet() == nil)
         }
 
-        @Test(arguments: [2, 4, 8])
+        /// A producer parked at the bound (below the ring) is woken by the get that makes room.
+        @Test func aPutWaitingAtTheBoundIsWokenByAGet() throws {
+            let sut = try Queue<Int>(capacity: 3, waitStrategy: .park)
+            for value in 0..<3 { try sut.put(value) }
+            let done = ResultBox<Result<Void, QueueError>>()
+            Thread { done.set(Result { () throws(QueueError) in try sut.put(3, timeout: .seconds(30)) }) }.start()
+            Sys.sleep(.milliseconds(50))
+            #expect(!done.isSet && sut.count == 3)  // still waiting at 3 (the ring has 4 slots)
+            #expect(try sut.get() == 0)
+            let outcome = try #require(done.wait(timeout: .seconds(10)))
+            #expect(throws: Never.self) { try outcome.get() }
+            #expect(sut.count == 3)
+            for value in 1...3 { #expect(try sut.tryGet() == value) }
+        }
+
+        @Test(arguments: [1, 2, 3, 4, 5, 8, 10])
         func everyFillLevelFromEveryStartOffsetRoundTrips(capacity: Int) throws {
             // Start offsets cover every slot, and near 2^64 every index wraps.
             let starts = (0..<UInt64(capacity)).flatMap { [$0, UInt64.max - UInt64(capacity) + 1 + $0] }
@@ -179,6 +209,10 @@ extension ShmIPCTests {
             }
             #expect(throws: SharedObjectError.capacityMismatch(expected: 32, found: 16)) {
                 _ = try Queue<UInt64>(name: name, mode: .openExisting, capacity: 32)
+            }
+            // The same ring (16 slots), another bound: a mismatch too.
+            #expect(throws: SharedObjectError.capacityMismatch(expected: 10, found: 16)) {
+                _ = try Queue<UInt64>(name: name, mode: .openExisting, capacity: 10)
             }
             try owner.unlink()
         }

@@ -19,6 +19,21 @@ extension ShmIPCTests {
             _ = consume consumer
         }
 
+        /// Unlike `Queue`, an SPSC queue keeps its ring's size as its bound (its fast path is
+        /// one compare): the capacity rounds up to a power of two, and attaching with the
+        /// capacity asked for still matches.
+        @Test func theCapacityRoundsUpToAPowerOfTwo() throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let sut = try SPSCQueue<Int>(name: name, mode: .createExclusive, capacity: 10)
+            #expect(sut.capacity == 16)
+            var producer = try sut.makeProducer()
+            for value in 0..<16 { #expect(try producer.tryPut(value)) }
+            #expect(try producer.tryPut(16) == false && sut.isFull)
+            #expect(try SPSCQueue<Int>(name: name, mode: .openExisting, capacity: 10).capacity == 16)
+            try sut.unlink()
+        }
+
         @Test(arguments: [2, 4, 8])
         func everyFillLevelFromEveryStartOffsetRoundTrips(capacity: Int) throws {
             let starts = (0..<UInt64(capacity)).flatMap { [$0, UInt64.max - UInt64(capacity) + 1 + $0] }
