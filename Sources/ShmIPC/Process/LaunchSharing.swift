@@ -56,7 +56,9 @@ final class LaunchDescriptors {
 /// descriptors, the numbers attaching needs beyond it (a capacity, a count, parties, a
 /// maximum), and its wait strategy.
 struct InheritedObject {
-    /// A duplicate of the descriptor at the slot: the attached object owns and closes it.
+    /// A duplicate of the descriptor at the slot: the attached object owns and closes it. (If
+    /// attaching fails, the duplicate stays open until the child exits, which it then does:
+    /// a launch whose argument does not decode ends with the error.)
     let descriptor: FileDescriptor
     let parameters: [Int]
     let waitStrategy: WaitStrategy
