@@ -172,3 +172,7 @@ long shmipc_receive_with_fds(int socket, void *bytes, size_t capacity, int *fds,
     }
     return (long)received;
 }
+
+int shmipc_set_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}

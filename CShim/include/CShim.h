@@ -423,4 +423,29 @@ static inline int shmipc_membarrier_global(void) {
     return (int)syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
 }
 
+/// Names the calling thread (15 characters at most), as tools show it; 0 or an error number.
+int shmipc_set_thread_name(const char *name);
+
+// MARK: io_uring — the async waiter's one ring per process (uring.c). Setup and enter are
+// syscalls without libc wrappers, and the ring's layout comes from kernel headers.
+
+typedef struct shmipc_uring shmipc_uring;
+/// A ring of `entries` submissions and `cq_entries` completions; NULL with errno set.
+shmipc_uring *shmipc_uring_create(unsigned entries, unsigned cq_entries);
+void shmipc_uring_destroy(shmipc_uring *ring);
+/// Queue one request (the caller serializes); 0, or -EBUSY with the submission queue full.
+/// A futex wait completes with 0 when woken, -EAGAIN if the word did not hold `expected`,
+/// -ECANCELED when cancelled, -EINVAL where the kernel lacks IORING_OP_FUTEX_WAIT.
+int shmipc_uring_futex_wait(shmipc_uring *ring, uint32_t *word, uint32_t expected, uint64_t user_data);
+/// POLLIN on `fd` (a pidfd turns readable when its process ends).
+int shmipc_uring_poll(shmipc_uring *ring, int fd, uint64_t user_data);
+/// Cancels the request whose user data is `target`.
+int shmipc_uring_cancel(shmipc_uring *ring, uint64_t target, uint64_t user_data);
+int shmipc_uring_nop(shmipc_uring *ring, uint64_t user_data);
+/// Submits what was queued; the number submitted, or -errno.
+int shmipc_uring_submit(shmipc_uring *ring);
+/// Waits up to `timeout_ns` (negative: forever) for completions, then copies up to `max` of
+/// them; the number copied (0 on timeout or a signal), or -errno. One thread only.
+int shmipc_uring_wait(shmipc_uring *ring, int64_t timeout_ns, uint64_t *user_data, int32_t *results, int max);
+
 #endif

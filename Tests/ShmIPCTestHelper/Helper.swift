@@ -32,6 +32,7 @@ enum Helper {
         .merging(channelScenarios) { first, _ in first }
         .merging(processScenarios) { first, _ in first }
         .merging(managerScenarios) { first, _ in first }
+        .merging(asyncScenarios) { first, _ in first }
 
     static let segmentScenarios: [String: @Sendable ([String]) -> Void] = [
         "exit": { args in exit(Int32(args.first ?? "0") ?? 0) },

@@ -1,0 +1,90 @@
+import Glibc
+@testable import ShmIPC
+import ShmIPCTestSupport
+import Testing
+
+extension ShmIPCTests {
+    /// Awaiting queues: the fast path, suspension through the process's async waiter,
+    /// timeouts, cancellation, close, the elements sequence, and a thousand suspended tasks.
+    @Suite struct AsyncQueueTests {
+        @Test func anElementAlreadyThereIsTakenWithoutSuspending() async throws {
+            let sut = try Queue<Int>(capacity: 4)
+            try await sut.put(7)
+            #expect(try await sut.get() == 7)
+            try await sut.put(8)
+            #expect(try sut.tryGet() == 8)
+        }
+
+        @Test func aSuspendedGetIsResumedByAPutFromAnotherProcess() async throws {
+            let name = TestNames.unique()
+            defer { TestNames.cleanUp(name) }
+            let sut = try Queue<UInt64>(name: name, mode: .createExclusive, capacity: 16)
+            let waiting = Task { try await sut.get(timeout: .seconds(30)) }
+            let watchdog = Deadline.after(.seconds(30))
+            while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            let producer = try Helper.start("queue-put-then-hang", [name.rawValue, "16", "1"])
+            defer { _ = producer.kill() }
+            #expect(try await waiting.value == 0)
+            #expect(sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0)
+        }
+
+        @Test func anAwaitedGetTimesOutNoEarlierThanItsDeadline() async throws {
+            let sut = try Queue<Int>(capacity: 2)
+            let deadline = Deadline.after(.milliseconds(60))
+            await #expect(throws: QueueError.timedOut) { _ = try await sut.get(timeout: .milliseconds(60)) }
+            #expect(Deadline.now >= deadline)
+            try await sut.put(1)
+            try await sut.put(2)
+            await #expect(throws: QueueError.timedOut) { try await sut.put(3, timeout: .milliseconds(30)) }
+        }
+
+        /// A cancelled wait ends with CancellationError, takes nothing, and leaves no
+        /// registration behind (the waiter count back to 0, nothing suspended).
+        @Test func aCancelledGetEndsPromptlyAndTakesNothing() async throws {
+            let sut = try Queue<Int>(capacity: 2)
+            let waiting = Task { try await sut.get(timeout: .seconds(30)) }
+            let watchdog = Deadline.after(.seconds(30))
+            while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            waiting.cancel()
+            // (Within the get's own 30 s timeout: a cancellation that went unnoticed would end
+            // in QueueError.timedOut instead.)
+            await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+            #expect(sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0)
+            try await sut.put(5)
+            #expect(try sut.tryGet() == 5)
+            // A task cancelled before it waits never suspends.
+            let early = Task {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await sut.get(timeout: .seconds(30))
+            }
+            await #expect(throws: CancellationError.self) { _ = try await early.value }
+        }
+
+        @Test func closingEndsTheElementsSequenceAfterTheRest() async throws {
+            let sut = try Queue<Int>(capacity: 8)
+            let consumer = Task { () -> [Int] in
+                var seen: [Int] = []
+                for try await item in sut.elements { seen.append(item) }
+                return seen
+            }
+            for value in 0..<20 { try await sut.put(value, timeout: .seconds(30)) }
+            sut.close()
+            #expect(try await consumer.value == Array(0..<20))
+        }
+
+        /// A thousand tasks each suspended on its own queue: one waiter thread and the
+        /// cooperative pool (a process of its own, measured there), little CPU idle, and every
+        /// task resumed with its own item.
+        @Test func aThousandSuspendedTasksCostOneWaiterThread() throws {
+            let child = try Helper.start("async-fanout", ["1000"])
+            #expect(Helper.finish(child, timeout: .seconds(120)) == .exited(0), "\(child.output)")
+            let lines = child.output.split(separator: "\n").map(String.init)
+            #expect(lines.contains("resumed 1000 of 1000"), "\(lines)")
+            #expect(lines.contains("scalable true"), "\(lines)")
+            let beyond = lines.first { $0.hasPrefix("threads added ") }.flatMap { Int($0.split(separator: " ").last!) }
+            #expect(beyond.map { $0 <= 2 } == true, "threads beyond the cooperative pool: \(lines)")
+            #expect(lines.contains { $0.contains("shmipc-async") }, "\(lines)")
+            print("async fan-out: \(lines)")
+        }
+    }
+}
