@@ -14,10 +14,15 @@ protocol Scenario: Sendable {
     func parent(_ session: Session) throws -> RunMeasurement
     /// The other side.
     func child(_ session: Session) throws
+    /// Whether the scenario leaves threads behind in the parent (it awaits); see the default.
+    var startsThreads: Bool { get }
 }
 
 extension Scenario {
     func makeChannels() throws -> Channels { Channels() }
+    /// Whether the scenario leaves threads behind in the parent (it awaits): such scenarios
+    /// run after every round of the others, so that process.fork still may fork.
+    var startsThreads: Bool { false }
 }
 
 /// Round-trip scenarios share one shape: `warmup` untimed round trips, then one timestamp

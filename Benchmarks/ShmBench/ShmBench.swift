@@ -86,8 +86,11 @@ extension ShmBench {
             // affects each scenario alike and same-run comparisons stay fair.
             var measurements: [String: [RunMeasurement]] = [:]
             var failures: [String: String] = [:]
-            for round in 1...runs {
-                for scenario in selected where failures[scenario.name] == nil {
+            // Scenarios that start threads (awaiting: the cooperative pool, the async waiter)
+            // run after all rounds of the others: a multi-threaded process may not fork.
+            let phases = [selected.filter { !$0.startsThreads }, selected.filter(\.startsThreads)].filter { !$0.isEmpty }
+            for (phase, round) in phases.flatMap({ phase in (1...runs).map { (phase, $0) } }) {
+                for scenario in phase where failures[scenario.name] == nil {
                     let iterations = max(1, Int((Double(scenario.defaultIterations) * scale).rounded()))
                     do {
                         measurements[scenario.name, default: []].append(

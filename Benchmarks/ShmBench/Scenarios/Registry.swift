@@ -46,5 +46,12 @@ enum Registry {
         ManagerDictionaryAccess(writes: true),
         ManagerDictionaryIncrement(),
         ManagerListAppend(),
+        // Awaiting starts the cooperative pool's threads and the async waiter's: these run
+        // after every round of the others (`startsThreads`), so process.fork still may fork.
+        AsyncSPSCRoundTrip(label: "", strategy: .default),
+        AsyncSPSCRoundTrip(label: ".park", strategy: .park),
+        AsyncSPSCThroughput(),
+        ReadyGet(awaited: false),
+        ReadyGet(awaited: true),
     ]
 }

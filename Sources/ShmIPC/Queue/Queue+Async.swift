@@ -13,6 +13,7 @@ extension Queue {
 
     /// Puts `value`, suspending the task while the queue is full, at most `timeout`. Throws
     /// ``QueueError/timedOut``, ``QueueError/closed``, or `CancellationError` (nothing put).
+    @inlinable
     public func put(_ value: Element, timeout: Duration? = nil) async throws {
         if !control.isClosed, mpmc.mpmcTryPut(value) {
             control.didPut()
@@ -54,18 +55,20 @@ extension Queue {
         }
     }
 
-    private func getSuspending(deadline: Deadline) async throws -> Element {
+    @usableFromInline
+    func getSuspending(deadline: Deadline) async throws -> Element {
         let check = check(consumers: true)
         while true {
             if let value = mpmc.mpmcTryGet(Element.self) {
                 control.didGet()
                 return value
             }
-            try await control.awaitAsync(consumers: true, deadline: deadline, check: check) { mpmc.mpmcLooksNonEmpty() }
+            try await control.awaitAsync(consumers: true, deadline: deadline, strategy: waitStrategy, check: check) { mpmc.mpmcLooksNonEmpty() }
         }
     }
 
-    private func putSuspending(_ value: Element, deadline: Deadline) async throws {
+    @usableFromInline
+    func putSuspending(_ value: Element, deadline: Deadline) async throws {
         let check = check(consumers: false)
         while true {
             if control.isClosed { throw QueueError.closed }
@@ -73,7 +76,53 @@ extension Queue {
                 control.didPut()
                 return
             }
-            try await control.awaitAsync(consumers: false, deadline: deadline, check: check) { mpmc.mpmcLooksNotFull() }
+            try await control.awaitAsync(consumers: false, deadline: deadline, strategy: waitStrategy, check: check) { mpmc.mpmcLooksNotFull() }
+        }
+    }
+}
+
+extension SPSCQueue.Producer {
+    /// Puts `value`, suspending the task (never blocking a thread) while the queue is full,
+    /// at most `timeout`. Throws ``QueueError/timedOut``, ``QueueError/closed``, or
+    /// `CancellationError` (nothing put).
+    @inlinable
+    public mutating func put(_ value: Element, timeout: Duration? = nil) async throws {
+        if try tryPut(value) { return }
+        try await putSuspending(value, timeout: timeout)
+    }
+
+    @usableFromInline
+    mutating func putSuspending(_ value: Element, timeout: Duration?) async throws {
+        let deadline = Deadline.after(timeout)
+        while true {
+            let (next, control) = (tail, self.control)
+            let room: @Sendable () -> Bool = { next &- control.head.load(ordering: .acquiring) < UInt64(control.capacity) }
+            try await control.awaitAsync(consumers: false, deadline: deadline, strategy: waitStrategy, check: { room() || control.isClosed }) { room() }
+            if try tryPut(value) { return }
+        }
+    }
+}
+
+extension SPSCQueue.Consumer {
+    /// Takes the next element, suspending the task (never blocking a thread) while the queue
+    /// is empty, at most `timeout`; an element already there costs no suspension. Throws
+    /// ``QueueError/timedOut``, ``QueueError/closed`` once closed and empty, or
+    /// `CancellationError` (nothing taken).
+    @inlinable
+    public mutating func get(timeout: Duration? = nil) async throws -> Element {
+        if let value = try tryGet() { return value }
+        return try await getSuspending(timeout: timeout)
+    }
+
+    @usableFromInline
+    mutating func getSuspending(timeout: Duration?) async throws -> Element {
+        let deadline = Deadline.after(timeout)
+        while true {
+            let (next, control) = (head, self.control)
+            // Acquire: pairs with the producer's release store of the tail.
+            let ready: @Sendable () -> Bool = { control.tail.load(ordering: .acquiring) != next }
+            try await control.awaitAsync(consumers: true, deadline: deadline, strategy: waitStrategy, check: { ready() || control.isClosed }) { ready() }
+            if let value = try tryGet() { return value }
         }
     }
 }

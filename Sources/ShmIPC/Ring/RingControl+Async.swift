@@ -1,19 +1,16 @@
 internal import CShim
 
 extension RingControl {
-    /// How many times an async wait polls before it suspends: a reply already in flight is
-    /// cheaper to catch than a suspension, and a cooperative thread must not spin for long
-    /// (whatever the endpoint's ``WaitStrategy``, which governs blocking waits).
-    static let asyncSpins = 64
 
     /// ``await(consumers:deadline:strategy:peerGone:repairs:repair:ready:)`` for a task: a
-    /// short poll, then suspensions through the process's ``AsyncWaiter`` until `ready()` holds.
+    /// short poll (``WaitStrategy/asyncSpins``), then suspensions through the process's
+    /// ``AsyncWaiter`` until `ready()` holds.
     /// Throws ``QueueError/closed`` once the queue is closed (producers at once; consumers once
     /// `ready()` is false), ``QueueError/timedOut`` at `deadline`, or `CancellationError`.
     /// `check` runs every ``AsyncWaiter/checkInterval`` while suspended (repairs, a lost
     /// wake-up): when it returns true the task resumes and looks again.
     func awaitAsync(
-        consumers: Bool, deadline: Deadline, check: @escaping @Sendable () -> Bool, ready: () -> Bool
+        consumers: Bool, deadline: Deadline, strategy: WaitStrategy, check: @escaping @Sendable () -> Bool, ready: () -> Bool
     ) async throws {
         let parking = consumers ? notEmpty : notFull
         var spins = 0
@@ -22,7 +19,7 @@ extension RingControl {
             if ready() { return }
             if isClosed { if consumers && ready() { return }; throw QueueError.closed }
             if deadline.hasPassed { throw QueueError.timedOut }
-            if spins < Self.asyncSpins {
+            if spins < strategy.asyncSpins {
                 spins += 1
                 shmipc_cpu_relax()
                 continue

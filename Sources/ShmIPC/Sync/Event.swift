@@ -37,7 +37,7 @@ public final class Event: @unchecked Sendable {
         self.waitStrategy = waitStrategy
     }
 
-    private var core: EventCore { EventCore(state: storage.state) }
+    var core: EventCore { EventCore(state: storage.state) }
 
     /// Sets the flag and wakes every waiter.
     public func set() { core.set() }
@@ -65,7 +65,7 @@ struct EventCore {
     let state: UnsafeMutablePointer<shmipc_event_state>
 
     /// The flag (1 set, 0 clear) and its waiter count.
-    private var flag: ParkingWord {
+    var flag: ParkingWord {
         ParkingWord(state, offset: MemoryLayout<shmipc_event_state>.offset(of: \.flag)!)
     }
 

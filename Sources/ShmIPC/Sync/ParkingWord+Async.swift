@@ -25,3 +25,16 @@ extension ParkingWord {
             ? .timedOut : .woken
     }
 }
+
+extension WaitStrategy {
+    /// How many times an async wait polls before it suspends: a reply already in flight is
+    /// cheaper to catch than a suspension, but a thread of the cooperative pool must not spin
+    /// for long. `.park`: none; otherwise at most 64 (so `.spin` too suspends after 64).
+    var asyncSpins: Int {
+        switch self {
+        case .park: 0
+        case .spin: 64
+        case .spinThenPark(let spins): min(max(spins, 0), 64)
+        }
+    }
+}

@@ -54,7 +54,7 @@ public final class Semaphore: @unchecked Sendable {
         self.waitStrategy = waitStrategy
     }
 
-    private var core: SemaphoreCore { SemaphoreCore(state: storage.state) }
+    var core: SemaphoreCore { SemaphoreCore(state: storage.state) }
 
     /// Decrements the count, waiting at most `timeout` (`nil`: forever) while it is zero.
     public func acquire(timeout: Duration? = nil) throws(SyncError) {
@@ -103,7 +103,7 @@ struct SemaphoreCore {
     let state: UnsafeMutablePointer<shmipc_semaphore_state>
 
     /// The count and its waiter count.
-    private var count: ParkingWord {
+    var count: ParkingWord {
         ParkingWord(state, offset: MemoryLayout<shmipc_semaphore_state>.offset(of: \.value)!)
     }
 

@@ -72,6 +72,43 @@ extension ShmIPCTests {
             #expect(try await consumer.value == Array(0..<20))
         }
 
+        @Test func anSPSCConsumerAwaitsTheProducersPut() async throws {
+            let sut = try SPSCQueue<Int>(capacity: 4)
+            let waiting = Task { () -> Int in
+                var consumer = try sut.makeConsumer(waitStrategy: .park)
+                return try await consumer.get(timeout: .seconds(30))
+            }
+            let watchdog = Deadline.after(.seconds(30))
+            while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            var producer = try sut.makeProducer()
+            try await producer.put(42)
+            #expect(try await waiting.value == 42)
+        }
+
+        @Test func anEventAndASemaphoreAreAwaitedAndCancelled() async throws {
+            let event = try Event()
+            let watchdog = Deadline.after(.seconds(30))
+            let setter = Task { try await event.wait(timeout: .seconds(30)) }
+            while event.core.flag.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            event.set()
+            #expect(try await setter.value)
+            event.clear()
+            #expect(try await event.wait(timeout: .milliseconds(20)) == false)
+            let cancelled = Task { try await event.wait(timeout: .seconds(30)) }
+            while event.core.flag.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            cancelled.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await cancelled.value }
+            #expect(event.core.flag.waiters.load(ordering: .relaxed) == 0)
+
+            let semaphore = try ShmIPC.Semaphore(value: 0)
+            let acquirer = Task { try await semaphore.acquire(timeout: .seconds(30)) }
+            while semaphore.core.count.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            try semaphore.release()
+            try await acquirer.value
+            #expect(semaphore.currentValue == 0)
+            await #expect(throws: SyncError.timedOut) { try await semaphore.acquire(timeout: .milliseconds(20)) }
+        }
+
         /// A thousand tasks each suspended on its own queue: one waiter thread and the
         /// cooperative pool (a process of its own, measured there), little CPU idle, and every
         /// task resumed with its own item.
