@@ -173,6 +173,25 @@ public final class Process: Sendable {
         }
     }
 
+    /// Suspends the task (never blocking a thread) until the child ends or `timeout` passes
+    /// (nil: no limit); whether it ended. The pidfd is awaited through the process's async
+    /// waiter (an io_uring poll). Throws `CancellationError` if the task is cancelled first
+    /// (the child keeps running).
+    @discardableResult
+    public func join(timeout: Duration? = nil) async throws -> Bool {
+        let deadline = Deadline.after(timeout)
+        while true {
+            let pidfd: FileDescriptor? = state.withLock { state in
+                guard case .running(let child) = state else { return nil }
+                return child.pidfd
+            }
+            guard let pidfd else { return isEnded }
+            let outcome = try await AsyncWaiter.shared.waitReadable(pidfd.rawValue, deadline: deadline)
+            if reap() { return true }
+            if outcome == .timedOut { return false }
+        }
+    }
+
     /// Waits until the child ends or `timeout` passes (nil: no limit); whether it ended.
     /// Python: `join(timeout)` (then check `exitcode`). Joining a process not started returns
     /// false at once.

@@ -42,22 +42,9 @@ extension Queue {
         }
     }
 
-    /// What a suspended waiter's check does every ``AsyncWaiter/checkInterval`` (a parked
-    /// thread's slice): repair the slot waited on if a dead thread holds it, then say whether
-    /// to look again.
-    private func check(consumers: Bool) -> @Sendable () -> Bool {
-        let mpmc = self.mpmc
-        return {
-            let ring = mpmc.ring
-            // Relaxed: a hint of which slot to look at; the repair re-reads it.
-            mpmc.repairStalledSlot(at: mpmc.slotWaitedOn((consumers ? ring.head : ring.tail).load(ordering: .relaxed), consumers: consumers))
-            return ring.isClosed || (consumers ? mpmc.mpmcLooksNonEmpty() : mpmc.mpmcLooksNotFull())
-        }
-    }
-
     @usableFromInline
     func getSuspending(deadline: Deadline) async throws -> Element {
-        let check = check(consumers: true)
+        let check = mpmc.asyncCheck(consumers: true)
         while true {
             if let value = mpmc.mpmcTryGet(Element.self) {
                 control.didGet()
@@ -69,7 +56,7 @@ extension Queue {
 
     @usableFromInline
     func putSuspending(_ value: Element, deadline: Deadline) async throws {
-        let check = check(consumers: false)
+        let check = mpmc.asyncCheck(consumers: false)
         while true {
             if control.isClosed { throw QueueError.closed }
             if mpmc.mpmcTryPut(value) {
@@ -77,6 +64,19 @@ extension Queue {
                 return
             }
             try await control.awaitAsync(consumers: false, deadline: deadline, strategy: waitStrategy, check: check) { mpmc.mpmcLooksNotFull() }
+        }
+    }
+}
+
+extension MPMCControl {
+    /// What a suspended waiter's check does every ``AsyncWaiter/checkInterval`` (a parked
+    /// thread's slice): repair the slot waited on if a dead thread holds it, then say whether
+    /// to look again.
+    func asyncCheck(consumers: Bool) -> @Sendable () -> Bool {
+        { [self] in
+            // Relaxed: a hint of which slot to look at; the repair re-reads it.
+            repairStalledSlot(at: slotWaitedOn((consumers ? ring.head : ring.tail).load(ordering: .relaxed), consumers: consumers))
+            return ring.isClosed || (consumers ? mpmcLooksNonEmpty() : mpmcLooksNotFull())
         }
     }
 }

@@ -119,7 +119,31 @@ final class AsyncWaiter: @unchecked Sendable {
     func wait(
         _ word: UnsafeMutablePointer<UInt32>, expected: UInt32, deadline: Deadline, check: (@Sendable () -> Bool)? = nil
     ) async throws -> Outcome {
-        guard isScalable, let ring else { return try await waitOnAThread(word, expected: expected, deadline: deadline) }
+        guard isScalable, ring != nil else { return try await waitOnAThread(word, expected: expected, deadline: deadline) }
+        return try await suspend(deadline: deadline, check: check) { ring, id in shmipc_uring_futex_wait(ring, word, expected, id) }
+    }
+
+    /// Suspends the calling task until `descriptor` is readable (a pidfd: its process ended),
+    /// `deadline`, or cancellation.
+    func waitReadable(_ descriptor: Int32, deadline: Deadline) async throws -> Outcome {
+        guard isScalable, ring != nil else {
+            // Without io_uring: look every 10 ms (a process's end is not a hot path).
+            while !deadline.hasPassed {
+                var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                if poll(&entry, 1, 0) > 0 { return .woken }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return .timedOut
+        }
+        return try await suspend(deadline: deadline, check: nil) { ring, id in shmipc_uring_poll(ring, descriptor, id) }
+    }
+
+    /// Registers the request `queue` makes (given the ring and the suspension's id) and
+    /// suspends until it completes, `deadline`, a true `check`, or cancellation.
+    private func suspend(
+        deadline: Deadline, check: (@Sendable () -> Bool)?, _ queue: (OpaquePointer, UInt64) -> Int32
+    ) async throws -> Outcome {
+        guard let ring else { return .timedOut }
         if deadline.hasPassed { return .timedOut }
         let suspension = state.withLock { state in
             defer { state.nextID &+= 1 }
@@ -132,9 +156,9 @@ final class AsyncWaiter: @unchecked Sendable {
                     if case .cancelled = suspension.phase { return true }
                     // Queue, submit and record under one lock: the completion cannot be
                     // reaped before the suspension is in the table.
-                    if shmipc_uring_futex_wait(ring, word, expected, suspension.id) != 0 {
+                    if queue(ring, suspension.id) != 0 {
                         _ = shmipc_uring_submit(ring)  // a full queue: make room, then queue
-                        _ = shmipc_uring_futex_wait(ring, word, expected, suspension.id)
+                        _ = queue(ring, suspension.id)
                     }
                     if firstWake < state.reaperWakes {
                         state.reaperWakes = firstWake

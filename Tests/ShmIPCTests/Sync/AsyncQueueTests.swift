@@ -109,6 +109,43 @@ extension ShmIPCTests {
             await #expect(throws: SyncError.timedOut) { try await semaphore.acquire(timeout: .milliseconds(20)) }
         }
 
+        @Test func aMessageQueueIsAwaitedBothWays() async throws {
+            let sut = try MessageQueue(maxMessageSize: 64, capacity: 2, waitStrategy: .park)
+            let waiting = Task { try await sut.get(as: String.self, timeout: .seconds(30)) }
+            let watchdog = Deadline.after(.seconds(30))
+            while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            try await sut.put("hello")
+            #expect(try await waiting.value == "hello")
+            try await sut.put("a")
+            try await sut.put("b")
+            let blocked = Task { try await sut.put("c", timeout: .seconds(30)) }
+            while sut.control.notFull.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(try await sut.get(as: String.self) == "a")
+            try await blocked.value
+            await #expect(throws: ChannelError.timedOut) { try await sut.put("d", timeout: .milliseconds(20)) }
+            sut.close()
+            #expect(try await sut.get(as: String.self) == "b")
+            #expect(try await sut.get(as: String.self) == "c")
+            await #expect(throws: ChannelError.endOfStream) { _ = try await sut.get(timeout: .seconds(30)) }
+        }
+
+        /// `await process.join()`: the pidfd awaited through the async waiter (a poll).
+        @Test func aProcessIsJoinedByAwaiting() async throws {
+            let quick = try ShmIPC.Process(TestEntries.sleeps, argument: 50, daemon: true, executable: Helper.path)
+            try quick.start()
+            #expect(try await quick.join(timeout: .seconds(60)))
+            #expect(quick.exitCode == 0)
+            let slow = try ShmIPC.Process(TestEntries.sleeps, argument: 60_000, daemon: true, executable: Helper.path)
+            try slow.start()
+            #expect(try await slow.join(timeout: .milliseconds(50)) == false)
+            let joining = Task { try await slow.join(timeout: .seconds(60)) }
+            joining.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await joining.value }
+            slow.kill()
+            #expect(try await slow.join(timeout: .seconds(60)))
+            #expect(slow.exitCode == -SIGKILL)
+        }
+
         /// A thousand tasks each suspended on its own queue: one waiter thread and the
         /// cooperative pool (a process of its own, measured there), little CPU idle, and every
         /// task resumed with its own item.
