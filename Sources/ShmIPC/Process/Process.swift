@@ -181,14 +181,18 @@ public final class Process: Sendable {
     public func join(timeout: Duration? = nil) async throws -> Bool {
         let deadline = Deadline.after(timeout)
         while true {
-            let pidfd: FileDescriptor? = state.withLock { state in
-                guard case .running(let child) = state else { return nil }
-                return child.pidfd
-            }
-            guard let pidfd else { return isEnded }
+            guard let pidfd = runningPidfd else { return isEnded }
             let outcome = try await AsyncWaiter.shared.waitReadable(pidfd.rawValue, deadline: deadline)
             if reap() { return true }
             if outcome == .timedOut { return false }
+        }
+    }
+
+    /// The running child's pidfd; nil before `start()` and once it ended.
+    private var runningPidfd: FileDescriptor? {
+        state.withLock { state in
+            guard case .running(let child) = state else { return nil }
+            return child.pidfd
         }
     }
 
@@ -199,11 +203,7 @@ public final class Process: Sendable {
     public func join(timeout: Duration? = nil) -> Bool {
         let deadline = Deadline.after(timeout)
         while true {
-            let pidfd: FileDescriptor? = state.withLock { state in
-                guard case .running(let child) = state else { return nil }
-                return child.pidfd
-            }
-            guard let pidfd else { return isEnded }
+            guard let pidfd = runningPidfd else { return isEnded }
             if Sys.waitReadable(pidfd, deadline: deadline) {
                 if reap() { return true }
             } else {
