@@ -33,13 +33,8 @@ struct AsyncSPSCRoundTrip: Scenario {
     }
     let defaultIterations = 20_000
     let startsThreads = true
-    static let capacity = 64
 
-    func makeChannels() throws -> Channels {
-        let there = try SPSCQueue<UInt64>(capacity: Self.capacity), back = try SPSCQueue<UInt64>(capacity: Self.capacity)
-        return Channels(child: [try duplicate(there.inheritableDescriptor), try duplicate(back.inheritableDescriptor)],
-                        objects: [there, back])
-    }
+    func makeChannels() throws -> Channels { try SPSCRoundTrip.makePair() }
 
     func parent(_ session: Session) throws -> RunMeasurement {
         guard let there = session.objects[0] as? SPSCQueue<UInt64>, let back = session.objects[1] as? SPSCQueue<UInt64> else {
@@ -69,8 +64,7 @@ struct AsyncSPSCRoundTrip: Scenario {
     }
 
     func child(_ session: Session) throws {
-        let there = try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: Self.capacity)
-        let back = try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[1]), capacity: Self.capacity)
+        let (there, back) = try SPSCRoundTrip.attachPair(session)
         try session.barrier()
         let total = session.iterations + RoundTripSampler.warmup(for: session.iterations)
         try runBlocking {

@@ -19,10 +19,20 @@ struct SPSCRoundTrip: Scenario {
     var defaultIterations: Int { strategy == .park ? 20_000 : 200_000 }
     static let capacity = 64
 
-    func makeChannels() throws -> Channels {
-        let there = try SPSCQueue<UInt64>(capacity: Self.capacity), back = try SPSCQueue<UInt64>(capacity: Self.capacity)
+    func makeChannels() throws -> Channels { try Self.makePair() }
+
+    /// Two SPSC queues of ``capacity``, "there" and "back", handed to the child in that order
+    /// (also the async round trip's).
+    static func makePair() throws -> Channels {
+        let there = try SPSCQueue<UInt64>(capacity: capacity), back = try SPSCQueue<UInt64>(capacity: capacity)
         return Channels(child: [try duplicate(there.inheritableDescriptor), try duplicate(back.inheritableDescriptor)],
                         objects: [there, back])
+    }
+
+    /// The child's side of ``makePair()``.
+    static func attachPair(_ session: Session) throws -> (there: SPSCQueue<UInt64>, back: SPSCQueue<UInt64>) {
+        (try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: capacity),
+         try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[1]), capacity: capacity))
     }
 
     func parent(_ session: Session) throws -> RunMeasurement {
@@ -41,8 +51,7 @@ struct SPSCRoundTrip: Scenario {
     }
 
     func child(_ session: Session) throws {
-        let there = try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: Self.capacity)
-        let back = try SPSCQueue<UInt64>(inheriting: FileDescriptor(rawValue: session.descriptors[1]), capacity: Self.capacity)
+        let (there, back) = try Self.attachPair(session)
         var consumer = try there.makeConsumer(waitStrategy: strategy)
         var producer = try back.makeProducer(waitStrategy: strategy)
         try session.barrier()

@@ -96,6 +96,7 @@ extension SPSCQueue.Producer {
         let deadline = Deadline.after(timeout)
         while true {
             let (next, control) = (tail, self.control)
+            // Acquire: pairs with the consumer's release store of head, as in hasRoom().
             let room: @Sendable () -> Bool = { next &- control.head.load(ordering: .acquiring) < UInt64(control.capacity) }
             try await control.awaitAsync(consumers: false, deadline: deadline, strategy: waitStrategy, check: { room() || control.isClosed }) { room() }
             if try tryPut(value) { return }

@@ -16,8 +16,7 @@ extension EventCore {
             try Task.checkCancellation()
             // The symmetric pair with set(), as a parked thread's; the check covers a setter
             // killed between its store and its wake-up.
-            let state = UnsafeSendablePointer(self.state)
-            _ = try await flag.park(deadline: deadline, check: { EventCore(state: state.pointer).isSet }) { $0 != 0 }
+            _ = try await flag.park(deadline: deadline, check: { [self] in isSet }) { $0 != 0 }
         }
     }
 }
@@ -38,17 +37,8 @@ extension SemaphoreCore {
             if tryAcquire() { return }
             if deadline.hasPassed { throw SyncError.timedOut }
             try Task.checkCancellation()
-            let state = UnsafeSendablePointer(self.state)
             // Sleeps only on a count of 0, as a parked thread does.
-            _ = try await count.park(deadline: deadline, check: { SemaphoreCore(state: state.pointer).value > 0 }) { $0 != 0 }
+            _ = try await count.park(deadline: deadline, check: { [self] in value > 0 }) { $0 != 0 }
         }
     }
-}
-
-/// A pointer into shared memory carried into a check closure that runs on the async
-/// waiter's thread while the task that owns the mapping is suspended (the mapping outlives
-/// the wait).
-struct UnsafeSendablePointer<Pointee>: @unchecked Sendable {
-    let pointer: UnsafeMutablePointer<Pointee>
-    init(_ pointer: UnsafeMutablePointer<Pointee>) { self.pointer = pointer }
 }

@@ -61,7 +61,10 @@ public final class Event: @unchecked Sendable {
 
 /// The event algorithm as a view on a `shmipc_event_state`, for ``Event`` and for objects that
 /// embed an event in their own state.
-struct EventCore {
+///
+/// `@unchecked Sendable`: a pointer into shared memory designed for concurrent access (an
+/// async wait's check reads it on the async waiter's thread; the mapping outlives the wait).
+struct EventCore: @unchecked Sendable {
     let state: UnsafeMutablePointer<shmipc_event_state>
 
     /// The flag (1 set, 0 clear) and its waiter count.

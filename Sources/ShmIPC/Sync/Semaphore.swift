@@ -99,7 +99,9 @@ public final class Semaphore: @unchecked Sendable {
 
 /// The semaphore algorithm as a view on a `shmipc_semaphore_state`, for ``Semaphore`` and
 /// for objects that embed a semaphore in their own state.
-struct SemaphoreCore {
+///
+/// `@unchecked Sendable`: as ``EventCore``.
+struct SemaphoreCore: @unchecked Sendable {
     let state: UnsafeMutablePointer<shmipc_semaphore_state>
 
     /// The count and its waiter count.

@@ -67,6 +67,13 @@ extension ShmIPCTests {
                 for try await item in sut.elements { seen.append(item) }
                 return seen
             }
+            // Watchdog: the sequence's gets have no timeout; a consumer still waiting after
+            // 30 s is cancelled, and the test fails instead of hanging.
+            let watchdog = Task {
+                try await Task.sleep(for: .seconds(30))
+                consumer.cancel()
+            }
+            defer { watchdog.cancel() }
             for value in 0..<20 { try await sut.put(value, timeout: .seconds(30)) }
             sut.close()
             #expect(try await consumer.value == Array(0..<20))
