@@ -124,7 +124,7 @@ public final class Connection {
     }
 
     /// Copies `bytes` into `reservation` and publishes it.
-    private func publish(_ bytes: UnsafeRawBufferPointer, in reservation: RingProducer.Reservation) {
+    func publish(_ bytes: UnsafeRawBufferPointer, in reservation: RingProducer.Reservation) {
         if let source = bytes.baseAddress, !bytes.isEmpty {
             reservation.payload.copyMemory(from: source, byteCount: bytes.count)
         }
@@ -250,14 +250,25 @@ public final class Connection {
     /// Whether a receive would not wait: a message is ready, or the stream ended. Waits at
     /// most `timeout` (`nil`: forever; zero, the default: not at all).
     public func poll(timeout: Duration? = .zero) throws(ChannelError) -> Bool {
+        if timeout == .zero { return try pollNow() }
         do {
-            if try next(timeout: timeout, waits: timeout != .zero) != nil { return true }
-            let control = receiver!.control
-            return control.isClosed || Self.holderDied(control.producerRole)
+            _ = try next(timeout: timeout, waits: true)
+            return true
         } catch .endOfStream {
             return true
         } catch .timedOut {
             return false
+        }
+    }
+
+    /// Whether a message is ready or the stream ended, without waiting.
+    func pollNow() throws(ChannelError) -> Bool {
+        do {
+            if try next(timeout: nil, waits: false) != nil { return true }
+            let control = receiver!.control
+            return control.isClosed || Self.holderDied(control.producerRole)
+        } catch .endOfStream {
+            return true
         }
     }
 
@@ -294,7 +305,7 @@ public final class Connection {
 
     // MARK: state
 
-    private func checkUsable(sending: Bool) throws(ChannelError) {
+    func checkUsable(sending: Bool) throws(ChannelError) {
         if isClosed { throw .closed }
         if let corruption { throw corruption }
         if sending {
@@ -306,7 +317,7 @@ public final class Connection {
     }
 
     /// Remembers a corruption, so every later call reports it; returns `error`.
-    private func noting(_ error: ChannelError) -> ChannelError {
+    func noting(_ error: ChannelError) -> ChannelError {
         if case .corrupted = error { corruption = error }
         return error
     }

@@ -60,7 +60,7 @@ struct RingGeometry: Hashable, Sendable {
 /// that does not fit before the end of the ring is preceded by a wrap marker and starts the
 /// next lap. The commit word is stored last, with release: it is the record's publication.
 @usableFromInline
-struct RingProducer {
+struct RingProducer: Sendable {
     @usableFromInline let control: RingControl
     @usableFromInline let geometry: RingGeometry
     /// The next position to write (bytes since the ring's start, never wrapping in practice).
@@ -218,7 +218,7 @@ struct RingProducer {
 /// limit, and the record against the end of the ring; each is read once into a local, so a
 /// peer rewriting them meanwhile cannot change what was checked.
 @usableFromInline
-struct RingConsumer {
+struct RingConsumer: Sendable {
     @usableFromInline let control: RingControl
     @usableFromInline let geometry: RingGeometry
     /// The next position to read.

@@ -40,6 +40,25 @@ public final class AsyncResult<Output: Sendable>: Sendable {
         return true
     }
 
+    /// Suspends the task (never blocking a thread) until the result is in or `timeout`
+    /// passes; whether it is in. Throws `CancellationError` if the task is cancelled.
+    @discardableResult
+    public func wait(timeout: Duration? = nil) async throws -> Bool {
+        let deadline = Deadline.after(timeout)
+        while !isReady {
+            if deadline.hasPassed { return false }
+            if let done { _ = try await done.core.wait(deadline: deadline) } else { try await Task.sleep(for: .microseconds(100)) }
+        }
+        return true
+    }
+
+    /// Suspends the task until the result is in (or `timeout`) and returns it; throws the
+    /// task's error, ``PoolError/timedOut``, or `CancellationError`.
+    public func get(timeout: Duration? = nil) async throws -> Output {
+        guard try await wait(timeout: timeout), let result = state.withLock({ $0 }) else { throw PoolError.timedOut }
+        return try result.get()
+    }
+
     /// Waits for the result (or `timeout`) and returns it. Python: `get(timeout)`.
     public func get(timeout: Duration? = nil) throws(PoolError) -> Output {
         guard wait(timeout: timeout), let result = state.withLock({ $0 }) else { throw .timedOut }

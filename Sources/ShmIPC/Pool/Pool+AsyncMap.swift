@@ -62,21 +62,17 @@ extension Pool {
     }
 
     /// `entry` applied to every argument, in order, awaited: the calling task suspends, no
-    /// thread blocks. Python: `await loop.run_in_executor(...)` over `map`.
+    /// thread blocks. Throws the first failure, or `CancellationError` at once if the calling
+    /// task is cancelled (the chunks still run; their outputs are dropped). Python:
+    /// `await loop.run_in_executor(...)` over `map`.
     public func map<Argument, Output>(
         _ entry: Entry<Argument, Output>, _ arguments: [Argument], chunkSize: Int? = nil
-    ) async throws(PoolError) -> [Output] {
-        let result: Result<[Output], PoolError> = await withCheckedContinuation { continuation in
-            do throws(PoolError) {
-                try mapAsync(
-                    entry, arguments, chunkSize: chunkSize,
-                    callback: { continuation.resume(returning: .success($0)) },
-                    errorCallback: { continuation.resume(returning: .failure($0)) })
-            } catch {
-                continuation.resume(returning: .failure(error))
-            }
-        }
-        return try result.get()
+    ) async throws -> [Output] {
+        let result = CallbackResult<[Output]>()
+        _ = try mapAsync(
+            entry, arguments, chunkSize: chunkSize,
+            callback: { result.deliver(.success($0)) }, errorCallback: { result.deliver(.failure($0)) })
+        return try await result.value()
     }
 }
 

@@ -133,16 +133,14 @@ public final class Pool: Sendable {
         return try PoolWire.output(job.take(0)!, Output.self)
     }
 
-    /// Runs `entry(argument)` in a worker. Python: `apply_async(...).get()` in a coroutine.
-    public func apply<Argument, Output>(_ entry: Entry<Argument, Output>, _ argument: Argument) async throws(PoolError) -> Output {
-        let result: Result<Output, PoolError> = await withCheckedContinuation { continuation in
-            do throws(PoolError) {
-                _ = try applyAsync(entry, argument) { continuation.resume(returning: $0) }
-            } catch {
-                continuation.resume(returning: .failure(error))
-            }
-        }
-        return try result.get()
+    /// Runs `entry(argument)` in a worker, the calling task suspended meanwhile (no thread
+    /// blocks). Throws the task's ``PoolError``, or `CancellationError` at once if the calling
+    /// task is cancelled (the pool task still runs; its output is dropped). Python:
+    /// `apply_async(...).get()` in a coroutine.
+    public func apply<Argument, Output>(_ entry: Entry<Argument, Output>, _ argument: Argument) async throws -> Output {
+        let result = CallbackResult<Output>()
+        _ = try applyAsync(entry, argument) { result.deliver($0) }
+        return try await result.value()
     }
 
     /// Submits `entry(argument)` and returns at once; `completion` runs (on the pool's driving

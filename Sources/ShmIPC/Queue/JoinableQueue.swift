@@ -36,7 +36,7 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
         queue = try Queue(inheriting: descriptor, capacity: capacity, waitStrategy: waitStrategy, kind: .joinableQueue)
     }
 
-    private var tasks: TaskCount { TaskCount(control.state) }
+    var tasks: TaskCount { TaskCount(control.state) }
 
     /// Puts `value` and counts one more unfinished task (see ``Queue/put(_:timeout:)``).
     public func put(_ value: Element, timeout: Duration? = nil) throws(QueueError) {

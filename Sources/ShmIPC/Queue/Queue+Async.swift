@@ -68,6 +68,43 @@ extension Queue {
     }
 }
 
+extension JoinableQueue {
+    /// Takes the next element, suspending the task while the queue is empty; see
+    /// ``Queue/get(timeout:)-(Duration?)async``. Call ``taskDone()`` when its work is done.
+    public func get(timeout: Duration? = nil) async throws -> Element { try await queue.get(timeout: timeout) }
+
+    /// Puts `value` and counts one more unfinished task, suspending the task while the queue
+    /// is full; see ``Queue/put(_:timeout:)-(_,Duration?)async``. A put that fails or is
+    /// cancelled counts nothing.
+    public func put(_ value: Element, timeout: Duration? = nil) async throws {
+        tasks.add()
+        do { try await queue.put(value, timeout: timeout) } catch {
+            tasks.finish()
+            throw error
+        }
+    }
+
+    /// Suspends the task (never blocking a thread) until every task put so far is done, at
+    /// most `timeout` (`nil`: forever). Throws ``QueueError/timedOut`` or `CancellationError`.
+    /// Python: `await`-able `join()`.
+    public func join(timeout: Duration? = nil) async throws {
+        guard try await tasks.join(deadline: .after(timeout)) else { throw QueueError.timedOut }
+    }
+}
+
+extension TaskCount {
+    /// ``join(deadline:)`` for a task: the symmetric registration, as a parked thread's; the
+    /// check covers a consumer killed between its decrement and its wake-up.
+    func join(deadline: Deadline) async throws -> Bool {
+        while true {
+            if word.value.load(ordering: .sequentiallyConsistent) == 0 { return true }  // acquire: the tasks' effects
+            if deadline.hasPassed { return false }
+            try Task.checkCancellation()
+            _ = try await word.park(deadline: deadline, check: { [self] in value == 0 }) { $0 == 0 }
+        }
+    }
+}
+
 extension MPMCControl {
     /// What a suspended waiter's check does every ``AsyncWaiter/checkInterval`` (a parked
     /// thread's slice): repair the slot waited on if a dead thread holds it, then say whether

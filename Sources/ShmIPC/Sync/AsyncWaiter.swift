@@ -52,6 +52,10 @@ final class AsyncWaiter: @unchecked Sendable {
     static let threadName = "shmipc-async"
     /// Tasks suspended here now.
     var suspendedCount: Int { state.withLock { $0.pending.count } }
+    /// Tasks suspended here now on the futex word at `word`.
+    func suspendedCount(on word: UnsafeMutableRawPointer) -> Int {
+        state.withLock { state in state.pending.values.count { $0.word.map(UnsafeMutableRawPointer.init) == word } }
+    }
     private let pid: Int32
     private let ring: OpaquePointer?
     private let state = Mutex(State())
@@ -63,6 +67,10 @@ final class AsyncWaiter: @unchecked Sendable {
         /// When the reaping thread wakes by itself next.
         var reaperWakes = Deadline.distantFuture
         var reaperStarted = false
+        /// The words of futex waits cancelled for a cancelled task, until their requests
+        /// complete: one that completes woken took a wake-up meant for another waiter, and
+        /// the reaper passes it on.
+        var forwarding: [UInt64: UInt] = [:]  // id: the word's address
     }
 
     /// One wait: its id, deadline, check, and where it stands (`phase`, changed only under
@@ -72,8 +80,16 @@ final class AsyncWaiter: @unchecked Sendable {
         let id: UInt64
         let deadline: Deadline
         let check: (@Sendable () -> Bool)?
+        /// The futex word of a futex wait (nil for a poll).
+        let word: UnsafeMutablePointer<UInt32>?
         var phase = Phase.created
-        init(id: UInt64, deadline: Deadline, check: (@Sendable () -> Bool)?) {
+        /// Its check is running on the reaping thread, outside the lock: a completion or a
+        /// cancellation meanwhile is kept in `deferred` and delivered after the check (the
+        /// task, and the memory its check reads, stay put until then).
+        var checking = false
+        var deferred: Result<Outcome, CancellationError>?
+        init(id: UInt64, deadline: Deadline, check: (@Sendable () -> Bool)?, word: UnsafeMutablePointer<UInt32>?) {
+            self.word = word
             self.id = id
             self.deadline = deadline
             self.check = check
@@ -116,11 +132,19 @@ final class AsyncWaiter: @unchecked Sendable {
     /// for what a parked thread does after each slice: finding an item a peer published and
     /// died before waking, repairing a slot a dead peer held, noticing a peer gone. It must be
     /// cheap, and safe to run on another thread while the task waits.
+    ///
+    /// With `cancellable` false, cancellation is ignored: for the waits a cancelled task must
+    /// still finish (a condition's waiter re-taking its lock to leave).
     func wait(
-        _ word: UnsafeMutablePointer<UInt32>, expected: UInt32, deadline: Deadline, check: (@Sendable () -> Bool)? = nil
+        _ word: UnsafeMutablePointer<UInt32>, expected: UInt32, deadline: Deadline, check: (@Sendable () -> Bool)? = nil,
+        cancellable: Bool = true
     ) async throws -> Outcome {
-        guard isScalable, ring != nil else { return try await waitOnAThread(word, expected: expected, deadline: deadline) }
-        return try await suspend(deadline: deadline, check: check) { ring, id in shmipc_uring_futex_wait(ring, word, expected, id) }
+        guard isScalable, ring != nil else {
+            return try await waitOnAThread(word, expected: expected, deadline: deadline, cancellable: cancellable)
+        }
+        return try await suspend(deadline: deadline, check: check, word: word, cancellable: cancellable) { ring, id in
+            shmipc_uring_futex_wait(ring, word, expected, id)
+        }
     }
 
     /// Suspends the calling task until `descriptor` is readable (a pidfd: its process ended),
@@ -135,46 +159,59 @@ final class AsyncWaiter: @unchecked Sendable {
             }
             return .timedOut
         }
-        return try await suspend(deadline: deadline, check: nil) { ring, id in shmipc_uring_poll(ring, descriptor, id) }
+        return try await suspend(deadline: deadline, check: nil, word: nil) { ring, id in shmipc_uring_poll(ring, descriptor, id) }
     }
 
     /// Registers the request `queue` makes (given the ring and the suspension's id) and
     /// suspends until it completes, `deadline`, a true `check`, or cancellation.
     private func suspend(
-        deadline: Deadline, check: (@Sendable () -> Bool)?, _ queue: (OpaquePointer, UInt64) -> Int32
+        deadline: Deadline, check: (@Sendable () -> Bool)?, word: UnsafeMutablePointer<UInt32>?, cancellable: Bool = true,
+        _ queue: (OpaquePointer, UInt64) -> Int32
     ) async throws -> Outcome {
-        guard let ring else { return .timedOut }
         if deadline.hasPassed { return .timedOut }
-        let suspension = state.withLock { state in
-            defer { state.nextID &+= 1 }
-            return Suspension(id: state.nextID, deadline: deadline, check: check)
-        }
-        let firstWake = check == nil ? deadline : min(deadline, Self.nextCheck(after: .now))
+        let suspension = makeSuspension(deadline: deadline, check: check, word: word)
+        guard cancellable else { return try await register(suspension, queue) }
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { continuation in
-                let cancelled: Bool = state.withLock { state in
-                    if case .cancelled = suspension.phase { return true }
-                    // Queue, submit and record under one lock: the completion cannot be
-                    // reaped before the suspension is in the table.
-                    if queue(ring, suspension.id) != 0 {
-                        _ = shmipc_uring_submit(ring)  // a full queue: make room, then queue
-                        _ = queue(ring, suspension.id)
-                    }
-                    if firstWake < state.reaperWakes {
-                        state.reaperWakes = firstWake
-                        _ = shmipc_uring_nop(ring, 0)  // the reaper re-reads its deadline
-                    }
-                    _ = shmipc_uring_submit(ring)
-                    suspension.phase = .registered(continuation)
-                    state.pending[suspension.id] = suspension
-                    if firstWake != .distantFuture { state.deadlines.push(firstWake, suspension.id) }
-                    startReaperIfNeeded(&state)
-                    return false
-                }
-                if cancelled { continuation.resume(throwing: CancellationError()) }
-            }
+            try await register(suspension, queue)
         } onCancel: {
             cancel(suspension)
+        }
+    }
+
+    private func makeSuspension(deadline: Deadline, check: (@Sendable () -> Bool)?, word: UnsafeMutablePointer<UInt32>?) -> Suspension {
+        state.withLock { state in
+            defer { state.nextID &+= 1 }
+            return Suspension(id: state.nextID, deadline: deadline, check: check, word: word)
+        }
+    }
+
+    /// Queues the suspension's request and suspends until it is finished (by the reaping
+    /// thread, or by cancellation).
+    private func register(_ suspension: Suspension, _ queue: (OpaquePointer, UInt64) -> Int32) async throws -> Outcome {
+        guard let ring else { return .timedOut }
+        let deadline = suspension.deadline
+        let firstWake = suspension.check == nil ? deadline : min(deadline, Self.nextCheck(after: .now))
+        return try await withUnsafeThrowingContinuation { continuation in
+            let cancelled: Bool = state.withLock { state in
+                if case .cancelled = suspension.phase { return true }
+                // Queue, submit and record under one lock: the completion cannot be
+                // reaped before the suspension is in the table.
+                if queue(ring, suspension.id) != 0 {
+                    _ = shmipc_uring_submit(ring)  // a full queue: make room, then queue
+                    _ = queue(ring, suspension.id)
+                }
+                if firstWake < state.reaperWakes {
+                    state.reaperWakes = firstWake
+                    _ = shmipc_uring_nop(ring, 0)  // the reaper re-reads its deadline
+                }
+                _ = shmipc_uring_submit(ring)
+                suspension.phase = .registered(continuation)
+                state.pending[suspension.id] = suspension
+                if firstWake != .distantFuture { state.deadlines.push(firstWake, suspension.id) }
+                startReaperIfNeeded(&state)
+                return false
+            }
+            if cancelled { continuation.resume(throwing: CancellationError()) }
         }
     }
 
@@ -187,12 +224,17 @@ final class AsyncWaiter: @unchecked Sendable {
                 suspension.phase = .cancelled
                 return nil
             case .registered(let continuation):
-                suspension.phase = .finished
-                state.pending[suspension.id] = nil
                 if let ring {
                     _ = shmipc_uring_cancel(ring, suspension.id, 0)
                     _ = shmipc_uring_submit(ring)
                 }
+                if let word = suspension.word { state.forwarding[suspension.id] = UInt(bitPattern: word) }
+                if suspension.checking {
+                    suspension.deferred = .failure(CancellationError())
+                    return nil
+                }
+                suspension.phase = .finished
+                state.pending[suspension.id] = nil
                 return continuation
             case .cancelled, .finished:
                 return nil
@@ -212,9 +254,14 @@ final class AsyncWaiter: @unchecked Sendable {
     }
 
     /// Takes the continuation of the pending wait `id`, if it is still pending.
+    /// (While its check runs, the completion is deferred instead, and nil returned.)
     private static func finish(_ id: UInt64, in state: inout State) -> UnsafeContinuation<Outcome, any Error>? {
-        guard let suspension = state.pending.removeValue(forKey: id),
-              case .registered(let continuation) = suspension.phase else { return nil }
+        guard let suspension = state.pending[id], case .registered(let continuation) = suspension.phase else { return nil }
+        if suspension.checking {
+            if suspension.deferred == nil { suspension.deferred = .success(.woken) }
+            return nil
+        }
+        state.pending[id] = nil
         suspension.phase = .finished
         return continuation
     }
@@ -235,55 +282,92 @@ final class AsyncWaiter: @unchecked Sendable {
         let capacity = 256
         let userData = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
         let results = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
-        var resumes: [(UnsafeContinuation<Outcome, any Error>, Outcome)] = []
+        var resumes: [(UnsafeContinuation<Outcome, any Error>, Result<Outcome, CancellationError>)] = []
+        var due: [Suspension] = []
+        var passed: [Bool] = []
+        var forwards: [UInt] = []
         while true {
             let wakes = state.withLock { $0.reaperWakes }
             let timeout: Int64 = wakes == .distantFuture
                 ? -1 : Int64(clamping: wakes.uptimeNanoseconds &- min(wakes.uptimeNanoseconds, Deadline.now.uptimeNanoseconds))
             let count = shmipc_uring_wait(ring, timeout, userData, results, Int32(capacity))
+            let now = Deadline.now
             state.withLock { state in
                 for k in 0..<Int(max(count, 0)) where userData[k] != 0 {
                     // 0 woken, -EAGAIN the value changed, -ECANCELED cancelled (already
                     // resumed: no longer pending), anything else: re-check as if woken.
-                    if let continuation = Self.finish(userData[k], in: &state) { resumes.append((continuation, .woken)) }
+                    if let word = state.forwarding.removeValue(forKey: userData[k]) {
+                        if results[k] == 0 { forwards.append(word) }  // a cancelled task's wake-up
+                        continue
+                    }
+                    if let continuation = Self.finish(userData[k], in: &state) { resumes.append((continuation, .success(.woken))) }
                 }
-                let now = Deadline.now
                 var cancels = false
-                var again: [(Deadline, UInt64)] = []
                 while let (wake, id) = state.deadlines.peek(), wake <= now {
                     state.deadlines.pop()
                     guard let suspension = state.pending[id] else { continue }
-                    let outcome: Outcome
-                    if suspension.deadline <= now {
-                        outcome = .timedOut
-                    } else if let check = suspension.check, check() {
-                        outcome = .woken
-                    } else {
-                        again.append((min(suspension.deadline, Self.nextCheck(after: now)), id))
+                    if suspension.deadline > now, suspension.check != nil {
+                        suspension.checking = true  // run below, outside the lock
+                        due.append(suspension)
                         continue
                     }
                     guard let continuation = Self.finish(id, in: &state) else { continue }
-                    resumes.append((continuation, outcome))
-                    if shmipc_uring_cancel(ring, id, 0) != 0 {
-                        _ = shmipc_uring_submit(ring)
-                        _ = shmipc_uring_cancel(ring, id, 0)
-                    }
+                    resumes.append((continuation, .success(.timedOut)))
                     cancels = true
+                    cancelRequest(id, ring)
                 }
-                for (wake, id) in again { state.deadlines.push(wake, id) }
+                if cancels { _ = shmipc_uring_submit(ring) }
+            }
+            // The checks run unlocked (they may read /proc): tasks keep suspending meanwhile.
+            for suspension in due { passed.append(suspension.check!()) }
+            state.withLock { state in
+                var cancels = false
+                for (suspension, passed) in zip(due, passed) {
+                    suspension.checking = false
+                    guard case .registered(let continuation) = suspension.phase else { continue }
+                    if passed || suspension.deferred != nil {
+                        state.pending[suspension.id] = nil
+                        suspension.phase = .finished
+                        resumes.append((continuation, suspension.deferred ?? .success(.woken)))
+                        if suspension.deferred == nil {
+                            cancels = true
+                            cancelRequest(suspension.id, ring)
+                        }
+                    } else {
+                        state.deadlines.push(min(suspension.deadline, Self.nextCheck(after: now)), suspension.id)
+                    }
+                }
                 if cancels { _ = shmipc_uring_submit(ring) }
                 // Drop heap entries of waits no longer pending, then sleep until the next.
                 while let (_, id) = state.deadlines.peek(), state.pending[id] == nil { state.deadlines.pop() }
                 state.reaperWakes = state.deadlines.peek()?.0 ?? .distantFuture
             }
-            for (continuation, outcome) in resumes { continuation.resume(returning: outcome) }
+            due.removeAll(keepingCapacity: true)
+            passed.removeAll(keepingCapacity: true)
+            for (continuation, outcome) in resumes { continuation.resume(with: outcome.mapError { $0 }) }
             resumes.removeAll(keepingCapacity: true)
+            // A wake-up that landed on a cancelled task goes to the next waiter, as a thread
+            // woken and then leaving would not lose it. The word may be unmapped by now: the
+            // kernel then fails the wake (EFAULT), and a word mapped anew meanwhile gets one
+            // spurious wake-up, which every futex user tolerates.
+            for word in forwards { _ = shmipc_futex_wake(UnsafeMutablePointer(bitPattern: word), 1) }
+            forwards.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Queues the cancellation of request `id` (making room if the queue is full).
+    private func cancelRequest(_ id: UInt64, _ ring: OpaquePointer) {
+        if shmipc_uring_cancel(ring, id, 0) != 0 {
+            _ = shmipc_uring_submit(ring)
+            _ = shmipc_uring_cancel(ring, id, 0)
         }
     }
 
     /// Without io_uring futex waits: the sleep runs on a thread of its own.
-    private func waitOnAThread(_ word: UnsafeMutablePointer<UInt32>, expected: UInt32, deadline: Deadline) async throws -> Outcome {
-        try Task.checkCancellation()
+    private func waitOnAThread(
+        _ word: UnsafeMutablePointer<UInt32>, expected: UInt32, deadline: Deadline, cancellable: Bool
+    ) async throws -> Outcome {
+        if cancellable { try Task.checkCancellation() }
         let address = UInt(bitPattern: word)
         // Cancellation is noticed at the next slice: the thread sleeps at most 100 ms at once.
         let slice = min(deadline, .after(.milliseconds(100)))
@@ -294,7 +378,7 @@ final class AsyncWaiter: @unchecked Sendable {
             }
             if case .failure = started { continuation.resume(returning: .timedOut) }
         }
-        try Task.checkCancellation()
+        if cancellable { try Task.checkCancellation() }
         return outcome == .timedOut && !deadline.hasPassed ? .woken : outcome
     }
 }
@@ -339,4 +423,6 @@ package enum AsyncDiagnostics {
     package static var suspended: Int { AsyncWaiter.shared.suspendedCount }
     /// Whether waits go through one io_uring (false: a thread per wait).
     package static var isScalable: Bool { AsyncWaiter.shared.isScalable }
+    /// Tasks suspended here now on the futex word at `word`.
+    package static func suspended(on word: UnsafeMutableRawPointer) -> Int { AsyncWaiter.shared.suspendedCount(on: word) }
 }

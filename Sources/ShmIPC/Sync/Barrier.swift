@@ -28,7 +28,7 @@ public import SystemPackage
 public final class Barrier: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties; the shared counters are accessed
     /// under the barrier's internal lock, the generation word atomically.
-    private let storage: SharedState<shmipc_barrier_state>
+    let storage: SharedState<shmipc_barrier_state>
     public let waitStrategy: WaitStrategy
     /// The number of parties.
     public let parties: Int
@@ -67,10 +67,10 @@ public final class Barrier: @unchecked Sendable {
         self.waitStrategy = waitStrategy
     }
 
-    private var lock: LockCore {
+    var lock: LockCore {
         LockCore(state: UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: shmipc_lock_state.self))
     }
-    private var generation: SharedWord {
+    var generation: SharedWord {
         SharedWord((UnsafeMutableRawPointer(storage.state) + MemoryLayout<shmipc_barrier_state>.offset(of: \.generation)!).assumingMemoryBound(to: UInt32.self))
     }
     private var pids: UnsafeMutablePointer<Int32> { storage.trailing.assumingMemoryBound(to: Int32.self) }
@@ -84,20 +84,7 @@ public final class Barrier: @unchecked Sendable {
     public func wait(timeout: Duration? = nil) throws(SyncError) -> Int {
         let deadline = Deadline.after(timeout)
         let me = Sys.currentThreadID
-        let state = storage.state
-        let (index, myGeneration) = try withInternalLock(me) { () throws(SyncError) -> (Int, UInt32) in
-            if state.pointee.broken != 0 { throw .brokenBarrier }
-            let index = Int(state.pointee.count)
-            let current = generation.loadRelaxed()  // under the lock: only lock holders write it
-            if index + 1 == parties {
-                state.pointee.count = 0
-                advance(broken: false)
-                return (index, current)
-            }
-            state.pointee.count += 1
-            pids[index] = Sys.currentPID
-            return (index, current)
-        }
+        let (index, myGeneration) = try withInternalLock(me) { () throws(SyncError) in try arrive() }
         if index + 1 == parties { return index }
 
         var checkedPartiesAt = Deadline.now
@@ -120,16 +107,8 @@ public final class Barrier: @unchecked Sendable {
                 }
             }
         }
-        // The generation moved on: tripped, or broken while we waited. How it ended is the
-        // bit `myGeneration % 64` of `outcomes`, valid while at most 64 generations ended since
-        // ours; a waiter descheduled through more cannot know, and reports broken (the safe
-        // answer: it never proceeds as if all parties met when they may not have).
-        let ended = try withInternalLock(me) { () throws(SyncError) -> Bool in
-            let passed = generation.loadRelaxed() &- myGeneration  // under the lock: only holders write it
-            guard passed <= 64 else { return true }
-            return state.pointee.outcomes & (1 << UInt64(myGeneration % 64)) != 0
-        }
-        if ended { throw .brokenBarrier }
+        // The generation moved on: tripped, or broken while we waited.
+        if try withInternalLock(me, { () throws(SyncError) in endedBroken(myGeneration) }) { throw .brokenBarrier }
         return index
     }
 
@@ -166,23 +145,64 @@ public final class Barrier: @unchecked Sendable {
 
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 
-    // MARK: private (the helpers below run with the internal lock held)
+    // MARK: internal (the helpers below run with the internal lock held)
+
+    /// Counts the calling party in: its arrival index and generation. The last party trips
+    /// the barrier. Throws ``SyncError/brokenBarrier`` if it is broken.
+    func arrive() throws(SyncError) -> (index: Int, generation: UInt32) {
+        let state = storage.state
+        if state.pointee.broken != 0 { throw .brokenBarrier }
+        let index = Int(state.pointee.count)
+        let current = generation.loadRelaxed()  // under the lock: only lock holders write it
+        if index + 1 == parties {
+            state.pointee.count = 0
+            advance(broken: false)
+            return (index, current)
+        }
+        state.pointee.count += 1
+        pids[index] = Sys.currentPID
+        return (index, current)
+    }
+
+    /// Whether generation `myGeneration`, now past, ended broken. How it ended is the bit
+    /// `myGeneration % 64` of `outcomes`, valid while at most 64 generations ended since; a
+    /// waiter descheduled through more cannot know, and reports broken (the safe answer: it
+    /// never proceeds as if all parties met when they may not have).
+    func endedBroken(_ myGeneration: UInt32) -> Bool {
+        let passed = generation.loadRelaxed() &- myGeneration  // under the lock: only holders write it
+        guard passed <= 64 else { return true }
+        return storage.state.pointee.outcomes & (1 << UInt64(myGeneration % 64)) != 0
+    }
 
     private func withInternalLock<R>(_ me: Int32, _ body: () throws(SyncError) -> R) throws(SyncError) -> R {
         // A dead holder's half-done update is repaired by breaking the barrier: the counts
         // cannot be trusted, and every waiter must learn it.
-        if try lock.lock(me, deadline: .distantFuture, strategy: waitStrategy) == .previousOwnerDied {
+        let acquisition = try lock.lock(me, deadline: .distantFuture, strategy: waitStrategy)
+        defer { try? lock.unlock(me) }
+        try repairIfDied(acquisition, me)
+        return try body()
+    }
+
+    /// With the internal lock just taken by `me`: if its previous holder died, breaks the
+    /// barrier (the counts cannot be trusted) and marks the lock consistent.
+    func repairIfDied(_ acquisition: LockAcquisition, _ me: Int32) throws(SyncError) {
+        guard acquisition == .previousOwnerDied else { return }
+        storage.state.pointee.broken = 1
+        breakGeneration()
+        try lock.markConsistent(me)
+    }
+
+    /// Breaks the barrier if generation `myGeneration` is still the current one.
+    func breakIfCurrent(_ myGeneration: UInt32) {
+        if generation.loadRelaxed() == myGeneration {  // under the lock: only holders write it
             storage.state.pointee.broken = 1
             breakGeneration()
-            try lock.markConsistent(me)
         }
-        defer { try? lock.unlock(me) }
-        return try body()
     }
 
     /// Ends the current generation (recording how: tripped, or broken), starts the next, and
     /// wakes every waiter of the one that ended.
-    private func advance(broken: Bool) {
+    func advance(broken: Bool) {
         let state = storage.state
         let bit: UInt64 = 1 << UInt64(generation.loadRelaxed() % 64)  // under the lock
         state.pointee.outcomes = broken ? state.pointee.outcomes | bit : state.pointee.outcomes & ~bit
@@ -193,24 +213,19 @@ public final class Barrier: @unchecked Sendable {
     }
 
     /// Fails the waiters of the current generation and starts a new one.
-    private func breakGeneration() {
+    func breakGeneration() {
         storage.state.pointee.count = 0
         advance(broken: true)
     }
 
     private func breakIfStill(_ myGeneration: UInt32, _ me: Int32) throws(SyncError) {
-        try withInternalLock(me) { () throws(SyncError) in
-            if generation.loadRelaxed() == myGeneration {
-                storage.state.pointee.broken = 1
-                breakGeneration()
-            }
-        }
+        try withInternalLock(me) { () throws(SyncError) in breakIfCurrent(myGeneration) }
     }
 
     /// Whether a party that arrived in this generation is no longer alive. Reads the pid table
     /// without the lock: a stale entry can only name a live waiter of this generation or a
     /// process that did wait in it, so a false "dead" is impossible while the generation lasts.
-    private func arrivedPartyDied() -> Bool {
+    func arrivedPartyDied() -> Bool {
         let arrived = min(Int(storage.state.pointee.count), parties)
         for index in 0..<arrived where !Sys.threadIsAlive(pids[index]) {  // a pid is its main thread's id
             return true

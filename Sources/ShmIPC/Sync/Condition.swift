@@ -22,7 +22,7 @@ public import SystemPackage
 public final class Condition: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state, whose plain
     /// counters are accessed only under the condition's lock.
-    private let storage: SharedState<shmipc_condition_state>
+    let storage: SharedState<shmipc_condition_state>
     public let waitStrategy: WaitStrategy
 
     static let layout = ObjectLayout(
@@ -50,10 +50,10 @@ public final class Condition: @unchecked Sendable {
         self.waitStrategy = waitStrategy
     }
 
-    private var lock: RecursiveLockCore {
+    var lock: RecursiveLockCore {
         RecursiveLockCore(lock: LockCore(state: UnsafeMutableRawPointer(storage.state).assumingMemoryBound(to: shmipc_lock_state.self)))
     }
-    private var sequence: SharedWord {
+    var sequence: SharedWord {
         SharedWord((UnsafeMutableRawPointer(storage.state) + MemoryLayout<shmipc_condition_state>.offset(of: \.sequence)!).assumingMemoryBound(to: UInt32.self))
     }
 

@@ -11,10 +11,12 @@ internal import CShim
 /// - a waiter spins per its ``WaitStrategy``, then sets WAITERS and parks in slices of
 ///   ``WaitStrategy/parkSlice``; when a slice passes with the same owner, it checks that the
 ///   owner thread lives, and if it died takes the lock over, marking it inconsistent.
-struct LockCore {
+struct LockCore: @unchecked Sendable {
+    /// `@unchecked Sendable`: a view on shared memory designed for concurrent use (an async
+    /// waiter's check reads it from the waiter's thread).
     let state: UnsafeMutablePointer<shmipc_lock_state>
 
-    private var word: SharedWord {
+    var word: SharedWord {
         SharedWord(UnsafeMutableRawPointer(state).assumingMemoryBound(to: UInt32.self))
     }
     private var inconsistentFlag: SharedWord {
@@ -70,8 +72,7 @@ struct LockCore {
     private func lockSlow(_ me: Int32, deadline: Deadline, strategy: WaitStrategy) throws(SyncError) -> LockAcquisition {
         let mine = UInt32(bitPattern: me)
         if word.loadRelaxed() & SHMIPC_LOCK_OWNER_MASK == mine { throw .wouldDeadlock }
-        var lastOwner: UInt32 = 0
-        var ownerSeenAt = Deadline.now
+        var watch = OwnerWatch()
         while true {
             if strategy.spinWithBackoff({ word.loadRelaxed() == 0 && tryLock(me) }) {
                 return acquisitionResult()
@@ -86,17 +87,9 @@ struct LockCore {
                 }
                 continue
             }
-            if owner != lastOwner {
-                lastOwner = owner
-                ownerSeenAt = .now
-            } else if ownerSeenAt.advanced(by: WaitStrategy.parkSlice).hasPassed {
-                // The same owner for a whole park slice: is it still alive? (Rate-limited so a
-                // healthy, busy lock never pays for the /proc read.)
-                if !Sys.threadIsAlive(Int32(bitPattern: owner)) {
-                    if takeOver(observed, mine) { return .previousOwnerDied }
-                    continue
-                }
-                ownerSeenAt = .now
+            if watch.hasDied(owner) {
+                if takeOver(observed, mine) { return .previousOwnerDied }
+                continue
             }
             if deadline.hasPassed { throw .timedOut }
             guard strategy.parks else { continue }
@@ -112,7 +105,7 @@ struct LockCore {
     }
 
     /// Takes the lock from a dead owner; false if somebody else changed the word first.
-    private func takeOver(_ observed: UInt32, _ mine: UInt32) -> Bool {
+    func takeOver(_ observed: UInt32, _ mine: UInt32) -> Bool {
         // Keep WAITERS: other waiters may be parked. Acquire: pairs with whatever release the
         // dead owner managed, so its completed writes are visible.
         guard word.atomic.compareExchange(expected: observed, desired: mine | SHMIPC_LOCK_WAITERS, ordering: .acquiring).exchanged else {
@@ -149,5 +142,25 @@ struct LockCore {
     func markConsistent(_ me: Int32) throws(SyncError) {
         guard owner == me else { throw notHeldError() }
         inconsistentFlag.storeRelaxed(0)  // relaxed: published by the holder's unlock
+    }
+}
+
+/// A waiter's view of the lock's owner, for the dead-owner check: the owner it last saw and
+/// since when. Liveness is read (from /proc) only once one owner has held the lock for a whole
+/// ``WaitStrategy/parkSlice``, so a healthy, busy lock never pays for it.
+struct OwnerWatch {
+    private var owner: UInt32 = 0
+    private var since = Deadline.now
+
+    /// Whether `owner` (the owner field just read) is a thread that died.
+    mutating func hasDied(_ owner: UInt32) -> Bool {
+        if owner != self.owner {
+            self.owner = owner
+            since = .now
+            return false
+        }
+        guard since.advanced(by: WaitStrategy.parkSlice).hasPassed else { return false }
+        since = .now
+        return !Sys.threadIsAlive(Int32(bitPattern: owner))
     }
 }

@@ -5,7 +5,8 @@ extension ParkingWord {
     /// as a parked thread's, so wakers make their syscall exactly as they would for one; it
     /// ends when the task resumes, however it resumes. Whether the wait ran to its deadline.
     func parkAfterHeavyBarrier(
-        seen: UInt32, deadline: Deadline, fence: Bool, check: (@Sendable () -> Bool)?, ready: () -> Bool
+        seen: UInt32, deadline: Deadline, fence: Bool, check: (@Sendable () -> Bool)?,
+        isolation: isolated (any Actor)? = #isolation, ready: () -> Bool
     ) async throws -> Bool {
         waiters.wrappingIncrement(ordering: .relaxed)  // relaxed: ordered by the barrier below
         defer { waiters.wrappingDecrement(ordering: .relaxed) }  // relaxed: only a hint for wakers

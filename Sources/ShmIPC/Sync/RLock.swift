@@ -50,7 +50,7 @@ public final class RLock: @unchecked Sendable {
         self.waitStrategy = waitStrategy
     }
 
-    private var core: RecursiveLockCore { RecursiveLockCore(lock: LockCore(state: state)) }
+    var core: RecursiveLockCore { RecursiveLockCore(lock: LockCore(state: state)) }
 
     /// Acquires (or re-enters) the lock, waiting at most `timeout` (`nil`: forever).
     @inlinable

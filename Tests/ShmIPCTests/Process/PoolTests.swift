@@ -191,14 +191,18 @@ extension ShmIPCTests {
                     if case .success(let value) = result { received.withLock { $0[x] = value } }
                 }
             }
-            for (x, handle) in handles.enumerated() { #expect(try handle.get(timeout: Self.limit) == x * x) }
+            for (x, handle) in handles.enumerated() { #expect(try await handle.get(timeout: Self.limit) == x * x) }
             #expect(received.withLock { $0.count } == 50)
+            #expect(try await sut.map(TestEntries.square, Array(0..<100)) == (0..<100).map { $0 * $0 })
+            await #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) {
+                try await sut.map(TestEntries.unlucky, Array(10..<20), chunkSize: 2)
+            }
         }
 
         /// Python's `map_async`/`starmap_async`: the outputs in order, the callback before the
         /// handle is ready, the error callback with the first failure, `get(timeout:)` timing
         /// out while chunks run, `wait`, `ready` and `successful`.
-        @Test(.timeLimit(.minutes(1))) func mapAsyncDeliversThroughTheHandleAndTheCallbacks() async throws {
+        @Test(.timeLimit(.minutes(1))) func mapAsyncDeliversThroughTheHandleAndTheCallbacks() throws {
             let sut = try Self.makeSUT()
             defer { sut.terminate() }
             let seen = Mutex<[Int]?>(nil)
@@ -230,10 +234,6 @@ extension ShmIPCTests {
             #expect(try powers.get(timeout: Self.limit) == [1024, 27])
             let empty = try sut.mapAsync(TestEntries.square, [])
             #expect(try empty.get(timeout: .zero) == [])
-            #expect(try await sut.map(TestEntries.square, Array(0..<100)) == (0..<100).map { $0 * $0 })
-            await #expect(throws: PoolError.taskFailed("TestEntries.Failure: unlucky 13")) {
-                try await sut.map(TestEntries.unlucky, Array(10..<20), chunkSize: 2)
-            }
         }
 
         /// Shared objects handed to the pool reach every task (Python: a Value in `initargs`).

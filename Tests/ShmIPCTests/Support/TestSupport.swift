@@ -102,9 +102,12 @@ enum Helper {
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> ChildProcess {
         #expect(access(path, X_OK) == 0, "helper executable missing at \(path)", sourceLocation: sourceLocation)
-        return try ChildProcess(
-            executable: path, arguments: [scenario] + arguments, descriptors: descriptors,
-            environment: ["SHMIPC_PARENT_PID": "\(getpid())"])
+        let path = self.path, parent = getpid()
+        return try SpawningThread.run {
+            try ChildProcess(
+                executable: path, arguments: [scenario] + arguments, descriptors: descriptors,
+                environment: ["SHMIPC_PARENT_PID": "\(parent)"])
+        }
     }
 
     /// Waits for `child` with a watchdog; on timeout kills it and records a failure.
@@ -144,3 +147,54 @@ enum Helper {
 }
 
 import SystemPackage
+
+/// The thread that spawns every helper, alive as long as the test process. A helper dies
+/// with its parent (PR_SET_PDEATHSIG), which the kernel reads as the *thread* that spawned
+/// it: spawned from a test's thread of the cooperative pool, which may exit when idle, a
+/// helper was SIGKILLed in the middle of an async test.
+enum SpawningThread {
+    private nonisolated(unsafe) static var jobs: [() -> Void] = []
+    private static let lock = Mutex(())
+    /// Bumped for each job; the thread sleeps on it.
+    private nonisolated(unsafe) static let bell: UnsafeMutablePointer<UInt32> = {
+        let word = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        word.initialize(to: 0)
+        return word
+    }()
+    private static let started: Void = {
+        let address = UInt(bitPattern: bell)
+        guard case .success = Sys.startDetachedThread({
+            let bell = SharedWord(UnsafeMutablePointer<UInt32>(bitPattern: address)!)
+            while true {
+                let seen = bell.loadAcquiring()
+                let work: [() -> Void] = SpawningThread.lock.withLock { _ in
+                    defer { SpawningThread.jobs.removeAll() }
+                    return SpawningThread.jobs
+                }
+                for job in work { job() }
+                if work.isEmpty { _ = bell.futex.wait(expected: seen) }
+            }
+        }) else { fatalError("the spawning thread did not start") }
+    }()
+
+    /// Runs `body` on the spawning thread and returns what it returned (or threw).
+    static func run<T>(_ body: @escaping () throws -> T) throws -> T {
+        _ = started
+        nonisolated(unsafe) var result: Result<T, any Error>?
+        let done = SharedWord(UnsafeMutablePointer<UInt32>.allocate(capacity: 1))
+        done.pointer.initialize(to: 0)
+        defer { done.pointer.deallocate() }
+        lock.withLock { _ in
+            jobs.append {
+                result = Result { try body() }
+                done.storeReleasing(1)
+                done.futex.wake()
+            }
+        }
+        let bell = SharedWord(Self.bell)
+        bell.addAcquiringAndReleasing(1)
+        bell.futex.wake()
+        while done.loadAcquiring() == 0 { _ = done.futex.wait(expected: 0) }
+        return try result!.get()
+    }
+}
