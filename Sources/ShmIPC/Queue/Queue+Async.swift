@@ -1,9 +1,19 @@
+// The async fast paths are `@inlinable @inline(__always)` and `nonisolated(nonsending)`, by
+// measurement (`queue.get.ready.async`, an awaited get of an element already there):
+// - a plain (non-inlinable) async get: 73.7 ns, against 10.5 ns for `tryGet`: unspecialized
+//   generic code, an async frame allocated per call, and a hop to the generic executor;
+// - `@inlinable`: 36.2 ns (specialized; the frame and the hop remain);
+// - plus `nonisolated(nonsending)` (no hop: the caller's executor): 17.9 ns;
+// - plus `@inline(__always)` (no frame: the get is part of the caller's): 7.6 ns, against 10.0
+//   for `tryGet` in the same run (no Optional to unwrap).
+// `nonisolated(nonsending)` also means a suspended get resumes on its caller's actor.
 extension Queue {
     /// Takes the next element, suspending the task (never blocking a thread) while the queue
     /// is empty, at most `timeout` (`nil`: forever). An element already there is taken
     /// without suspending or allocating. Throws ``QueueError/timedOut``, ``QueueError/closed``
     /// once the queue is closed and empty, or `CancellationError` (nothing taken).
-    public func get(timeout: Duration? = nil) async throws -> Element {
+    @inlinable @inline(__always)
+    nonisolated(nonsending) public func get(timeout: Duration? = nil) async throws -> Element {
         if let value = mpmc.mpmcTryGet(Element.self) {
             control.didGet()
             return value
@@ -13,8 +23,8 @@ extension Queue {
 
     /// Puts `value`, suspending the task while the queue is full, at most `timeout`. Throws
     /// ``QueueError/timedOut``, ``QueueError/closed``, or `CancellationError` (nothing put).
-    @inlinable
-    public func put(_ value: Element, timeout: Duration? = nil) async throws {
+    @inlinable @inline(__always)
+    nonisolated(nonsending) public func put(_ value: Element, timeout: Duration? = nil) async throws {
         if !control.isClosed, mpmc.mpmcTryPut(value) {
             control.didPut()
             return
@@ -43,7 +53,7 @@ extension Queue {
     }
 
     @usableFromInline
-    func getSuspending(deadline: Deadline) async throws -> Element {
+    nonisolated(nonsending) func getSuspending(deadline: Deadline) async throws -> Element {
         let check = mpmc.asyncCheck(consumers: true)
         while true {
             if let value = mpmc.mpmcTryGet(Element.self) {
@@ -55,7 +65,7 @@ extension Queue {
     }
 
     @usableFromInline
-    func putSuspending(_ value: Element, deadline: Deadline) async throws {
+    nonisolated(nonsending) func putSuspending(_ value: Element, deadline: Deadline) async throws {
         let check = mpmc.asyncCheck(consumers: false)
         while true {
             if control.isClosed { throw QueueError.closed }
@@ -122,14 +132,14 @@ extension SPSCQueue.Producer {
     /// Puts `value`, suspending the task (never blocking a thread) while the queue is full,
     /// at most `timeout`. Throws ``QueueError/timedOut``, ``QueueError/closed``, or
     /// `CancellationError` (nothing put).
-    @inlinable
-    public mutating func put(_ value: Element, timeout: Duration? = nil) async throws {
+    @inlinable @inline(__always)
+    nonisolated(nonsending) public mutating func put(_ value: Element, timeout: Duration? = nil) async throws {
         if try tryPut(value) { return }
         try await putSuspending(value, timeout: timeout)
     }
 
     @usableFromInline
-    mutating func putSuspending(_ value: Element, timeout: Duration?) async throws {
+    nonisolated(nonsending) mutating func putSuspending(_ value: Element, timeout: Duration?) async throws {
         let deadline = Deadline.after(timeout)
         while true {
             let (next, control) = (tail, self.control)
@@ -146,14 +156,14 @@ extension SPSCQueue.Consumer {
     /// is empty, at most `timeout`; an element already there costs no suspension. Throws
     /// ``QueueError/timedOut``, ``QueueError/closed`` once closed and empty, or
     /// `CancellationError` (nothing taken).
-    @inlinable
-    public mutating func get(timeout: Duration? = nil) async throws -> Element {
+    @inlinable @inline(__always)
+    nonisolated(nonsending) public mutating func get(timeout: Duration? = nil) async throws -> Element {
         if let value = try tryGet() { return value }
         return try await getSuspending(timeout: timeout)
     }
 
     @usableFromInline
-    mutating func getSuspending(timeout: Duration?) async throws -> Element {
+    nonisolated(nonsending) mutating func getSuspending(timeout: Duration?) async throws -> Element {
         let deadline = Deadline.after(timeout)
         while true {
             let (next, control) = (head, self.control)
