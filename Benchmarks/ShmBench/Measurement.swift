@@ -73,6 +73,7 @@ enum Unit: String, Codable {
     case microseconds = "µs"
     case milliseconds = "ms"
     case tasksPerSecond = "task/s"
+    case threads = "threads"
 }
 
 /// One row of the report: a scenario's figures over all runs.

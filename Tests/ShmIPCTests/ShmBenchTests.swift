@@ -24,7 +24,7 @@ extension ShmIPCTests {
             "process.spawn", "process.fork", "process.forkserver", "pool.map.100k", "pool.imap.chunk1", "pool.apply.rtt",
             "manager.floor.dict.get", "manager.dict.get", "manager.dict.set", "manager.dict.increment.2proc", "manager.list.append",
             "rtt.queue.spsc.async", "rtt.queue.spsc.async.park", "throughput.queue.spsc.async.8B", "queue.get.ready.sync",
-            "queue.get.ready.async",
+            "queue.get.ready.async", "rtt.async.fanout1000", "rtt.async.fanout1000.threads",
         ]
 
         var benchPath: String { Helper.path.replacingOccurrences(of: "shmipc-test-helper", with: "shm-bench") }

@@ -4,8 +4,10 @@ import Synchronization
 import SystemPackage
 
 /// Runs `body` as a task and blocks this (non-pool) thread until it ends: the scenarios'
-/// entry points are synchronous.
-func runBlocking<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) throws -> Result {
+/// entry points are synchronous. `sample` runs on this thread every millisecond meanwhile.
+func runBlocking<Result: Sendable>(
+    sampling sample: () -> Void = {}, _ body: @escaping @Sendable () async throws -> Result
+) throws -> Result {
     let outcome = Mutex<Swift.Result<Result, any Error>?>(nil)
     Task.detached {
         let result: Swift.Result<Result, any Error>
@@ -14,6 +16,7 @@ func runBlocking<Result: Sendable>(_ body: @escaping @Sendable () async throws -
     }
     while true {
         if let result = outcome.withLock({ $0 }) { return try result.get() }
+        sample()
         usleep(1000)
     }
 }
@@ -155,5 +158,114 @@ struct ReadyGet: Scenario {
 
     func child(_ session: Session) throws {
         try session.barrier()  // nothing to do: a one-process scenario
+    }
+}
+
+/// `rtt.async.fanout1000` and `.threads`: 1,000 tasks in one process, each suspended on its
+/// own queue, answered from another process. Each round, a driving task asks the peer to go;
+/// the peer (one thread, synchronous) puts one item into each of the 1,000 queues; each task,
+/// resumed by its item, acknowledges it into a shared queue, which the driver awaits 1,000
+/// times. The row is the round's time over 1,000: the cost of one task's round trip when a
+/// thousand are in flight (µs; one sample per round); `.threads`, the most threads the
+/// process ran meanwhile (the cooperative pool, the async waiter, the harness's main thread).
+///
+/// The reply queues are named (the peer opens 1,000 by name, not 1,000 descriptors) and
+/// unlinked as soon as the peer has them, so a crash leaves nothing in /dev/shm.
+struct AsyncFanout: Scenario {
+    static let tasks = 1000
+    let countsThreads: Bool
+    var name: String { "rtt.async.fanout1000\(countsThreads ? ".threads" : "")" }
+    var unit: Unit { countsThreads ? .threads : .microseconds }
+    var summary: String {
+        countsThreads
+            ? "threads the process ran while 1,000 tasks awaited their own queues (rtt.async.fanout1000)"
+            : "1,000 tasks each awaiting its own queue, answered from another process: a round over 1,000"
+    }
+    let defaultIterations = 100_000
+    let startsThreads = true
+
+    static func replyName(_ parent: Int32, _ index: Int) -> SegmentName {
+        try! SegmentName("bench\(parent)-fanout-\(index)")
+    }
+
+    /// Rounds in a run (every task takes one item per round), and one more to warm up.
+    static func rounds(_ iterations: Int) -> Int { max(1, iterations / tasks) + 1 }
+
+    func makeChannels() throws -> Channels {
+        let go = try Queue<UInt32>(capacity: 2)
+        return Channels(child: [try duplicate(go.inheritableDescriptor)], objects: [go])
+    }
+
+    func parent(_ session: Session) throws -> RunMeasurement {
+        guard let go = session.objects[0] as? Queue<UInt32> else { throw BenchError.peerFailed("queue") }
+        var replies: [Queue<UInt32>] = []
+        defer { for reply in replies { try? reply.unlink() } }  // idempotent: on every path
+        for index in 0..<Self.tasks {
+            // `.park`: a task suspends at once instead of polling (all 1,000 wait together).
+            replies.append(try Queue<UInt32>(
+                name: Self.replyName(getpid(), index), mode: .createExclusive, capacity: 2, waitStrategy: .park))
+        }
+        let acks = try Queue<UInt32>(capacity: Self.tasks, waitStrategy: .park)
+        session.ping.storeReleasing(1)  // the replies exist
+        try session.barrier()  // the peer opened them
+        for reply in replies { try? reply.unlink() }
+        let rounds = Self.rounds(session.iterations)
+        let threads = Mutex(0)
+        let replyQueues = replies
+        let (samples, nsPerCycle) = try runBlocking(sampling: { threads.withLock { $0 = max($0, Self.threadCount()) } }) {
+            try await withThrowingTaskGroup(of: [UInt64].self) { group in
+                for (index, reply) in replyQueues.enumerated() {
+                    group.addTask {
+                        for round in 0..<rounds {
+                            guard try await reply.get(timeout: .seconds(30)) == UInt32(round) else {
+                                throw BenchError.peerFailed("task \(index): an item out of turn")
+                            }
+                            try await acks.put(UInt32(index), timeout: .seconds(30))
+                        }
+                        return []
+                    }
+                }
+                group.addTask {  // the driver: one sample per round but the first
+                    var cycles: [UInt64] = []
+                    for round in 0..<rounds {
+                        let start = Stopwatch.cycles()
+                        try await go.put(UInt32(round), timeout: .seconds(30))
+                        for _ in 0..<Self.tasks { _ = try await acks.get(timeout: .seconds(30)) }
+                        if round > 0 { cycles.append(Stopwatch.cycles() &- start) }
+                    }
+                    return cycles
+                }
+                let watch = Stopwatch()
+                let samples = try await group.reduce(into: [UInt64]()) { $0 += $1 }
+                return (samples, watch.nanosecondsPerCycle())
+            }
+        }
+        if countsThreads { return .cost(Double(threads.withLock { $0 })) }
+        let perTask = samples.map { Double($0) * nsPerCycle / Double(Self.tasks) }
+        return RunMeasurement.latencies(perTask, mean: perTask.reduce(0, +) / Double(max(1, perTask.count))).scaled(by: 1e-3)
+    }
+
+    func child(_ session: Session) throws {
+        let go = try Queue<UInt32>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: 2)
+        try session.spin(until: session.ping, equals: 1)
+        let replies = try (0..<Self.tasks).map { index in
+            try Queue<UInt32>(name: Self.replyName(getppid(), index), mode: .openExisting, capacity: 2)
+        }
+        try session.barrier()
+        for _ in 0..<Self.rounds(session.iterations) {
+            let round = try go.get(timeout: .seconds(30))
+            for reply in replies { try reply.put(round, timeout: .seconds(30)) }
+        }
+    }
+
+    /// This process's threads now.
+    static func threadCount() -> Int {
+        guard let directory = opendir("/proc/self/task") else { return 0 }
+        defer { closedir(directory) }
+        var count = 0
+        while let entry = readdir(directory) {
+            if entry.pointee.d_name.0 != CChar(UInt8(ascii: ".")) { count += 1 }
+        }
+        return count
     }
 }

@@ -53,5 +53,7 @@ enum Registry {
         AsyncSPSCThroughput(),
         ReadyGet(awaited: false),
         ReadyGet(awaited: true),
+        AsyncFanout(countsThreads: false),
+        AsyncFanout(countsThreads: true),
     ]
 }
