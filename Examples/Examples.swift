@@ -19,12 +19,12 @@ struct Examples: ParsableCommand {
 
     /// Every example, in the order of the tutorials.
     static let all: [Example] = Basics.examples + PoolExamples.examples + SharingExamples.examples + SyncExamples.examples
-        + ManagerExamples.examples
+        + ManagerExamples.examples + ServiceExamples.examples
 
     static func main() {
         // First: a child these examples start runs its entry here and exits.
         Multiprocessing.bootstrap(Basics.entries + PoolExamples.entries + SharingExamples.entries + SyncExamples.entries
-            + ManagerExamples.entries)
+            + ManagerExamples.entries + ServiceExamples.entries)
         Self.main(nil)
     }
 

@@ -37,6 +37,7 @@ extension ShmIPCTests {
                 #"Result\(in process p1\): \[1, 4, 9, 16\]"#, #"Sum of squares\(in process p1\): 30"#,
                 #"Result\(in main program\): \[1, 4, 9, 16\]"#, #"Sum of squares\(in main program\): 30"#,
             ]),
+            "service": (true, ["served 100 orders, total 5050", "shut down gracefully"]),
             "queue": (false, ["produced a", "produced b", "produced c", "consumed a", "consumed b", "consumed c", "done"]),
             "pipe": (true, ["received hello", "received world"]),
             "account": (true, ["Final balance: 1000"]),

@@ -1,5 +1,4 @@
 internal import CShim
-internal import Synchronization
 #if canImport(Glibc)
 internal import Glibc
 #endif
@@ -39,12 +38,15 @@ final class AsyncWaiter: @unchecked Sendable {
         let pid = getpid()
         return instance.withLock { current in
             if let current, current.pid == pid { return current }
+            // A forked child inherits its parent's waiter, without the reaping thread: its
+            // ring is the parent's, and its tasks are not here. Let it go, and make a new one.
+            current?.forsakeInForkedChild()
             let made = AsyncWaiter(pid: pid)
             current = made
             return made
         }
     }
-    private static let instance = Mutex<AsyncWaiter?>(nil)
+    private static let instance = ThreadLock<AsyncWaiter?>(nil)
 
     /// Whether waits go through one io_uring (false: a thread per wait).
     let isScalable: Bool
@@ -58,7 +60,7 @@ final class AsyncWaiter: @unchecked Sendable {
     }
     private let pid: Int32
     private let ring: OpaquePointer?
-    private let state = Mutex(State())
+    private let state = ThreadLock(State())
 
     private struct State {
         var nextID: UInt64 = 1  // 0: requests nobody waits for (cancels, no-ops)
@@ -107,6 +109,12 @@ final class AsyncWaiter: @unchecked Sendable {
         let ring = shmipc_uring_create(256, 8192)
         self.ring = ring
         isScalable = ring.map(Self.supportsFutexWait) ?? false
+    }
+
+    /// In a forked child: unmaps and closes the inherited ring (the parent's stays open in
+    /// the parent). Nothing else of this waiter is used again.
+    private func forsakeInForkedChild() {
+        if let ring { shmipc_uring_destroy(ring) }
     }
 
     /// Whether the kernel runs io_uring futex waits: one on a word that does not hold the
