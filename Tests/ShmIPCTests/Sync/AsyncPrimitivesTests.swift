@@ -317,5 +317,81 @@ extension ShmIPCTests {
             }
             for task in tasks { try await task.value }
         }
+
+        /// Starts `operation` in a task, waits until it is suspended on the futex word at
+        /// `word`, cancels it, and expects CancellationError and no registration left there.
+        static func cancelWhileSuspended(
+            on word: UnsafeMutableRawPointer, _ operation: @escaping @Sendable () async throws -> Void,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws {
+            let task = Task { try await operation() }
+            try #require(try await eventually { AsyncDiagnostics.suspended(on: word) >= 1 }, sourceLocation: sourceLocation)
+            task.cancel()
+            await #expect(throws: CancellationError.self, sourceLocation: sourceLocation) { try await task.value }
+            #expect(AsyncDiagnostics.suspended(on: word) == 0, sourceLocation: sourceLocation)
+        }
+
+        /// The awaitable kinds the other tests do not cancel: a put on a full queue, both SPSC
+        /// endpoints, both MessageQueue directions, a send on a full pipe, an RLock held by
+        /// another thread, and an awaited pool map. Each ends with CancellationError while
+        /// suspended, and nothing was put or taken.
+        @Test func everyOtherAwaitableKindIsCancelledWhileSuspended() async throws {
+            let full = try Queue<Int>(capacity: 1)
+            try await full.put(1)
+            try await Self.cancelWhileSuspended(on: full.control.notFull.word) { try await full.put(2, timeout: .seconds(120)) }
+            #expect(try full.tryGet() == 1 && full.tryGet() == nil)
+
+            let spsc = try SPSCQueue<Int>(capacity: 2)
+            try await Self.cancelWhileSuspended(on: spsc.control.notEmpty.word) {
+                var consumer = try spsc.makeConsumer()
+                _ = try await consumer.get(timeout: .seconds(120))
+            }
+            try await Self.cancelWhileSuspended(on: spsc.control.notFull.word) {
+                var producer = try spsc.makeProducer()
+                while try producer.tryPut(7) {}
+                try await producer.put(8, timeout: .seconds(120))
+            }
+            var consumer = try spsc.makeConsumer()
+            #expect(try consumer.tryGet() == 7 && consumer.tryGet() == 7 && consumer.tryGet() == nil)
+
+            let messages = try MessageQueue(maxMessageSize: 64, capacity: 1)
+            try await Self.cancelWhileSuspended(on: messages.control.notEmpty.word) { _ = try await messages.get(timeout: .seconds(120)) }
+            try await messages.put(bytes: [1])
+            try await Self.cancelWhileSuspended(on: messages.control.notFull.word) { try await messages.put(bytes: [2], timeout: .seconds(120)) }
+            #expect(try messages.tryGet() == [1] && messages.tryGet() == nil)
+
+            let pipe = try Pipe(maxMessageSize: 64, capacity: 1024)
+            try await Self.cancelWhileSuspended(on: pipe.ring(1).notFull.word) {
+                let connection = try pipe.connection(.first)
+                while try [UInt8](repeating: 3, count: 64).withUnsafeBytes({ try connection.trySend(bytes: $0) }) {}
+                try await connection.send(bytes: [4], timeout: .seconds(120))
+            }
+            let peer = try pipe.connection(.second)
+            var received: [[UInt8]] = []
+            while let message = try peer.tryReceive() { received.append(message) }
+            #expect(!received.isEmpty && received.allSatisfy { $0 == [UInt8](repeating: 3, count: 64) }, "the cancelled send sent nothing")
+
+            let rlock = try RLock()
+            let release = Flag(), held = Flag()
+            _ = Sys.startDetachedThread { [rlock] in
+                guard (try? rlock.acquire(timeout: .seconds(120))) != nil else { return }
+                held.set()
+                let watchdog = Deadline.after(.seconds(120))
+                while !release.isSet && !watchdog.hasPassed { Sys.sleep(.milliseconds(1)) }
+                try? rlock.release()
+            }
+            try #require(try await Self.eventually { held.isSet })
+            try await Self.cancelWhileSuspended(on: UnsafeMutableRawPointer(rlock.state)) {
+                try await rlock.withLock(timeout: .seconds(120)) { _ = Issue.record("ran after cancel") }
+            }
+            release.set()
+            #expect(try await rlock.withLock { rlock.recursionDepth } == 1)
+
+            let pool = try PoolTests.makeSUT(processes: 1)
+            defer { pool.terminate() }
+            let mapping = Task { try await pool.map(TestEntries.sleeps, [60_000, 60_000]) }
+            mapping.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await mapping.value }
+        }
     }
 }
