@@ -59,7 +59,8 @@ struct Report: Codable {
             line += lpad(format(row.median), 13) + lpad(format(row.min), 13) + lpad(format(row.max), 13)
             line += lpad(row.p99.map(format) ?? "-", 11) + lpad(row.p999.map(format) ?? "-", 11)
             line += lpad(row.mean.map(format) ?? "-", 11)
-            let isRoundTrip = row.scenario.hasPrefix("rtt.")
+            // Ratios only between nanosecond round trips (the floor's unit).
+            let isRoundTrip = row.scenario.hasPrefix("rtt.") && row.unit == .nanoseconds
             line += lpad(isRoundTrip ? ratio(row.median, floor) : "", 9)
             line += lpad(isRoundTrip ? ratio(row.median, pipe) : "", 8)
             lines.append(line)

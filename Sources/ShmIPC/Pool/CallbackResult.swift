@@ -1,5 +1,3 @@
-internal import Synchronization
-
 /// One result that a callback delivers (on the pool's driving thread) to a task awaiting it,
 /// which may be cancelled first: it then resumes at once with `CancellationError`, and the
 /// late result is dropped. Exactly one resume, whichever comes first.
@@ -11,14 +9,20 @@ final class CallbackResult<Output: Sendable>: Sendable {
         case cancelled
         case finished
     }
-    private let phase = Mutex(Phase.empty)
+    private let phase = ThreadLock(Phase.empty)  // a lock ThreadSanitizer sees
 
     /// Hands the result over (once; later calls are ignored).
     func deliver(_ result: Result<Output, PoolError>) {
-        let continuation: UnsafeContinuation<Output, any Error>? = phase.withLock { phase in
+        settle(.delivered(result))?.resume(with: result.mapError { $0 })
+    }
+
+    /// Records `ending` (delivered, or cancelled) unless something came first; the task's
+    /// continuation, if it is suspended and so is to be resumed by the caller.
+    private func settle(_ ending: Phase) -> UnsafeContinuation<Output, any Error>? {
+        phase.withLock { phase in
             switch phase {
             case .empty:
-                phase = .delivered(result)
+                phase = ending
                 return nil
             case .suspended(let continuation):
                 phase = .finished
@@ -27,7 +31,6 @@ final class CallbackResult<Output: Sendable>: Sendable {
                 return nil
             }
         }
-        continuation?.resume(with: result.mapError { $0 })
     }
 
     /// The result, suspending the task until it is delivered. Throws its error, or
@@ -53,19 +56,7 @@ final class CallbackResult<Output: Sendable>: Sendable {
                 if let now { continuation.resume(with: now) }
             }
         } onCancel: {
-            let continuation: UnsafeContinuation<Output, any Error>? = phase.withLock { phase in
-                switch phase {
-                case .empty:
-                    phase = .cancelled
-                    return nil
-                case .suspended(let continuation):
-                    phase = .finished
-                    return continuation
-                case .delivered, .cancelled, .finished:
-                    return nil
-                }
-            }
-            continuation?.resume(throwing: CancellationError())
+            settle(.cancelled)?.resume(throwing: CancellationError())
         }
     }
 }
