@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import Glibc
 import Logging
 import ServiceLifecycle
@@ -5,7 +6,8 @@ import ShmIPC
 import Synchronization
 
 /// async/await: a service that awaits a queue fed by another process, run under
-/// swift-service-lifecycle's `ServiceGroup`, shutting down gracefully on SIGTERM.
+/// swift-service-lifecycle's `ServiceGroup`, shutting down gracefully on SIGTERM; and two
+/// queues merged with swift-async-algorithms.
 enum ServiceExamples {
     /// The producer process: puts the orders, then asks its parent to shut down (as an
     /// orchestrator would, with SIGTERM).
@@ -14,7 +16,13 @@ enum ServiceExamples {
         kill(getppid(), SIGTERM)
     }
 
-    static let entries: [any EntryPoint] = [placeOrders]
+    /// A producer for `merge`: puts `count` numbers from `first`, then closes its queue.
+    static let count = Entry("count-into") { (queue: Queue<Int>, first: Int) in
+        for number in first..<(first + 50) { try queue.put(number, timeout: .seconds(60)) }
+        queue.close()
+    }
+
+    static let entries: [any EntryPoint] = [placeOrders, count]
 
     /// Takes orders as they arrive (a task suspended on the queue between them, no thread
     /// blocked) until the group shuts down gracefully: then it closes the queue, so that no
@@ -55,6 +63,21 @@ enum ServiceExamples {
             try runAsync { try await group.run() }
             producer.join()
             say("shut down gracefully")
+        },
+        Example(name: "merge", summary: "two queues, each filled by its own process, merged (swift-async-algorithms)") {
+            let evens = try Queue<Int>(capacity: 16), odds = try Queue<Int>(capacity: 16)
+            let producers = [try Process(count, arguments: (evens, 0)), try Process(count, arguments: (odds, 1000))]
+            for producer in producers { try producer.start() }
+            try runAsync {
+                var seen = 0, total = 0
+                // Each sequence ends when its producer closes its queue; the merge, when both have.
+                for try await number in merge(evens.elements, odds.elements) {
+                    seen += 1
+                    total += number
+                }
+                say("merged \(seen) numbers, total \(total)")
+            }
+            for producer in producers { producer.join() }
         },
     ]
 }

@@ -38,6 +38,7 @@ extension ShmIPCTests {
                 #"Result\(in main program\): \[1, 4, 9, 16\]"#, #"Sum of squares\(in main program\): 30"#,
             ]),
             "service": (true, ["served 100 orders, total 5050", "shut down gracefully"]),
+            "merge": (true, ["merged 100 numbers, total 52450"]),
             "queue": (false, ["produced a", "produced b", "produced c", "consumed a", "consumed b", "consumed c", "done"]),
             "pipe": (true, ["received hello", "received world"]),
             "account": (true, ["Final balance: 1000"]),
