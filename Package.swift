@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "shm-bench", targets: ["ShmBench"]),
         .executable(name: "shmipc-test-helper", targets: ["ShmIPCTestHelper"]),
         .executable(name: "shmipc-examples", targets: ["ShmIPCExamples"]),
+        .executable(name: "shmipc", targets: ["ShmIPCTool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
@@ -71,9 +72,16 @@ let package = Package(
         .testTarget(
             name: "ShmIPCTests",
             dependencies: [
-                "ShmIPC", "CShim", "ShmIPCTestSupport", "ShmIPCTestHelper", "ShmIPCExamples",
+                "ShmIPC", "CShim", "ShmIPCTestSupport", "ShmIPCTestHelper", "ShmIPCExamples", "ShmIPCTool",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: strict
+        ),
+        // The operator's command: `shmipc list | inspect | remove | clean`.
+        .executableTarget(
+            name: "ShmIPCTool",
+            dependencies: ["ShmIPC", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/shmipc",
             swiftSettings: strict
         ),
         // C only shm-bench needs (its control block, a cycle counter, the pthread mutex reference).

@@ -166,7 +166,7 @@ typedef struct shmipc_segment_header {
     uint64_t type_name_hash;    ///< FNV-1a 64 of the element type's reflected name
     uint64_t state_offset;      ///< where the object's own state starts
     uint64_t state_size;        ///< bytes of the object's own state
-    uint64_t reserved[5];       ///< zero; room for later fields without a version bump
+    char type_name[40];         ///< the element type's name, UTF-8, NUL-padded, cut to 40 bytes (for tools; the hash is what attachers check)
 } shmipc_segment_header;
 
 _Static_assert(sizeof(shmipc_segment_header) == SHMIPC_HEADER_SIZE, "header is 128 bytes");

@@ -97,6 +97,34 @@ enum Helper {
                 say("saw \(loadAcquire(word))")
             }
         },
+        // create-named <queue|lock|pipe> <name> <items> <exit|hold>: creates the named object
+        // (a Queue<UInt64> of 16 holding <items> items; a Lock, held if <items> > 0; a Pipe
+        // with <items> 10-byte messages sent), says "created", then exits (leaving the name
+        // behind, its creator dead) or holds it until killed.
+        "create-named": { args in
+            let name = attempt { () throws(SharedMemoryError) in try SegmentName(args[1]) }
+            let items = Int(args[2])!
+            var keep: [AnyObject] = []
+            switch args[0] {
+            case "queue":
+                let queue = attempt { () throws(SharedObjectError) in try Queue<UInt64>(name: name, mode: .createExclusive, capacity: 16) }
+                for item in 0..<items { _ = attempt { () throws(QueueError) in try queue.tryPut(UInt64(item)) } }
+                keep.append(queue)
+            case "lock":
+                let lock = attempt { () throws(SharedObjectError) in try Lock(name: name, mode: .createExclusive) }
+                if items > 0 { _ = attempt { () throws(SyncError) in try lock.acquire() } }
+                keep.append(lock)
+            default:
+                let pipe = attempt { () throws(SharedObjectError) in try Pipe(name: name, mode: .createExclusive, maxMessageSize: 64) }
+                let connection = attempt { () throws(ChannelError) in try pipe.connection(.second) }
+                for _ in 0..<items { attempt { () throws(ChannelError) in try connection.send(bytes: [UInt8](repeating: 1, count: 10)) } }
+                keep.append(pipe)
+                keep.append(connection)
+            }
+            say("created")
+            if args[3] == "exit" { exit(0) }
+            while true { Sys.sleep(.seconds(1)); withExtendedLifetime(keep) {} }
+        },
         "create-object": { args in
             // create-object <name> <capacity> <hold-ms>: holds initialization open for hold-ms,
             // then publishes; stays the owner until the test sets the state's first word, then

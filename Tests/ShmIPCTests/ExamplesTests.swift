@@ -89,7 +89,7 @@ extension ShmIPCTests {
 }
 
 extension String {
-    fileprivate func replacingLastComponent(with name: String) -> String {
+    func replacingLastComponent(with name: String) -> String {
         guard let slash = lastIndex(of: "/") else { return name }
         return String(self[...slash]) + name
     }

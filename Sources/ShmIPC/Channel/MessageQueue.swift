@@ -95,8 +95,7 @@ public final class MessageQueue: @unchecked Sendable {
         // Version 4: the header's capacity is the bound, no longer the slot count.
         let object = ObjectLayout(
             kind: .messageQueue, version: 4,
-            element: TypeFingerprint(size: maxMessageSize, stride: stride, alignment: 16,
-                                     nameHash: TypeFingerprint.fnv1a("ShmIPC.MessageQueue")),
+            element: .named("ShmIPC.MessageQueue", size: maxMessageSize, stride: stride, alignment: 16),
             capacity: capacity, stateSize: QueueLayout.stateSize(slots: slots, stride: stride, mpmc: true))
         return (object, stride, slots)
     }

@@ -64,9 +64,9 @@ public final class Pipe: @unchecked Sendable {
     static func layout(_ geometry: RingGeometry, duplex: Bool) -> ObjectLayout {
         ObjectLayout(
             kind: .pipe, version: 1,
-            element: TypeFingerprint(
-                size: geometry.limit, stride: RingGeometry.alignment, alignment: RingGeometry.alignment,
-                nameHash: TypeFingerprint.fnv1a(duplex ? "ShmIPC.Pipe.duplex" : "ShmIPC.Pipe.oneWay")),
+            element: .named(
+                duplex ? "ShmIPC.Pipe.duplex" : "ShmIPC.Pipe.oneWay",
+                size: geometry.limit, stride: RingGeometry.alignment, alignment: RingGeometry.alignment),
             capacity: geometry.capacity, stateSize: (duplex ? 2 : 1) * geometry.stateSize)
     }
 

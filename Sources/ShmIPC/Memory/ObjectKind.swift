@@ -67,29 +67,50 @@ public struct TypeFingerprint: Hashable, Sendable, CustomStringConvertible {
     public let stride: Int
     public let alignment: Int
     public let nameHash: UInt64
+    /// The type's fully qualified name (`String(reflecting:)`), for people and tools: the
+    /// header keeps its first ``SegmentHeader/typeNameCapacity`` bytes. Not part of equality
+    /// (the hash is).
+    public let name: String
 
-    public init(size: Int, stride: Int, alignment: Int, nameHash: UInt64) {
+    public init(size: Int, stride: Int, alignment: Int, nameHash: UInt64, name: String = "") {
         self.size = size
         self.stride = stride
         self.alignment = alignment
         self.nameHash = nameHash
+        self.name = name
     }
 
     /// The fingerprint of `type`.
     public init<T>(of type: T.Type) {
+        let name = String(reflecting: type)
         self.init(
             size: MemoryLayout<T>.size, stride: MemoryLayout<T>.stride,
-            alignment: MemoryLayout<T>.alignment,
-            nameHash: Self.fnv1a(String(reflecting: type)))
+            alignment: MemoryLayout<T>.alignment, nameHash: Self.fnv1a(name), name: name)
+    }
+
+    /// A fingerprint named `name` (objects whose "element" is a format of their own).
+    static func named(_ name: String, size: Int, stride: Int, alignment: Int) -> TypeFingerprint {
+        TypeFingerprint(size: size, stride: stride, alignment: alignment, nameHash: fnv1a(name), name: name)
     }
 
     /// For objects without an element type (locks, events…).
     public static let none = TypeFingerprint(size: 0, stride: 0, alignment: 0, nameHash: 0)
 
+    public static func == (lhs: TypeFingerprint, rhs: TypeFingerprint) -> Bool {
+        lhs.size == rhs.size && lhs.stride == rhs.stride && lhs.alignment == rhs.alignment && lhs.nameHash == rhs.nameHash
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(size)
+        hasher.combine(stride)
+        hasher.combine(alignment)
+        hasher.combine(nameHash)
+    }
+
     public var description: String {
         self == .none
             ? "no element type"
-            : "size \(size), stride \(stride), alignment \(alignment), name hash 0x\(String(nameHash, radix: 16))"
+            : "\(name.isEmpty ? "" : name + ": ")size \(size), stride \(stride), alignment \(alignment), name hash 0x\(String(nameHash, radix: 16))"
     }
 
     /// FNV-1a, 64-bit: simple, fixed, and identical in every process (unlike `Hasher`,

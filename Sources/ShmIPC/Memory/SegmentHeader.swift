@@ -54,6 +54,30 @@ struct SegmentHeader {
         raw.pointee.type_name_hash = layout.element.nameHash
         raw.pointee.state_offset = UInt64(Self.size)
         raw.pointee.state_size = UInt64(layout.stateSize)
+        Self.writeTypeName(layout.element.name, into: raw)
+    }
+
+    /// Bytes of the element type's name the header keeps (`type_name`).
+    static let typeNameCapacity = MemoryLayout.size(ofValue: shmipc_segment_header().type_name)
+
+    /// Writes `name` into the header's `type_name`, cut at a character boundary to fit, the
+    /// rest zero.
+    static func writeTypeName(_ name: String, into header: UnsafeMutablePointer<shmipc_segment_header>) {
+        var bytes = Array(name.utf8)
+        if bytes.count > typeNameCapacity {
+            bytes = Array(bytes.prefix(typeNameCapacity))
+            while let last = bytes.last, last & 0xC0 == 0x80 { bytes.removeLast() }  // continuation bytes
+            if let last = bytes.last, last >= 0xC0 { bytes.removeLast() }  // a lead byte left alone
+        }
+        withUnsafeMutableBytes(of: &header.pointee.type_name) { field in
+            field.initializeMemory(as: UInt8.self, repeating: 0)
+            field.copyBytes(from: bytes)
+        }
+    }
+
+    /// The type name a header records (up to the first NUL; bytes that are not UTF-8 replaced).
+    static func typeName(of header: shmipc_segment_header) -> String {
+        withUnsafeBytes(of: header.type_name) { field in String(decoding: field.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// Creator, step 3: publishes the object and wakes attachers parked on the state word.

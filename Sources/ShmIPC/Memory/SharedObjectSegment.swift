@@ -231,7 +231,7 @@ package struct SharedObjectSegment: ~Copyable {
             size: Int(truncatingIfNeeded: header.element_size),
             stride: Int(truncatingIfNeeded: header.element_stride),
             alignment: Int(truncatingIfNeeded: header.element_alignment),
-            nameHash: header.type_name_hash)
+            nameHash: header.type_name_hash, name: SegmentHeader.typeName(of: header))
         guard found == expected.element else { throw .typeMismatch(expected: expected.element, found: found) }
         guard header.capacity == UInt64(expected.capacity) else {
             throw .capacityMismatch(expected: expected.capacity, found: Int(truncatingIfNeeded: header.capacity))
