@@ -22,9 +22,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        // Recoveries reported through swift-log (silent unless the application sets a logger).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // The async examples (a ServiceGroup service with graceful shutdown; merged queues); examples only.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
         // Micro benchmarks (allocations per operation); resolves here only with this trait.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
@@ -39,6 +40,7 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -74,6 +76,7 @@ let package = Package(
             dependencies: [
                 "ShmIPC", "CShim", "ShmIPCTestSupport", "ShmIPCTestHelper", "ShmIPCExamples", "ShmIPCTool",
                 .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -318,7 +318,10 @@ public final class Connection {
 
     /// Remembers a corruption, so every later call reports it; returns `error`.
     private func noting(_ error: ChannelError) -> ChannelError {
-        if case .corrupted = error { corruption = error }
+        if case .corrupted(let what) = error, corruption == nil {
+            corruption = error
+            logRecovery(.error, "a pipe's shared memory is corrupted; this end refuses every call from now on", ["what": "\(what)"])
+        }
         return error
     }
 

@@ -123,8 +123,12 @@ struct RingProducer: Sendable {
             walked &+= size
             tail = position
         }
-        if tail != control.tail.load(ordering: .relaxed) {  // relaxed: we are its only writer
+        let stored = control.tail.load(ordering: .relaxed)  // relaxed: we are its only writer
+        if tail != stored {
             control.tail.store(tail, ordering: .releasing)  // as in commit()
+            logRecovery(.notice, "a ring's previous producer died between publishing and storing its tail; the tail was recovered", [
+                "bytes": "\(tail &- stored)",
+            ])
         }
     }
 

@@ -212,6 +212,7 @@ final class SharedStore: @unchecked Sendable {
             throw error
         }
         recoveries.wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
+        logRecovery(.warning, "a shared structure was repaired: a writer died in the middle of a change")
         try? lock.markConsistent(me)  // cannot fail: this thread holds the lock
     }
 

@@ -198,6 +198,9 @@ final class PoolDriver {
             }
         } else if let running = worker.inFlight.popFirst() {
             let pid = worker.process.pid ?? ProcessID(rawValue: 0)
+            logRecovery(.warning, "a pool worker died; its running task failed, its queued ones go to another worker", [
+                "pid": "\(pid.rawValue)", "exitCode": "\(worker.process.exitCode ?? 0)", "requeued": "\(worker.inFlight.count)",
+            ])
             deliver(running, .failure(.workerDied(pid: pid, exitCode: worker.process.exitCode ?? 0)))
         }
         ledger.requeue(worker.inFlight)  // never started

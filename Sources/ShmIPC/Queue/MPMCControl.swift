@@ -419,5 +419,6 @@ struct MPMCControl: @unchecked Sendable {
     private func countAbandoned() {
         word64(RingControl.offset(\.abandoned)).wrappingIncrement(ordering: .relaxed)  // relaxed: a statistic
         if countsTasks { TaskCount(state).finish() }
+        logRecovery(.warning, "a queue item was abandoned: the peer moving it died; its slot was repaired")
     }
 }

@@ -228,6 +228,7 @@ public final class Barrier: @unchecked Sendable {
     func arrivedPartyDied() -> Bool {
         let arrived = min(Int(storage.state.pointee.count), parties)
         for index in 0..<arrived where !Sys.threadIsAlive(pids[index]) {  // a pid is its main thread's id
+            logRecovery(.warning, "a barrier party died waiting; the barrier is broken for the others", ["pid": "\(pids[index])"])
             return true
         }
         return false

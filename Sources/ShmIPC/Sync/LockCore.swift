@@ -113,6 +113,9 @@ struct LockCore: @unchecked Sendable {
         }
         inconsistentFlag.storeRelaxed(1)  // relaxed: published by our unlock's release
         recursion = 0
+        logRecovery(.warning, "a lock's owner died holding it; taken over, marked inconsistent until repaired", [
+            "deadOwner": "\(observed & SHMIPC_LOCK_OWNER_MASK)", "newOwner": "\(mine)",
+        ])
         return true
     }
 
