@@ -3,7 +3,7 @@ internal import CShim
 
 /// One end of a ``Pipe``: Python's `multiprocessing.connection.Connection`.
 ///
-/// - Byte messages: ``send(bytes:timeout:)``, ``receive(timeout:)``, ``receive(into:timeout:)``
+/// - Byte messages: ``send(bytes:timeout:)-(UnsafeRawBufferPointer,_)``, ``receive(timeout:)``, ``receive(into:timeout:)``
 ///   (a too-small buffer throws ``ChannelError/bufferTooSmall(needed:)`` and leaves the message
 ///   in place), ``receiveInPlace(timeout:_:)`` (reads the message where it lies), ``poll(timeout:)``.
 /// - Values: ``send(_:timeout:)`` and ``receive(as:timeout:)`` through ``coder``.

@@ -20,7 +20,7 @@ extension MessageQueue {
         }
     }
 
-    /// Takes the next message and decodes it with ``coder``, suspending as ``get(timeout:)``.
+    /// Takes the next message and decodes it with ``coder``, suspending as ``get(timeout:)-45emi``.
     public func get<T: Decodable>(as type: T.Type, timeout: Duration? = nil) async throws -> T {
         let message = try await get(timeout: timeout)
         return try message.withUnsafeBytes { bytes throws(ChannelError) in try coder.decode(type, from: bytes) }
@@ -51,7 +51,7 @@ extension MessageQueue {
         }
     }
 
-    /// Encodes `value` with ``coder`` and puts it, suspending as ``put(bytes:timeout:)``.
+    /// Encodes `value` with ``coder`` and puts it, suspending as ``put(bytes:timeout:)-4udqu``.
     public func put(_ value: some Encodable, timeout: Duration? = nil) async throws {
         try await put(bytes: try coder.encode(value), timeout: timeout)
     }

@@ -25,7 +25,7 @@ public final class MessageQueue: @unchecked Sendable {
     public let maxMessageSize: Int
     /// How this process's threads wait on the queue.
     public let waitStrategy: WaitStrategy
-    /// Encodes and decodes values for ``put(_:timeout:)`` and ``get(as:timeout:)``.
+    /// Encodes and decodes values for ``put(_:timeout:)-5ibv0`` and ``get(as:timeout:)-6mdfk``.
     public let coder: any MessageCoder
     /// When a failed try may next look for a slot held by a dead thread (process-local).
     let repairClock = ManagedAtomic<UInt64>(0)

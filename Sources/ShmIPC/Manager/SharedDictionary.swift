@@ -12,11 +12,11 @@ public import SystemPackage
 /// // in the child: let scores = try SharedDictionary<String, Int>(inheriting: context.descriptors[0])
 /// ```
 ///
-/// - **Storage.** Keys and values are stored as bytes (``StoredCoding``: integers, floating
+/// - **Storage.** Keys and values are stored as bytes (`StoredCoding`: integers, floating
 ///   point, `Bool`, `String` and `[UInt8]` directly, other `Codable` types through
 ///   ``BinaryMessageCoder``) in the segment's heap, whose size is fixed at creation
 ///   (`capacity`, bytes). A full heap is ``ManagerError/noSpace(needed:free:)`` and the
-///   dictionary is unchanged. Keys are equal when their stored bytes are (see ``StoredCoding``).
+///   dictionary is unchanged. Keys are equal when their stored bytes are (see `StoredCoding`).
 /// - **Concurrency.** Any thread of any process may call anything. Writers (`set`, `remove`,
 ///   `modify`…) take the dictionary's process-shared lock; readers (`value(forKey:)`,
 ///   `contains`, `count`, `snapshot`…) take no lock and never wait for each other: they read
@@ -26,7 +26,7 @@ public import SystemPackage
 /// - **Peer death.** Every change is published by one atomic store: a process killed at any
 ///   instant, even inside a change, leaves each key with its old value or its new one, whole,
 ///   and every other key untouched. The next writer (or a reader that found the structure
-///   busy for too long) takes the dead writer's lock within about ``WaitStrategy/parkSlice``
+///   busy for too long) takes the dead writer's lock within about 100 ms (the park slice)
 ///   and repairs what the dead writer left (its half-allocated blocks, the counts) before it
 ///   goes on; ``statistics`` counts the repairs. A `modify` whose process dies before its
 ///   closure returns changes nothing.

@@ -68,7 +68,7 @@ public struct TypeFingerprint: Hashable, Sendable, CustomStringConvertible {
     public let alignment: Int
     public let nameHash: UInt64
     /// The type's fully qualified name (`String(reflecting:)`), for people and tools: the
-    /// header keeps its first ``SegmentHeader/typeNameCapacity`` bytes. Not part of equality
+    /// header keeps its first 40 bytes. Not part of equality
     /// (the hash is).
     public let name: String
 

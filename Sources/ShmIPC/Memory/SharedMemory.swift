@@ -52,6 +52,8 @@ public struct SharedMemory: ~Copyable {
     /// Creates or opens the named segment `name` as `mode` says.
     ///
     /// - Parameters:
+    ///   - name: the segment's name (the file `/dev/shm/shmipc.<name>`).
+    ///   - mode: create, open, or either (``CreationMode``).
     ///   - size: the size to create, rounded up to whole pages. When opening, the existing
     ///     segment must be at least this large (``SharedMemoryError/tooSmall(_:required:found:)``);
     ///     pass 0 to accept any size.

@@ -37,15 +37,19 @@ public final class Pool: Sendable {
     /// Starts `processes` workers (default: ``Multiprocessing/cpuCount``).
     ///
     /// - Parameters:
+    ///   - processes: how many workers (default: ``Multiprocessing/cpuCount``).
     ///   - initializer: an entry each worker runs once before its first task (Python:
     ///     `initializer`, `initargs`); if it throws, the worker exits and tasks sent to it fail
     ///     with `workerDied`. Its argument may hold shared objects (a `Lock`, a `Value`, a
     ///     struct of them): each worker inherits them, as with Python's `initargs=(lock,)`.
+    ///   - initializerArgument: the initializer's argument (Python's `initargs`).
     ///   - maxTasksPerChild: a worker is replaced after this many tasks (chunks).
     ///   - startMethod: how workers start (nil: ``Multiprocessing/startMethod``); `.spawn`
     ///     starts `executable` (default: this program,
     ///     which must call ``Multiprocessing/bootstrap(_:)`` with the entries the pool runs).
+    ///   - executable: the program `.spawn` starts (default: this one).
     ///   - maxMessageSize: the largest chunk of encoded arguments or results (default 1 MiB).
+    ///   - waitStrategy: how this process waits for results.
     ///   - sharing: descriptors every worker receives (shared objects' `inheritableDescriptor`s),
     ///     found by each task and the initializer in ``ChildContext/descriptors``: Python's
     ///     shared objects passed to a pool through `initargs`.

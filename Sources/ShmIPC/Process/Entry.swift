@@ -48,7 +48,7 @@ extension Entry where Output == NoOutput {
 
 extension Entry where Argument == NoArgument {
     /// An entry point that takes no argument: Python's `Process(target=f)` with no `args`.
-    /// Start it with ``Process/init(_:name:daemon:sharing:startMethod:executable:)`` (no
+    /// Start it with ``Process/init(_:name:daemon:sharing:startMethod:executable:)-(Entry<NoArgument,Output>,_,_,_,_,_)`` (no
     /// `argument:`).
     public init(_ name: String, _ body: @escaping @Sendable () throws -> Output) {
         self.name = name

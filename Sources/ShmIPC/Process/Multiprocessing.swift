@@ -15,9 +15,9 @@ internal import Synchronization
 /// }
 /// ```
 ///
-/// Behind it (Notes/0007): ``EntryRegistry`` (the entries), ``ChildRegistry`` (the children,
-/// the lifeline, the exit handler), ``ChildBootstrap`` (the child side of every start method),
-/// ``DescriptorLayout`` (where a child finds its descriptors), and one ``Launcher`` per
+/// Behind it (Notes/0007): `EntryRegistry` (the entries), `ChildRegistry` (the children,
+/// the lifeline, the exit handler), `ChildBootstrap` (the child side of every start method),
+/// `DescriptorLayout` (where a child finds its descriptors), and one `Launcher` per
 /// ``StartMethod``.
 public enum Multiprocessing {
     /// Registers `entries` and, in a child ShmIPC started, runs the requested entry and exits

@@ -104,6 +104,10 @@ public final class Process: Sendable {
     /// objects are kept alive with this `Process`.
     ///
     /// - Parameters:
+    ///   - entry: the registered entry point the child runs.
+    ///   - argument: its argument, encoded for the child (shared objects inside it are inherited).
+    ///   - name: the process's name (default `Process-N`, as Python's).
+    ///   - daemon: whether the child is ended when this process exits (Python's `daemon`).
     ///   - sharing: descriptors to hand to the child (``ChildContext/descriptors``), such as
     ///     shared objects' `inheritableDescriptor`s. They stay open here.
     ///   - startMethod: how to start it; nil: the program's (``Multiprocessing/startMethod``).

@@ -2,7 +2,7 @@ internal import Atomics
 public import SystemPackage
 
 /// A ``Queue`` that also counts unfinished tasks: every put adds one, every ``taskDone()``
-/// removes one, and ``join(timeout:)`` waits until none is left.
+/// removes one, and ``join(timeout:)-8p9ma`` waits until none is left.
 ///
 /// Python: `multiprocessing.JoinableQueue` (`task_done`, `join`). Its kind differs from a plain
 /// ``Queue``'s, so the two cannot attach to each other's segments by mistake.
@@ -38,7 +38,7 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
 
     var tasks: TaskCount { TaskCount(control.state) }
 
-    /// Puts `value` and counts one more unfinished task (see ``Queue/put(_:timeout:)``).
+    /// Puts `value` and counts one more unfinished task (see ``Queue/put(_:timeout:)-1n64j``).
     public func put(_ value: Element, timeout: Duration? = nil) throws(QueueError) {
         tasks.add()
         do { try queue.put(value, timeout: timeout) } catch {
@@ -59,7 +59,7 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
         return done
     }
 
-    /// Takes the next element; see ``Queue/get(timeout:)``. Call ``taskDone()`` when its work is done.
+    /// Takes the next element; see ``Queue/get(timeout:)-8zcgi``. Call ``taskDone()`` when its work is done.
     public func get(timeout: Duration? = nil) throws(QueueError) -> Element { try queue.get(timeout: timeout) }
 
     /// Takes the next element without waiting; see ``Queue/tryGet()``.

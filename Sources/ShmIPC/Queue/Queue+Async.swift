@@ -33,7 +33,7 @@ extension Queue {
     }
 
     /// The elements as they arrive, until the queue is closed and drained: `for try await
-    /// item in queue.elements`. Each iteration is an async ``get(timeout:)``; several
+    /// item in queue.elements`. Each iteration is an async ``get(timeout:)-qdf4``; several
     /// consumers iterating one queue share its elements.
     public var elements: Elements { Elements(queue: self) }
 
@@ -80,11 +80,11 @@ extension Queue {
 
 extension JoinableQueue {
     /// Takes the next element, suspending the task while the queue is empty; see
-    /// ``Queue/get(timeout:)-(Duration?)async``. Call ``taskDone()`` when its work is done.
+    /// ``Queue/get(timeout:)-qdf4``. Call ``taskDone()`` when its work is done.
     public func get(timeout: Duration? = nil) async throws -> Element { try await queue.get(timeout: timeout) }
 
     /// Puts `value` and counts one more unfinished task, suspending the task while the queue
-    /// is full; see ``Queue/put(_:timeout:)-(_,Duration?)async``. A put that fails or is
+    /// is full; see ``Queue/put(_:timeout:)-176yd``. A put that fails or is
     /// cancelled counts nothing.
     public func put(_ value: Element, timeout: Duration? = nil) async throws {
         tasks.add()

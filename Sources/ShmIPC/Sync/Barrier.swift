@@ -22,7 +22,7 @@ public import SystemPackage
 /// ``SyncError/brokenBarrier``: it never proceeds as if all parties met when they may not have.
 ///
 /// - Peer death: a party that dies while waiting is noticed by the other waiters within about
-///   ``WaitStrategy/parkSlice`` (each records its pid on arrival) and breaks the barrier. A
+///   100 ms (the park slice) (each records its pid on arrival) and breaks the barrier. A
 ///   party that dies before it arrives cannot be told from a slow one: give `wait` a timeout.
 ///   The internal lock survives a dead holder as ``Lock`` does.
 public final class Barrier: @unchecked Sendable {

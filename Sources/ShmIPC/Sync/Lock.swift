@@ -13,7 +13,7 @@ public import SystemPackage
 /// - Cost: uncontended `acquire` + `release` is one CAS and one exchange on shared memory.
 /// - Waiting: per ``WaitStrategy``; `release` makes a wake-up syscall only if somebody parked.
 /// - Peer death: if the holder dies, the next acquirer (or a parked waiter, within about
-///   ``WaitStrategy/parkSlice`` of the death) gets the lock with
+///   100 ms (the park slice) of the death) gets the lock with
 ///   ``LockAcquisition/previousOwnerDied``, and so does every acquirer after it until one calls
 ///   ``markConsistent()``. A waiter's death affects nobody. Caveats: the owner is identified by
 ///   its kernel thread id; a dead owner whose id is reused by a new thread before a waiter looks

@@ -6,7 +6,7 @@ internal import CShim
 /// on the same object with different strategies.
 public enum WaitStrategy: Hashable, Sendable {
     /// Never sleep: poll with a CPU-relax hint until ready or the deadline. The lowest latency;
-    /// burns a core while waiting. Dead-owner detection still runs every ``parkSlice``.
+    /// burns a core while waiting. Dead-owner detection still runs every park slice (100 ms).
     case spin
     /// Poll `spins` times, then sleep on a futex (the default). A reply that comes within the
     /// spin window does not pay for a sleep and a wake-up (~10–30 µs on a VM).
