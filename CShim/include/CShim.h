@@ -195,7 +195,7 @@ typedef struct shmipc_lock_state {
     uint32_t word;          ///< futex: owner tid | WAITERS, or 0
     uint32_t inconsistent;  ///< 1 once a dead owner's lock was taken over, until markConsistent()
     uint32_t recursion;     ///< RLock depth; written by the owner only
-    uint32_t reserved;
+    uint32_t recoveries;    ///< times a dead owner's lock was taken over (a statistic; written by the new owner)
 } shmipc_lock_state;
 _Static_assert(sizeof(shmipc_lock_state) == 16, "lock state");
 
@@ -248,9 +248,11 @@ _Static_assert(offsetof(shmipc_barrier_state, outcomes) == 40, "barrier outcomes
 /// cache-line pair apart (producers: tail; consumers: head; parking; read-mostly; joinable).
 typedef struct shmipc_queue_state {
     uint64_t tail;              ///< next index to fill (MPMC: claimed by CAS; SPSC: producer's store)
-    uint8_t pad0[SHMIPC_CACHE_PAIR - 8];
+    uint64_t produced;          ///< byte rings: messages published so far (a statistic, on the producer's own line)
+    uint8_t pad0[SHMIPC_CACHE_PAIR - 16];
     uint64_t head;              ///< next index to take (MPMC: claimed by CAS; SPSC: consumer's store)
-    uint8_t pad1[SHMIPC_CACHE_PAIR - 8];
+    uint64_t consumed;          ///< byte rings: messages taken so far (a statistic, on the consumer's own line)
+    uint8_t pad1[SHMIPC_CACHE_PAIR - 16];
     uint32_t not_empty_epoch;   ///< futex consumers park on; bumped by a put that sees waiters
     uint32_t not_empty_waiters; ///< consumers registered to park
     uint32_t not_full_epoch;    ///< futex producers park on; bumped by a get that sees waiters

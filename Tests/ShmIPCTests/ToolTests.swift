@@ -55,6 +55,7 @@ extension ShmIPCTests {
             let pipe = try #require(reports[names[2].rawValue])
             #expect(pipe.kind == "pipe" && pipe.elementType == "ShmIPC.Pipe.duplex", "\(pipe)")
             #expect(pipe.depth == 2 * RingGeometry.recordSize(10) && pipe.depthUnit == "bytes", "\(pipe)")
+            #expect(pipe.counters["messagesSent"] == 2 && pipe.counters["messagesReceived"] == 0, "\(pipe.counters)")
 
             let (status, output) = try Self.shmipc(["inspect", names[0].rawValue, "--json"])
             #expect(status == .exited(0), "\(output)")

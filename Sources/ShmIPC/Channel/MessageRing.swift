@@ -67,6 +67,8 @@ struct RingProducer: Sendable {
     @usableFromInline var tail: UInt64
     /// The consumer's head as last read: re-read only when the ring looks full.
     @usableFromInline var cachedHead: UInt64
+    /// Messages published so far (this producer's copy of `produced`).
+    @usableFromInline var produced: UInt64
 
     /// Space for one record, not yet published.
     @usableFromInline
@@ -89,6 +91,7 @@ struct RingProducer: Sendable {
         self.control = control
         self.geometry = geometry
         tail = control.tail.load(ordering: .relaxed)  // relaxed: only a producer (us now) writes it
+        produced = control.produced.load(ordering: .relaxed)  // relaxed: a statistic only producers write
         cachedHead = 0
         recoverTail()
         cachedHead = try readHead()
@@ -194,6 +197,8 @@ struct RingProducer: Sendable {
         tail = reservation.position &+ UInt64(RingGeometry.recordSize(length))
         // Release: for snapshots and a later producer of this ring; no receiver waits on it.
         control.tail.store(tail, ordering: .releasing)
+        produced &+= 1
+        control.produced.store(produced, ordering: .relaxed)  // relaxed: a statistic (on the tail's line)
         control.didPut()
     }
 
@@ -227,11 +232,14 @@ struct RingConsumer: Sendable {
     @usableFromInline let geometry: RingGeometry
     /// The next position to read.
     @usableFromInline var head: UInt64
+    /// Messages taken so far (this consumer's copy of `consumed`).
+    @usableFromInline var consumed: UInt64
 
     init(control: RingControl, geometry: RingGeometry) throws(ChannelError) {
         self.control = control
         self.geometry = geometry
         head = control.head.load(ordering: .acquiring)  // pairs with a previous consumer's release
+        consumed = control.consumed.load(ordering: .relaxed)  // relaxed: a statistic only consumers write
         guard head % UInt64(RingGeometry.alignment) == 0 else { throw .corrupted("ring head \(head) is not record-aligned") }
     }
 
@@ -269,6 +277,8 @@ struct RingConsumer: Sendable {
         head &+= UInt64(RingGeometry.recordSize(length))
         // Release: pairs with the acquire in RingProducer.readHead(): our reads are done.
         control.head.store(head, ordering: .releasing)
+        consumed &+= 1
+        control.consumed.store(consumed, ordering: .relaxed)  // relaxed: a statistic (on the head's line)
         control.didGet()
     }
 

@@ -188,7 +188,7 @@ package enum SegmentInspector {
         case .pipe:
             // One or two rings, each a queue state and its bytes (the header's capacity).
             let ringSize = queue.stride + Int(truncatingIfNeeded: min(capacity, UInt64(Int.max / 4)))
-            var bytes: UInt64 = 0, sent: UInt64 = 0, received: UInt64 = 0
+            var bytes: UInt64 = 0, sent: UInt64 = 0, received: UInt64 = 0, messagesSent: UInt64 = 0, messagesReceived: UInt64 = 0
             var ring = 0
             while ring < 2, (ring + 1) * ringSize <= size {
                 let base = ring * ringSize
@@ -196,6 +196,8 @@ package enum SegmentInspector {
                 bytes &+= tail &- head <= capacity ? tail &- head : 0
                 sent &+= tail
                 received &+= head
+                messagesSent &+= word64(base + queue.offset(of: \.produced)!)
+                messagesReceived &+= word64(base + queue.offset(of: \.consumed)!)
                 ring += 1
             }
             report.depth = Int(clamping: bytes)
@@ -203,18 +205,23 @@ package enum SegmentInspector {
             report.counters["directions"] = UInt64(ring)
             report.counters["bytesSent"] = sent
             report.counters["bytesReceived"] = received
+            report.counters["messagesSent"] = messagesSent
+            report.counters["messagesReceived"] = messagesReceived
         case .lock, .recursiveLock:
             guard size >= MemoryLayout<shmipc_lock_state>.size else { return }
             holder(at: 0)
+            report.counters["ownerDiedRecoveries"] = UInt64(word32(MemoryLayout<shmipc_lock_state>.offset(of: \.recoveries)!))
             report.counters["ownerDiedUnrepaired"] = UInt64(word32(MemoryLayout<shmipc_lock_state>.offset(of: \.inconsistent)!))
         case .condition:
             guard size >= MemoryLayout<shmipc_condition_state>.size else { return }
             holder(at: 0)
+            report.counters["ownerDiedRecoveries"] = UInt64(word32(MemoryLayout<shmipc_lock_state>.offset(of: \.recoveries)!))
             report.counters["waiting"] = UInt64(word32(MemoryLayout<shmipc_condition_state>.offset(of: \.waiting)!))
         case .barrier:
             guard size >= MemoryLayout<shmipc_barrier_state>.size else { return }
             holder(at: 0)
             let barrier = MemoryLayout<shmipc_barrier_state>.self
+            report.counters["ownerDiedRecoveries"] = UInt64(word32(MemoryLayout<shmipc_lock_state>.offset(of: \.recoveries)!))
             report.counters["parties"] = UInt64(word32(barrier.offset(of: \.parties)!))
             report.counters["waiting"] = UInt64(word32(barrier.offset(of: \.count)!))
             report.counters["broken"] = UInt64(word32(barrier.offset(of: \.broken)!))

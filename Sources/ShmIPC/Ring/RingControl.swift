@@ -55,6 +55,9 @@ struct RingControl: @unchecked Sendable {
     }
     @inlinable var tail: UnsafeAtomic<UInt64> { word64(Self.offset(\.tail)) }
     @inlinable var head: UnsafeAtomic<UInt64> { word64(Self.offset(\.head)) }
+    /// Byte rings: messages published and taken so far (statistics, each on its side's line).
+    @inlinable var produced: UnsafeAtomic<UInt64> { word64(Self.offset(\.produced)) }
+    @inlinable var consumed: UnsafeAtomic<UInt64> { word64(Self.offset(\.consumed)) }
     /// Consumers park here (`not_empty_epoch`, then `not_empty_waiters`).
     @inlinable var notEmpty: ParkingWord { ParkingWord(state, offset: Self.offset(\.not_empty_epoch)) }
     /// Producers park here (`not_full_epoch`, then `not_full_waiters`).

@@ -24,7 +24,7 @@ struct LockCore: @unchecked Sendable {
     }
 
     static func initialize(_ state: UnsafeMutablePointer<shmipc_lock_state>) {
-        state.initialize(to: shmipc_lock_state(word: 0, inconsistent: 0, recursion: 0, reserved: 0))
+        state.initialize(to: shmipc_lock_state(word: 0, inconsistent: 0, recursion: 0, recoveries: 0))
     }
 
     /// The recursion depth; read and written only by the owner (plain accesses suffice: the
@@ -113,6 +113,7 @@ struct LockCore: @unchecked Sendable {
         }
         inconsistentFlag.storeRelaxed(1)  // relaxed: published by our unlock's release
         recursion = 0
+        state.pointee.recoveries &+= 1  // plain: written only by owners, ordered by the lock
         logRecovery(.warning, "a lock's owner died holding it; taken over, marked inconsistent until repaired", [
             "deadOwner": "\(observed & SHMIPC_LOCK_OWNER_MASK)", "newOwner": "\(mine)",
         ])

@@ -43,6 +43,7 @@ extension ShmIPCTests {
             #expect(try lock.acquire(timeout: .seconds(60)) == .previousOwnerDied)
             try lock.markConsistent()
             try lock.release()
+            #expect(SegmentInspector.report(name.rawValue)?.counters["ownerDiedRecoveries"] == 1, "the take-over is counted")
             let takeOvers = records.all.filter { $0.2["deadOwner"] == "\(holder.pid)" }
             #expect(takeOvers.count == 1, "\(records.all)")
             #expect(takeOvers.first?.0 == .warning && takeOvers.first?.1.contains("owner died") == true, "\(takeOvers)")
