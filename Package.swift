@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         // Recoveries reported through swift-log (silent unless the application sets a logger).
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // Objects' live figures for a service's metrics backend (ShmIPCMetrics).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         // The async examples (a ServiceGroup service with graceful shutdown; merged queues); examples only.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // `swift package generate-documentation --target ShmIPC` (the DocC catalogue).
@@ -43,6 +45,7 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -79,6 +82,7 @@ let package = Package(
                 "ShmIPC", "CShim", "ShmIPCTestSupport", "ShmIPCTestHelper", "ShmIPCExamples", "ShmIPCTool",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

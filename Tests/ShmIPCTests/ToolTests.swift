@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 @testable import ShmIPC
+import MetricsTestKit
 import Testing
 
 extension ShmIPCTests {
@@ -142,5 +143,29 @@ extension ShmIPCTests {
     struct CleanPlan: Decodable {
         var removed: [String]
         var dryRun: Bool
+    }
+}
+
+extension ShmIPCTests.ToolTests {
+    /// The metrics adapter records a queue's depth as a gauge and its puts and gets as
+    /// counters that grow by what happened between updates.
+    @Test func metricsReportAQueuesDepthAndTotals() throws {
+        let (_, names) = Self.names("metrics")
+        defer { names.forEach(TestNames.cleanUp) }
+        let queue = try Queue<UInt64>(name: names[0], mode: .createExclusive, capacity: 16)
+        let metrics = TestMetrics()
+        let sut = ShmIPCMetrics(objects: [names[0].rawValue], factory: metrics)
+        let dimensions = [("object", names[0].rawValue), ("kind", "queue")]
+        for value in UInt64(0)..<5 { #expect(try queue.tryPut(value)) }
+        sut.update()
+        #expect(try metrics.expectGauge("shmipc.depth", dimensions).lastValue == 5)
+        #expect(metrics.counterTotal(label: "shmipc.puts", dimensions: dimensions) == 5)
+        _ = try queue.tryGet()
+        _ = try queue.tryGet()
+        sut.update()
+        #expect(try metrics.expectGauge("shmipc.depth", dimensions).lastValue == 3)
+        #expect(metrics.counterTotal(label: "shmipc.puts", dimensions: dimensions) == 5)
+        #expect(metrics.counterTotal(label: "shmipc.gets", dimensions: dimensions) == 2)
+        #expect(try metrics.expectGauge("shmipc.valid", dimensions).lastValue == 1)
     }
 }
