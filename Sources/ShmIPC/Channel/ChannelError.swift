@@ -40,6 +40,7 @@ public enum ChannelError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The bytes received do not decode as the requested type.
     case decodingFailed(String)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .timedOut: "timed out"

@@ -441,8 +441,10 @@ extension Connection {
         let connection: Connection
         let receive: (Connection, isolated (any Actor)?) async throws -> Element
 
+        /// The iterator: each `next` receives one message.
         public func makeAsyncIterator() -> Iterator { Iterator(connection: connection, receive: receive) }
 
+        /// Receives the connection's messages one by one.
         public struct Iterator: AsyncIteratorProtocol {
             let connection: Connection
             let receive: (Connection, isolated (any Actor)?) async throws -> Element
@@ -452,6 +454,7 @@ extension Connection {
                 do { return try await receive(connection, actor) } catch ChannelError.endOfStream { return nil }
             }
 
+            /// The next message, received from a nonisolated context; nil at the end of the stream.
             public mutating func next() async throws -> Element? {
                 try await next(isolation: nil)
             }

@@ -28,8 +28,10 @@ public protocol MessageCoder: Sendable {
 /// - unkeyed containers (arrays, sets): a 4-byte element count, then the elements;
 /// - dictionaries: a 4-byte entry count, then key and value pairs.
 public struct BinaryMessageCoder: MessageCoder {
+    /// The coder.
     public init() {}
 
+    /// Encodes `value` in the compact binary form.
     public func encode<T: Encodable>(_ value: T) throws(ChannelError) -> [UInt8] {
         try encode(value, after: [])
     }
@@ -51,6 +53,7 @@ public struct BinaryMessageCoder: MessageCoder {
         return encoder.bytes
     }
 
+    /// Decodes a `type` from `bytes`; bytes that do not decode throw ``ChannelError/decodingFailed(_:)``.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws(ChannelError) -> T {
         try decode(type, from: bytes, inherited: nil)
     }

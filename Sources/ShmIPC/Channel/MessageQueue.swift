@@ -225,6 +225,7 @@ public final class MessageQueue: @unchecked Sendable {
 
     /// Messages in the queue (a best-effort snapshot).
     public var count: Int { control.count }
+    /// Whether it holds nothing (a snapshot).
     public var isEmpty: Bool { count == 0 }
     /// Whether the queue holds `capacity` messages (a snapshot). Python: `full()`.
     public var isFull: Bool { count >= capacity }
@@ -241,8 +242,11 @@ public final class MessageQueue: @unchecked Sendable {
     /// Closes the queue: puts fail with ``ChannelError/closed``; gets drain what is left, then
     /// fail with ``ChannelError/endOfStream``.
     public func close() { control.close() }
+    /// Whether it was closed.
     public var isClosed: Bool { control.isClosed }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }

@@ -23,7 +23,10 @@ public final class Pipe: @unchecked Sendable {
     /// The ends of a pipe. A one-way pipe's first end receives, its second end sends
     /// (Python's `r, w = Pipe(duplex=False)`).
     public enum End: Sendable, Hashable {
-        case first, second
+        /// The first end (a one-way pipe's receiving end).
+        case first
+        /// The second end (a one-way pipe's sending end).
+        case second
     }
 
     /// Creates an inheritable pipe. `capacity` is the ring size in bytes per direction
@@ -87,7 +90,9 @@ public final class Pipe: @unchecked Sendable {
         geometry.control(at: UnsafeMutableRawPointer(storage.state) + index * geometry.stateSize)
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+    /// The object's name; `nil` for an inheritable object.
     public var name: SegmentName? { storage.name }
 
     /// Removes the pipe's name (creator only); open connections keep working.

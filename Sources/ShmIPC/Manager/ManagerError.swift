@@ -18,6 +18,7 @@ public enum ManagerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// closure uses the object it is modifying.
     case lock(SyncError)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .noSpace(let needed, let free): "no free block of \(needed) bytes in the shared heap (\(free) bytes free in all)"

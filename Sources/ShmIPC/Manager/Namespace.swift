@@ -119,9 +119,12 @@ public final class Namespace: @unchecked Sendable {
 
     // MARK: facts
 
+    /// How full the namespace's heap is, and how often it was repaired (a snapshot).
     public var statistics: SharedHeapStatistics { attributes.statistics }
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { attributes.inheritableDescriptor }
     /// The segment's name, for named namespaces (not `name`: that is an attribute's, `ns.name`).
     public var segmentName: SegmentName? { attributes.name }
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try attributes.unlink() }
 }

@@ -121,6 +121,7 @@ public final class SharedDictionary<Key: Hashable & Codable, Value: Codable>: @u
         (try? store.read { () throws(ManagerError) -> Int in Int(clamping: store.count.load(ordering: .relaxed)) }) ?? 0
     }
 
+    /// Whether it holds nothing (a snapshot).
     public var isEmpty: Bool { count == 0 }
 
     /// The keys (a consistent snapshot, in no particular order). Python: `d.keys()`.

@@ -30,6 +30,7 @@ public final class SharedList<Element: Codable>: @unchecked Sendable {
     /// concurrent use by threads and processes (see ``SharedStore``).
     let store: SharedStore
 
+    /// The heap size a list gets when none is given, in bytes.
     public static var defaultCapacity: Int { SharedStore.defaultCapacity }
 
     /// Creates an inheritable list with a heap of `capacity` bytes (at least 4 KiB).
@@ -68,6 +69,7 @@ public final class SharedList<Element: Codable>: @unchecked Sendable {
     /// The number of elements (a snapshot). Python: `len(l)`.
     public var count: Int { table.count() }
 
+    /// Whether it holds nothing (a snapshot).
     public var isEmpty: Bool { count == 0 }
 
     /// The element at `index`. Traps if `index` is out of range or on the errors of
@@ -256,7 +258,10 @@ public final class SharedList<Element: Codable>: @unchecked Sendable {
     /// How full the heap is, and how often a writer repaired the list after another died.
     public var statistics: SharedHeapStatistics { store.statistics }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { store.storage.inheritableDescriptor }
+    /// The object's name; `nil` for an inheritable object.
     public var name: SegmentName? { store.storage.name }
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try store.storage.unlink() }
 }

@@ -1,21 +1,36 @@
 /// What a shared object is, as recorded in its header. An attacher that expects one kind and
 /// finds another fails with ``SharedObjectError/kindMismatch(expected:found:)``.
 public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The raw value.
     public let rawValue: UInt32
+    /// The value with this raw value.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
+    /// ``Lock``.
     public static let lock = ObjectKind(rawValue: 1)
+    /// ``RLock``.
     public static let recursiveLock = ObjectKind(rawValue: 2)
+    /// ``Semaphore`` without a bound.
     public static let semaphore = ObjectKind(rawValue: 3)
+    /// ``Semaphore`` with a bound (Python's `BoundedSemaphore`).
     public static let boundedSemaphore = ObjectKind(rawValue: 4)
+    /// ``Event``.
     public static let event = ObjectKind(rawValue: 5)
+    /// ``Condition``.
     public static let condition = ObjectKind(rawValue: 6)
+    /// ``Barrier``.
     public static let barrier = ObjectKind(rawValue: 7)
+    /// ``Queue``.
     public static let queue = ObjectKind(rawValue: 8)
+    /// ``JoinableQueue``.
     public static let joinableQueue = ObjectKind(rawValue: 9)
+    /// ``Value``.
     public static let value = ObjectKind(rawValue: 10)
+    /// ``SharedArray``.
     public static let array = ObjectKind(rawValue: 11)
+    /// ``Pipe``.
     public static let pipe = ObjectKind(rawValue: 12)
+    /// ``SPSCQueue``.
     public static let spscQueue = ObjectKind(rawValue: 13)
     /// ``MessageQueue``.
     public static let messageQueue = ObjectKind(rawValue: 14)
@@ -30,6 +45,7 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// For tests and tools that need a kind of their own.
     public static let testing = ObjectKind(rawValue: 0xFFFF)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .lock: "lock"
@@ -63,15 +79,20 @@ public struct ObjectKind: RawRepresentable, Hashable, Sendable, CustomStringConv
 /// that declare the type in a module of the same name. It cannot prove two types have the same
 /// meaning; it catches the common mistake of attaching with the wrong type.
 public struct TypeFingerprint: Hashable, Sendable, CustomStringConvertible {
+    /// `MemoryLayout<T>.size`.
     public let size: Int
+    /// `MemoryLayout<T>.stride`.
     public let stride: Int
+    /// `MemoryLayout<T>.alignment`.
     public let alignment: Int
+    /// FNV-1a (64 bits) of the type's fully qualified name.
     public let nameHash: UInt64
     /// The type's fully qualified name (`String(reflecting:)`), for people and tools: the
     /// header keeps its first 40 bytes. Not part of equality
     /// (the hash is).
     public let name: String
 
+    /// A fingerprint from its parts (a type's own: ``init(of:)``).
     public init(size: Int, stride: Int, alignment: Int, nameHash: UInt64, name: String = "") {
         self.size = size
         self.stride = stride
@@ -96,10 +117,12 @@ public struct TypeFingerprint: Hashable, Sendable, CustomStringConvertible {
     /// For objects without an element type (locks, events…).
     public static let none = TypeFingerprint(size: 0, stride: 0, alignment: 0, nameHash: 0)
 
+    /// Equal when size, stride, alignment and name hash are (the name is not compared).
     public static func == (lhs: TypeFingerprint, rhs: TypeFingerprint) -> Bool {
         lhs.size == rhs.size && lhs.stride == rhs.stride && lhs.alignment == rhs.alignment && lhs.nameHash == rhs.nameHash
     }
 
+    /// Hashes the essential components.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(size)
         hasher.combine(stride)
@@ -107,6 +130,7 @@ public struct TypeFingerprint: Hashable, Sendable, CustomStringConvertible {
         hasher.combine(nameHash)
     }
 
+    /// A description for people: logs and error messages.
     public var description: String {
         self == .none
             ? "no element type"

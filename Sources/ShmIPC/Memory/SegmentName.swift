@@ -29,15 +29,21 @@ public struct SegmentName: Hashable, Sendable, CustomStringConvertible {
     /// The path of the segment's file on Linux.
     public var path: String { "/dev/shm/" + Self.osPrefix + rawValue }
 
+    /// A description for people: logs and error messages.
     public var description: String { rawValue }
 
     /// Why a name is not accepted.
     public enum Problem: Hashable, Sendable, CustomStringConvertible {
+        /// The name is empty.
         case empty
+        /// The name is longer than the OS allows with the prefix.
         case tooLong(length: Int, maximum: Int)
+        /// A character outside `A–Z a–z 0–9 . _ -`.
         case invalidCharacter(Character)
+        /// The name starts with a dot.
         case leadingDot
 
+        /// A description for people: logs and error messages.
         public var description: String {
             switch self {
             case .empty: "the name is empty"

@@ -25,6 +25,7 @@ public enum SharedMemoryError: Error, Hashable, Sendable, CustomStringConvertibl
     /// Any other failure of a system call, with the operation that failed.
     case system(Errno, operation: String)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .invalidName(let name, let problem): "invalid shared-memory name '\(name)': \(problem)"

@@ -22,6 +22,7 @@ public enum SharedObjectError: Error, Hashable, Sendable, CustomStringConvertibl
     /// The creator died before it finished initializing the object.
     case creatorDied(pid: Int32)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .segment(let error): error.description

@@ -260,8 +260,11 @@ public final class Pool: Sendable {
 
 /// Two arguments for one entry (``Pool/starmap(_:_:chunkSize:timeout:)``).
 public struct Pair<First: Codable & Sendable, Second: Codable & Sendable>: Codable, Sendable {
+    /// The first argument.
     public var first: First
+    /// The second argument.
     public var second: Second
+    /// The pair of `first` and `second`.
     public init(_ first: First, _ second: Second) {
         self.first = first
         self.second = second

@@ -28,6 +28,7 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     /// last worker's description of the initializer's error.
     case initializerFailed(String)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .taskFailed(let message): "the task failed in the worker: \(message)"
@@ -56,6 +57,7 @@ public enum PoolStartError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The pool's background thread (for callbacks and `async` results).
     case thread(Errno)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .process(let error): "\(error)"

@@ -46,6 +46,7 @@ where Arguments.Element: Codable & Sendable {
     /// Refill when fewer chunks than this are still running.
     @usableFromInline var lowWater: Int { pool.processes * PoolCore.window }
 
+    /// The next result (in order for `imap`, as they come for `imapUnordered`), waiting for it; nil after the last.
     @inlinable public mutating func next() -> Result<Output, PoolError>? {
         while true {
             if outputIndex < outputs.count {

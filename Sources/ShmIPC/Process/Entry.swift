@@ -86,10 +86,13 @@ extension Entry where Output == NoOutput {
 
 /// The argument of an entry point that takes none (encoded as one byte, as ``NoOutput``).
 public struct NoArgument: Codable, Hashable, Sendable {
+    /// The empty argument.
     public init() {}
 
+    /// Decodes the one byte ``NoOutput`` encodes.
     public init(from decoder: any Decoder) throws { _ = try NoOutput(from: decoder) }
 
+    /// Encodes one byte, as ``NoOutput``.
     public func encode(to encoder: any Encoder) throws { try NoOutput().encode(to: encoder) }
 }
 
@@ -99,8 +102,10 @@ public struct NoArgument: Codable, Hashable, Sendable {
 /// elements can fit in the bytes left (a hostile count must not make it loop or reserve), so
 /// `pool.map` of an entry returning nothing needs its outputs to take room.
 public struct NoOutput: Codable, Hashable, Sendable {
+    /// The empty output.
     public init() {}
 
+    /// Decodes the one byte (any other content is a decoding error).
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         guard try container.decode(UInt8.self) == 0 else {
@@ -108,6 +113,7 @@ public struct NoOutput: Codable, Hashable, Sendable {
         }
     }
 
+    /// Encodes one byte.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(UInt8(0))
@@ -116,6 +122,7 @@ public struct NoOutput: Codable, Hashable, Sendable {
 
 /// What ``Multiprocessing/bootstrap(_:)`` takes: any ``Entry``.
 public protocol EntryPoint: Sendable {
+    /// The name the entry is registered under (the same in every process).
     var name: String { get }
 }
 

@@ -4,20 +4,24 @@
 // that launches, so the objects' own layers know nothing of launches.
 
 extension Value: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "Value", descriptor: inheritableDescriptor, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         try self.init(inheriting: InheritedObject(from: decoder, kind: "Value").descriptor)
     }
 }
 
 extension SharedArray: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "SharedArray", descriptor: inheritableDescriptor, parameters: [count], to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "SharedArray", parameters: 1)
         try self.init(inheriting: object.descriptor, count: object.parameters[0])
@@ -25,10 +29,12 @@ extension SharedArray: Codable {
 }
 
 extension Lock: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "Lock", descriptor: inheritableDescriptor, waitStrategy: waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "Lock")
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)
@@ -36,10 +42,12 @@ extension Lock: Codable {
 }
 
 extension RLock: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "RLock", descriptor: inheritableDescriptor, waitStrategy: waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "RLock")
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)
@@ -47,12 +55,14 @@ extension RLock: Codable {
 }
 
 extension Semaphore: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(
             self, kind: "Semaphore", descriptor: inheritableDescriptor, parameters: [maximum ?? -1], waitStrategy: waitStrategy,
             to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "Semaphore", parameters: 1)
         let maximum = object.parameters[0]
@@ -61,10 +71,12 @@ extension Semaphore: Codable {
 }
 
 extension Event: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "Event", descriptor: inheritableDescriptor, waitStrategy: waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "Event")
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)
@@ -72,10 +84,12 @@ extension Event: Codable {
 }
 
 extension Condition: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "Condition", descriptor: inheritableDescriptor, waitStrategy: waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "Condition")
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)
@@ -83,11 +97,13 @@ extension Condition: Codable {
 }
 
 extension Barrier: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(
             self, kind: "Barrier", descriptor: inheritableDescriptor, parameters: [parties], waitStrategy: waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "Barrier", parameters: 1)
         try self.init(inheriting: object.descriptor, parties: object.parameters[0], waitStrategy: object.waitStrategy)
@@ -95,11 +111,13 @@ extension Barrier: Codable {
 }
 
 extension Queue: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(
             self, kind: "Queue", descriptor: inheritableDescriptor, parameters: [capacity], waitStrategy: waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "Queue", parameters: 1)
         try self.init(inheriting: object.descriptor, capacity: object.parameters[0], waitStrategy: object.waitStrategy)
@@ -107,12 +125,14 @@ extension Queue: Codable {
 }
 
 extension JoinableQueue: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(
             self, kind: "JoinableQueue", descriptor: inheritableDescriptor, parameters: [capacity],
             waitStrategy: queue.waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "JoinableQueue", parameters: 1)
         try self.init(inheriting: object.descriptor, capacity: object.parameters[0], waitStrategy: object.waitStrategy)
@@ -120,10 +140,12 @@ extension JoinableQueue: Codable {
 }
 
 extension SPSCQueue: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "SPSCQueue", descriptor: inheritableDescriptor, parameters: [capacity], to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "SPSCQueue", parameters: 1)
         try self.init(inheriting: object.descriptor, capacity: object.parameters[0])
@@ -143,6 +165,7 @@ extension MessageQueue: Codable {
             waitStrategy: waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "MessageQueue", parameters: 2)
         try self.init(
@@ -152,11 +175,13 @@ extension MessageQueue: Codable {
 }
 
 extension SharedDictionary: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(
             self, kind: "SharedDictionary", descriptor: inheritableDescriptor, waitStrategy: store.waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "SharedDictionary")
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)
@@ -164,10 +189,12 @@ extension SharedDictionary: Codable {
 }
 
 extension SharedList: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(self, kind: "SharedList", descriptor: inheritableDescriptor, waitStrategy: store.waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "SharedList")
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)
@@ -175,11 +202,13 @@ extension SharedList: Codable {
 }
 
 extension Namespace: Codable {
+    /// Encodes the object into a launch argument, for a child to inherit (see `Process`).
     public func encode(to encoder: any Encoder) throws {
         try InheritedObject.encode(
             self, kind: "Namespace", descriptor: inheritableDescriptor, waitStrategy: attributes.store.waitStrategy, to: encoder)
     }
 
+    /// Attaches, in a child, the object a launch argument carries.
     public convenience init(from decoder: any Decoder) throws {
         let object = try InheritedObject(from: decoder, kind: "Namespace")
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)

@@ -25,6 +25,7 @@ public enum ProcessError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A system call failed (posix_spawn, fork, memfd_create, …).
     case system(call: String, Errno)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .entryNotRegistered(let name): "no entry point named '\(name)' is registered (Multiprocessing.bootstrap)"

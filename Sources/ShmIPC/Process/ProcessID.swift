@@ -5,23 +5,29 @@ internal import Glibc
 /// A process id. Python hands out plain ints; a type keeps pids apart from exit codes, signal
 /// numbers and descriptors in signatures (``Process/pid``, ``Pool/workerPIDs``).
 public struct ProcessID: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The raw value.
     public let rawValue: Int32
 
+    /// The value with this raw value.
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// This process's id. Python: `os.getpid()`.
     public static var current: ProcessID { ProcessID(rawValue: Sys.currentPID) }
 
+    /// Ordered by number.
     public static func < (lhs: ProcessID, rhs: ProcessID) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// A description for people: logs and error messages.
     public var description: String { String(rawValue) }
 }
 
 /// A signal to send to a child (``Process/signal(_:)``). The common ones are named; any other
 /// number is `Signal(rawValue:)`.
 public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The raw value.
     public let rawValue: Int32
 
+    /// The value with this raw value.
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// SIGTERM: asks the process to end (``Process/terminate()``).
@@ -56,6 +62,8 @@ public struct Signal: RawRepresentable, Hashable, Sendable, CustomStringConverti
 
 /// A process's pid and name.
 public struct ProcessIdentity: Hashable, Sendable {
+    /// The process's id.
     public let pid: ProcessID
+    /// The process's name (`Process-N`, or the one given).
     public let name: String
 }

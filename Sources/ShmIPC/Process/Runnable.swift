@@ -33,8 +33,10 @@ public protocol Runnable: Codable, Sendable {
 }
 
 extension Runnable {
+    /// The type's fully qualified name: the entry it registers under.
     public static var entryName: String { String(reflecting: Self.self) }
 
+    /// Runs ``run()``, ignoring the context.
     public func run(context: ChildContext) throws { try run() }
 
     /// A `run()` for bodies that implement ``run(context:)`` only.

@@ -83,10 +83,16 @@ public final class JoinableQueue<Element: BitwiseCopyable>: @unchecked Sendable 
     /// Unfinished tasks (a snapshot).
     public var unfinishedTasks: Int { tasks.value }
 
+    /// Items in the queue (a snapshot).
     public var count: Int { queue.count }
+    /// Whether it holds nothing (a snapshot).
     public var isEmpty: Bool { queue.isEmpty }
+    /// How many elements it holds at most.
     public var capacity: Int { queue.capacity }
+    /// Closes it: puts fail from now on; gets take what is left, then fail.
     public func close() { queue.close() }
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { queue.inheritableDescriptor }
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try queue.unlink() }
 }

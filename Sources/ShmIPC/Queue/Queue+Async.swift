@@ -41,8 +41,10 @@ extension Queue {
     public struct Elements: AsyncSequence, Sendable {
         let queue: Queue
 
+        /// The iterator: each `next` is an async get.
         public func makeAsyncIterator() -> Iterator { Iterator(queue: queue) }
 
+        /// Takes the queue's elements one by one.
         public struct Iterator: AsyncIteratorProtocol {
             let queue: Queue
             /// The next element; nil once the queue is closed and empty.

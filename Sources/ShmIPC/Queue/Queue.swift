@@ -214,6 +214,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// snapshot, the same for every process).
     public var abandoned: Int { mpmc.abandoned }
 
+    /// Items in the queue (a snapshot).
     public var count: Int { control.count }
     /// Whether the queue is empty (a snapshot). Python: `empty()`.
     public var isEmpty: Bool { count == 0 }
@@ -229,7 +230,9 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Whether the queue was closed.
     public var isClosed: Bool { control.isClosed }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }

@@ -9,6 +9,7 @@ public enum QueueError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `taskDone()` was called more times than items were put (JoinableQueue).
     case taskDoneTooManyTimes
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .timedOut: "timed out"

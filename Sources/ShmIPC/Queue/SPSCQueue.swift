@@ -81,16 +81,22 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
 
     /// Elements in the queue (a best-effort snapshot).
     public var count: Int { control.count }
+    /// Whether it holds nothing (a snapshot).
     public var isEmpty: Bool { count == 0 }
+    /// Whether the queue is full (a snapshot).
     public var isFull: Bool { count >= capacity }
+    /// How many elements it holds at most.
     public var capacity: Int { control.capacity }
 
     /// Closes the queue (see ``Queue/close()``).
     public func close() { control.close() }
+    /// Whether it was closed.
     public var isClosed: Bool { control.isClosed }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }
 
@@ -103,6 +109,7 @@ extension SPSCQueue {
         @usableFromInline var tail: UInt64
         /// The consumer's head as last read: re-read only when the ring looks full.
         @usableFromInline var cachedHead: UInt64
+        /// How this process's threads wait on the object.
         public let waitStrategy: WaitStrategy
 
         init(queue: SPSCQueue, waitStrategy: WaitStrategy) {
@@ -194,6 +201,7 @@ extension SPSCQueue {
         @usableFromInline var head: UInt64
         /// The producer's tail as last read: re-read only when the ring looks empty.
         @usableFromInline var cachedTail: UInt64
+        /// How this process's threads wait on the object.
         public let waitStrategy: WaitStrategy
 
         init(queue: SPSCQueue, waitStrategy: WaitStrategy) {

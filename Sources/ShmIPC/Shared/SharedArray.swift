@@ -4,9 +4,12 @@ public import SystemPackage
 
 /// Errors of ``SharedArray``'s checked accessors.
 public enum SharedArrayError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// An index outside `0..<count`.
     case indexOutOfRange(index: Int, count: Int)
+    /// A range outside `0...count`.
     case rangeOutOfRange(lower: Int, upper: Int, count: Int)
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .indexOutOfRange(let index, let count): "index \(index) is out of range 0..<\(count)"
@@ -131,7 +134,9 @@ public final class SharedArray<T: BitwiseCopyable>: @unchecked Sendable {
         return try withUnsafeMutableBufferPointer(body)
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }
 

@@ -124,7 +124,9 @@ public final class Value<T: BitwiseCopyable>: @unchecked Sendable {
         return try body((buffer + current * bufferStride).assumingMemoryBound(to: T.self))
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 
     // MARK: double buffering (wide T)
@@ -259,11 +261,13 @@ extension Value where T: AtomicInteger {
     @inlinable @discardableResult
     public func subtract(_ delta: T) -> T { atomic.loadThenWrappingDecrement(by: delta, ordering: .acquiringAndReleasing) }
 
-    /// Bitwise AND, OR, XOR with `operand`; each returns the previous value; acquire-release.
+    /// Bitwise AND with `operand`; returns the previous value; acquire-release.
     @inlinable @discardableResult
     public func bitwiseAnd(_ operand: T) -> T { atomic.loadThenBitwiseAnd(with: operand, ordering: .acquiringAndReleasing) }
+    /// Bitwise OR with `operand`; returns the previous value; acquire-release.
     @inlinable @discardableResult
     public func bitwiseOr(_ operand: T) -> T { atomic.loadThenBitwiseOr(with: operand, ordering: .acquiringAndReleasing) }
+    /// Bitwise XOR with `operand`; returns the previous value; acquire-release.
     @inlinable @discardableResult
     public func bitwiseXor(_ operand: T) -> T { atomic.loadThenBitwiseXor(with: operand, ordering: .acquiringAndReleasing) }
 
@@ -324,11 +328,13 @@ extension Value where T == Bool {
         atomicBool.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing)
     }
 
-    /// Logical AND, OR, XOR with `operand`; each returns the previous value. Acquire-release.
+    /// Logical AND with `operand`; returns the previous value; acquire-release.
     @inlinable @discardableResult
     public func logicalAnd(_ operand: Bool) -> Bool { atomicBool.loadThenLogicalAnd(with: operand, ordering: .acquiringAndReleasing) }
+    /// Logical OR with `operand`; returns the previous value; acquire-release.
     @inlinable @discardableResult
     public func logicalOr(_ operand: Bool) -> Bool { atomicBool.loadThenLogicalOr(with: operand, ordering: .acquiringAndReleasing) }
+    /// Logical XOR with `operand`; returns the previous value; acquire-release.
     @inlinable @discardableResult
     public func logicalXor(_ operand: Bool) -> Bool { atomicBool.loadThenLogicalXor(with: operand, ordering: .acquiringAndReleasing) }
 }

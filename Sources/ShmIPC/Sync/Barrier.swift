@@ -29,6 +29,7 @@ public final class Barrier: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties; the shared counters are accessed
     /// under the barrier's internal lock, the generation word atomically.
     let storage: SharedState<shmipc_barrier_state>
+    /// How this process's threads wait on the object.
     public let waitStrategy: WaitStrategy
     /// The number of parties.
     public let parties: Int
@@ -141,8 +142,10 @@ public final class Barrier: @unchecked Sendable {
         (try? withInternalLock(Sys.currentThreadID) { () throws(SyncError) in Int(storage.state.pointee.count) }) ?? 0
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 
     // MARK: internal (the helpers below run with the internal lock held)

@@ -23,6 +23,7 @@ public final class Condition: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared state, whose plain
     /// counters are accessed only under the condition's lock.
     let storage: SharedState<shmipc_condition_state>
+    /// How this process's threads wait on the object.
     public let waitStrategy: WaitStrategy
 
     static let layout = ObjectLayout(
@@ -163,7 +164,9 @@ public final class Condition: @unchecked Sendable {
         try notify(Int(Int32.max))
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }

@@ -11,6 +11,7 @@ public import SystemPackage
 public final class Event: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared atomic state.
     private let storage: SharedState<shmipc_event_state>
+    /// How this process's threads wait on the object.
     public let waitStrategy: WaitStrategy
 
     static let layout = ObjectLayout(
@@ -54,8 +55,10 @@ public final class Event: @unchecked Sendable {
         core.isSet || core.wait(deadline: .after(timeout), strategy: waitStrategy)
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }
 

@@ -16,6 +16,7 @@ public final class RLock: @unchecked Sendable {
     /// `storage.state`, cached for the inlinable fast paths. Valid while `storage` lives,
     /// which is as long as this object.
     @usableFromInline let state: UnsafeMutablePointer<shmipc_lock_state>
+    /// How this process's threads wait on the object.
     public let waitStrategy: WaitStrategy
 
     static let layout = ObjectLayout(
@@ -117,8 +118,10 @@ public final class RLock: @unchecked Sendable {
         return try body()
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 }
 

@@ -15,6 +15,7 @@ public import SystemPackage
 public final class Semaphore: @unchecked Sendable {
     /// `@unchecked Sendable`: immutable stored properties over shared atomic state.
     private let storage: SharedState<shmipc_semaphore_state>
+    /// How this process's threads wait on the object.
     public let waitStrategy: WaitStrategy
 
     /// The largest value a semaphore can hold.
@@ -78,8 +79,10 @@ public final class Semaphore: @unchecked Sendable {
         return layout.kind == .boundedSemaphore ? layout.capacity : nil
     }
 
+    /// The descriptor to hand to a child process (`sharing:`); `nil` for a named object.
     public var inheritableDescriptor: FileDescriptor? { storage.inheritableDescriptor }
 
+    /// Removes the object's name (only the process that created it may); processes attached keep using it.
     public func unlink() throws(SharedMemoryError) { try storage.unlink() }
 
     /// Invalid arguments are programming errors (Python raises ValueError), so they trap.

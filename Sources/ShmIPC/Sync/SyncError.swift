@@ -17,6 +17,7 @@ public enum SyncError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The barrier is broken (aborted, timed out, or a party died), or was reset while waiting.
     case brokenBarrier
 
+    /// A description for people: logs and error messages.
     public var description: String {
         switch self {
         case .timedOut: "timed out"

@@ -10,6 +10,7 @@ public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible 
     /// Nanoseconds since an unspecified start (boot), as `clock_gettime(CLOCK_MONOTONIC)`.
     public let uptimeNanoseconds: UInt64
 
+    /// The instant `uptimeNanoseconds` after boot (CLOCK_MONOTONIC).
     public init(uptimeNanoseconds: UInt64) {
         self.uptimeNanoseconds = uptimeNanoseconds
     }
@@ -36,6 +37,7 @@ public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible 
         timeout.map { after($0) } ?? .distantFuture
     }
 
+    /// The instant `duration` later (saturating).
     public func advanced(by duration: Duration) -> Deadline {
         if self == .distantFuture { return self }
         let (seconds, attoseconds) = duration.components
@@ -67,10 +69,12 @@ public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible 
         return Glibc.timespec(tv_sec: Int(seconds), tv_nsec: Int(ns % 1_000_000_000))
     }
 
+    /// Earlier first.
     public static func < (lhs: Deadline, rhs: Deadline) -> Bool {
         lhs.uptimeNanoseconds < rhs.uptimeNanoseconds
     }
 
+    /// A description for people: logs and error messages.
     public var description: String {
         self == .distantFuture ? "Deadline(never)" : "Deadline(\(uptimeNanoseconds) ns)"
     }

@@ -117,13 +117,21 @@ extension ShmIPCTests {
         /// cancelled waiter leaves the counters as they were and the lock free.
         @Test func aConditionNotifiesOneOfTwoAwaitingTasksAndCancelsCleanly() async throws {
             let sut = try Condition()
+            // Both wait long (a short timeout could pass before the test task runs again, under
+            // the full suite's load); notify(1) lets exactly one leave, the other stays.
             let first = Task { try await sut.withLockAfterNotification(timeout: .seconds(120)) { $0 } }
-            let second = Task { try await sut.withLockAfterNotification(timeout: .milliseconds(400)) { $0 } }
-            try #require(try await Self.eventually { AsyncDiagnostics.suspended(on: sut.sequence.pointer) >= 2 && sut.storage.state.pointee.waiting == 2 })
+            let second = Task { try await sut.withLockAfterNotification(timeout: .seconds(120)) { $0 } }
+            let state = sut.storage.state
+            try #require(try await Self.eventually {
+                AsyncDiagnostics.suspended(on: sut.sequence.pointer) >= 2 && state.pointee.waiting == 2
+            })
             try await sut.withLock { try sut.notify(1) }
-            let outcomes = [try await first.value, try await second.value]
-            #expect(outcomes.filter { $0 }.count == 1, "\(outcomes)")
-            #expect(sut.storage.state.pointee.waiting == 0)
+            try #require(try await Self.eventually { state.pointee.waiting == 1 })
+            try await Task.sleep(for: .milliseconds(50))  // room for a wrongly woken second to leave
+            #expect(try await sut.withLock { (state.pointee.waiting, state.pointee.signals) } == (1, 0))
+            try await sut.withLock { try sut.notify(1) }
+            #expect(try await [first.value, second.value] == [true, true])
+            #expect(state.pointee.waiting == 0)
             #expect(try await sut.withLock(waitingFor: { false }, timeout: .milliseconds(20)) { $0 } == false)
 
             let cancelled = Task { try await sut.withLock(waitingFor: { false }, timeout: .seconds(120)) { _ in Issue.record("body ran") } }

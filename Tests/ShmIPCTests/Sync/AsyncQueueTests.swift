@@ -19,8 +19,8 @@ extension ShmIPCTests {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
             let sut = try Queue<UInt64>(name: name, mode: .createExclusive, capacity: 16)
-            let waiting = Task { try await sut.get(timeout: .seconds(30)) }
-            let watchdog = Deadline.after(.seconds(30))
+            let waiting = Task { try await sut.get(timeout: .seconds(120)) }
+            let watchdog = Deadline.after(.seconds(120))
             while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             let producer = try Helper.start("queue-put-then-hang", [name.rawValue, "16", "1"])
             defer { _ = producer.kill() }
@@ -42,8 +42,8 @@ extension ShmIPCTests {
         /// registration behind (the waiter count back to 0, nothing suspended).
         @Test func aCancelledGetEndsPromptlyAndTakesNothing() async throws {
             let sut = try Queue<Int>(capacity: 2)
-            let waiting = Task { try await sut.get(timeout: .seconds(30)) }
-            let watchdog = Deadline.after(.seconds(30))
+            let waiting = Task { try await sut.get(timeout: .seconds(120)) }
+            let watchdog = Deadline.after(.seconds(120))
             while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             waiting.cancel()
             // (Within the get's own 30 s timeout: a cancellation that went unnoticed would end
@@ -55,7 +55,7 @@ extension ShmIPCTests {
             // A task cancelled before it waits never suspends.
             let early = Task {
                 withUnsafeCurrentTask { $0?.cancel() }
-                return try await sut.get(timeout: .seconds(30))
+                return try await sut.get(timeout: .seconds(120))
             }
             await #expect(throws: CancellationError.self) { _ = try await early.value }
         }
@@ -70,11 +70,11 @@ extension ShmIPCTests {
             // Watchdog: the sequence's gets have no timeout; a consumer still waiting after
             // 30 s is cancelled, and the test fails instead of hanging.
             let watchdog = Task {
-                try await Task.sleep(for: .seconds(30))
+                try await Task.sleep(for: .seconds(120))
                 consumer.cancel()
             }
             defer { watchdog.cancel() }
-            for value in 0..<20 { try await sut.put(value, timeout: .seconds(30)) }
+            for value in 0..<20 { try await sut.put(value, timeout: .seconds(120)) }
             sut.close()
             #expect(try await consumer.value == Array(0..<20))
         }
@@ -83,9 +83,9 @@ extension ShmIPCTests {
             let sut = try SPSCQueue<Int>(capacity: 4)
             let waiting = Task { () -> Int in
                 var consumer = try sut.makeConsumer(waitStrategy: .park)
-                return try await consumer.get(timeout: .seconds(30))
+                return try await consumer.get(timeout: .seconds(120))
             }
-            let watchdog = Deadline.after(.seconds(30))
+            let watchdog = Deadline.after(.seconds(120))
             while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             var producer = try sut.makeProducer()
             try await producer.put(42)
@@ -94,21 +94,21 @@ extension ShmIPCTests {
 
         @Test func anEventAndASemaphoreAreAwaitedAndCancelled() async throws {
             let event = try Event()
-            let watchdog = Deadline.after(.seconds(30))
-            let setter = Task { try await event.wait(timeout: .seconds(30)) }
+            let watchdog = Deadline.after(.seconds(120))
+            let setter = Task { try await event.wait(timeout: .seconds(120)) }
             while event.core.flag.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             event.set()
             #expect(try await setter.value)
             event.clear()
             #expect(try await event.wait(timeout: .milliseconds(20)) == false)
-            let cancelled = Task { try await event.wait(timeout: .seconds(30)) }
+            let cancelled = Task { try await event.wait(timeout: .seconds(120)) }
             while event.core.flag.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { _ = try await cancelled.value }
             #expect(event.core.flag.waiters.load(ordering: .relaxed) == 0)
 
             let semaphore = try ShmIPC.Semaphore(value: 0)
-            let acquirer = Task { try await semaphore.acquire(timeout: .seconds(30)) }
+            let acquirer = Task { try await semaphore.acquire(timeout: .seconds(120)) }
             while semaphore.core.count.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             try semaphore.release()
             try await acquirer.value
@@ -118,14 +118,14 @@ extension ShmIPCTests {
 
         @Test func aMessageQueueIsAwaitedBothWays() async throws {
             let sut = try MessageQueue(maxMessageSize: 64, capacity: 2, waitStrategy: .park)
-            let waiting = Task { try await sut.get(as: String.self, timeout: .seconds(30)) }
-            let watchdog = Deadline.after(.seconds(30))
+            let waiting = Task { try await sut.get(as: String.self, timeout: .seconds(120)) }
+            let watchdog = Deadline.after(.seconds(120))
             while sut.control.notEmpty.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             try await sut.put("hello")
             #expect(try await waiting.value == "hello")
             try await sut.put("a")
             try await sut.put("b")
-            let blocked = Task { try await sut.put("c", timeout: .seconds(30)) }
+            let blocked = Task { try await sut.put("c", timeout: .seconds(120)) }
             while sut.control.notFull.waiters.load(ordering: .relaxed) == 0 && !watchdog.hasPassed { try await Task.sleep(for: .milliseconds(5)) }
             #expect(try await sut.get(as: String.self) == "a")
             try await blocked.value
@@ -133,7 +133,7 @@ extension ShmIPCTests {
             sut.close()
             #expect(try await sut.get(as: String.self) == "b")
             #expect(try await sut.get(as: String.self) == "c")
-            await #expect(throws: ChannelError.endOfStream) { _ = try await sut.get(timeout: .seconds(30)) }
+            await #expect(throws: ChannelError.endOfStream) { _ = try await sut.get(timeout: .seconds(120)) }
         }
 
         /// `await process.join()`: the pidfd awaited through the async waiter (a poll).
