@@ -19,6 +19,15 @@ func jsonText<T: Encodable>(_ value: T) throws -> String {
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 
+/// The report on `name`, or exit status 1 (with a message) if there is no such object.
+func existing(_ name: String) throws -> SegmentReport {
+    guard let report = SegmentInspector.report(name) else {
+        complain("shmipc: no object named '\(name)' in /dev/shm")
+        throw ExitCode(1)
+    }
+    return report
+}
+
 /// Prints to standard error.
 func complain(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -74,10 +83,7 @@ struct Inspect: ParsableCommand {
     var watch = false
 
     func run() throws {
-        guard var report = SegmentInspector.report(name) else {
-            complain("shmipc: no object named '\(name)' in /dev/shm")
-            throw ExitCode(1)
-        }
+        var report = try existing(name)
         if !watch {
             print(json ? try jsonText(report) : describe(report, rates: [:]))
             if !report.valid { throw ExitCode(1) }
@@ -132,10 +138,7 @@ struct Remove: ParsableCommand {
     var force = false
 
     func run() throws {
-        guard let report = SegmentInspector.report(name) else {
-            complain("shmipc: no object named '\(name)' in /dev/shm")
-            throw ExitCode(1)
-        }
+        let report = try existing(name)
         if !report.mappedBy.isEmpty && !force {
             complain("shmipc: '\(name)' is mapped by \(report.mappedBy.map(String.init).joined(separator: ", ")); not removed (--force to remove anyway)")
             throw ExitCode(1)
