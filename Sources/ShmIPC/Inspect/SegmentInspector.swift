@@ -66,10 +66,11 @@ package enum SegmentInspector {
         return names().map { report($0, mappings: mappings) }
     }
 
-    /// Reports on the object `name`; nil if there is no such file.
-    package static func report(_ name: String) -> SegmentReport? {
+    /// Reports on the object `name`; nil if there is no such file. Without `mappings`, the
+    /// report's `mappedBy` stays empty and /proc is not scanned (a metrics update's figures).
+    package static func report(_ name: String, mappings: Bool = true) -> SegmentReport? {
         guard access("/dev/shm/" + SegmentName.osPrefix + name, F_OK) == 0 else { return nil }
-        return report(name, mappings: mappingProcesses())
+        return report(name, mappings: mappings ? mappingProcesses() : [:])
     }
 
     /// Removes the name of object `name` (processes mapping it keep it until they unmap).

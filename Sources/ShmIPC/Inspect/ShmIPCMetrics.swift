@@ -31,7 +31,7 @@ public final class ShmIPCMetrics: @unchecked Sendable {
     /// Reads every object once and records its figures.
     public func update() {
         for name in names {
-            guard let report = SegmentInspector.report(name) else {
+            guard let report = SegmentInspector.report(name, mappings: false) else {
                 Gauge(label: "\(prefix).valid", dimensions: [("object", name), ("kind", "missing")], factory: factory).record(0)
                 continue
             }

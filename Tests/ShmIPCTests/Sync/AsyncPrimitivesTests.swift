@@ -29,16 +29,26 @@ extension ShmIPCTests {
             var isSet: Bool { atomic.load(ordering: .sequentiallyConsistent) }
         }
 
-        @Test func aLockIsAwaitedWhileAnotherThreadHoldsItAndCancelledWithoutTakingIt() async throws {
-            let sut = try Lock()
-            let release = Flag(), held = Flag()
-            _ = Sys.startDetachedThread { [sut] in
-                guard (try? sut.acquire(timeout: .seconds(120))) != nil else { return }
+        /// Holds a lock on a thread of its own (not the pool's): `acquire` there, then `held`
+        /// is set, and `release` runs once `release` is set (or after a 120 s watchdog).
+        static func holdOnAThread(
+            acquire: @escaping @Sendable () -> Bool, release: @escaping @Sendable () -> Void
+        ) -> (held: Flag, release: Flag) {
+            let held = Flag(), releasing = Flag()
+            _ = Sys.startDetachedThread {
+                guard acquire() else { return }
                 held.set()
                 let watchdog = Deadline.after(.seconds(120))
-                while !release.isSet && !watchdog.hasPassed { Sys.sleep(.milliseconds(1)) }
-                try? sut.release()
+                while !releasing.isSet && !watchdog.hasPassed { Sys.sleep(.milliseconds(1)) }
+                release()
             }
+            return (held, releasing)
+        }
+
+        @Test func aLockIsAwaitedWhileAnotherThreadHoldsItAndCancelledWithoutTakingIt() async throws {
+            let sut = try Lock()
+            let (held, release) = Self.holdOnAThread(
+                acquire: { (try? sut.acquire(timeout: .seconds(120))) != nil }, release: { try? sut.release() })
             try #require(try await Self.eventually { held.isSet })
             // Held: a timed-out wait, then a cancelled one; neither runs its body.
             await #expect(throws: SyncError.timedOut) { try await sut.withLock(timeout: .milliseconds(30)) { Issue.record("ran") } }
@@ -278,14 +288,8 @@ extension ShmIPCTests {
             let lock = try Lock(), event = try Event(), semaphore = try Semaphore(value: 0)
             let condition = try Condition(), barrier = try Barrier(parties: 9), joinable = try JoinableQueue<Int>(capacity: 2)
             try await joinable.put(1)
-            let release = Flag(), held = Flag()
-            _ = Sys.startDetachedThread { [lock] in
-                guard (try? lock.acquire(timeout: .seconds(120))) != nil else { return }
-                held.set()
-                let watchdog = Deadline.after(.seconds(120))
-                while !release.isSet && !watchdog.hasPassed { Sys.sleep(.milliseconds(1)) }
-                try? lock.release()
-            }
+            let (held, release) = Self.holdOnAThread(
+                acquire: { (try? lock.acquire(timeout: .seconds(120))) != nil }, release: { try? lock.release() })
             try #require(try await Self.eventually { held.isSet })
             let timeout: Duration = .seconds(120)
             var tasks: [Task<Void, any Error>] = []
@@ -380,14 +384,8 @@ extension ShmIPCTests {
             #expect(!received.isEmpty && received.allSatisfy { $0 == [UInt8](repeating: 3, count: 64) }, "the cancelled send sent nothing")
 
             let rlock = try RLock()
-            let release = Flag(), held = Flag()
-            _ = Sys.startDetachedThread { [rlock] in
-                guard (try? rlock.acquire(timeout: .seconds(120))) != nil else { return }
-                held.set()
-                let watchdog = Deadline.after(.seconds(120))
-                while !release.isSet && !watchdog.hasPassed { Sys.sleep(.milliseconds(1)) }
-                try? rlock.release()
-            }
+            let (held, release) = Self.holdOnAThread(
+                acquire: { (try? rlock.acquire(timeout: .seconds(120))) != nil }, release: { try? rlock.release() })
             try #require(try await Self.eventually { held.isSet })
             try await Self.cancelWhileSuspended(on: UnsafeMutableRawPointer(rlock.state)) {
                 try await rlock.withLock(timeout: .seconds(120)) { _ = Issue.record("ran after cancel") }
