@@ -5,7 +5,7 @@ internal import Synchronization
 /// by the thread that waits for them (or handed to a callback).
 @usableFromInline
 final class PoolJob: Sendable {
-    private let results = Mutex<[Int: Result<[UInt8], PoolError>]>([:])
+    private let results = ThreadLock<[Int: Result<[UInt8], PoolError>]>([:])  // a lock ThreadSanitizer sees
     /// Called (on the driving thread) with each chunk's result instead of storing it.
     private let callback: (@Sendable (Int, Result<[UInt8], PoolError>) -> Void)?
 

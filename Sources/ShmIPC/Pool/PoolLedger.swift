@@ -22,12 +22,12 @@ final class PoolLedger: Sendable {
         var failure: PoolError?
     }
 
-    private let state = Mutex(State())
+    private let state = ThreadLock(State())  // a lock ThreadSanitizer sees (Notes/0009)
     /// Tasks sent to workers and not answered: a snapshot for other threads (the driver
     /// keeps it; relaxed stores and loads).
     let running = Atomic<Int>(0)
 
-    func withState<Result>(_ body: (inout sending State) -> sending Result) -> sending Result { state.withLock(body) }
+    func withState<Result>(_ body: (inout State) -> Result) -> Result { state.withLock(body) }
 
     /// Queues `tasks`, giving each its id; throws if the pool no longer takes tasks.
     func submit(_ tasks: [PoolTask], detached: Bool) throws(PoolError) {
