@@ -111,6 +111,11 @@ package enum SegmentInspector {
 
     /// Validates the header at `base` (the whole file mapped, read-only) and reads the state.
     private static func read(_ base: UnsafeRawPointer, into report: inout SegmentReport) {
+        // Acquire: pairs with the creator's release stores of INITIALIZING (its pid) and READY
+        // (every field), so the copy below, taken after it, holds whole fields.
+        let initState = UnsafeAtomic<UInt32>(at: UnsafeMutablePointer(mutating: base.advanced(
+            by: MemoryLayout<shmipc_segment_header>.offset(of: \.init_state)!).assumingMemoryBound(to: UInt32.AtomicRepresentation.self)))
+            .load(ordering: .acquiring)
         // One copy of the header: what is checked is what is used.
         let header = base.loadUnaligned(as: shmipc_segment_header.self)
         guard header.magic == SegmentHeader.magic else {
@@ -122,33 +127,28 @@ package enum SegmentInspector {
         report.layoutVersion = header.layout_version
         report.creatorPID = header.creator_pid
         report.creatorAlive = header.creator_pid > 0 ? Sys.threadIsAlive(header.creator_pid) : nil
-        // Acquire: pairs with the creator's release store of READY; the fields are whole.
-        let initState = UnsafeAtomic<UInt32>(at: UnsafeMutablePointer(mutating: base.advanced(
-            by: MemoryLayout<shmipc_segment_header>.offset(of: \.init_state)!).assumingMemoryBound(to: UInt32.AtomicRepresentation.self)))
-            .load(ordering: .acquiring)
         guard initState == SegmentHeader.InitState.ready.rawValue else {
             report.problem = initState == SegmentHeader.InitState.initializing.rawValue
                 ? "still initializing (its creator, \(header.creator_pid), \(report.creatorAlive == true ? "is alive" : "is gone"))"
                 : "not initialized (state \(initState))"
             return
         }
-        let header2 = base.loadUnaligned(as: shmipc_segment_header.self)  // after the acquire
-        report.elementType = SegmentHeader.typeName(of: header2)
-        report.elementTypeHash = "0x" + String(header2.type_name_hash, radix: 16)
-        report.elementSize = Int(truncatingIfNeeded: header2.element_size)
-        report.capacity = Int(truncatingIfNeeded: header2.capacity)
-        guard header2.segment_size == UInt64(report.fileSize) else {
-            report.problem = "the header says \(header2.segment_size) bytes, the file has \(report.fileSize)"
+        report.elementType = SegmentHeader.typeName(of: header)
+        report.elementTypeHash = "0x" + String(header.type_name_hash, radix: 16)
+        report.elementSize = Int(truncatingIfNeeded: header.element_size)
+        report.capacity = Int(truncatingIfNeeded: header.capacity)
+        guard header.segment_size == UInt64(report.fileSize) else {
+            report.problem = "the header says \(header.segment_size) bytes, the file has \(report.fileSize)"
             return
         }
-        guard header2.state_offset == UInt64(SegmentHeader.size),
-              header2.state_size <= header2.segment_size &- header2.state_offset
+        guard header.state_offset == UInt64(SegmentHeader.size),
+              header.state_size <= header.segment_size &- header.state_offset
         else {
-            report.problem = "its state (\(header2.state_size) bytes at \(header2.state_offset)) is outside the segment"
+            report.problem = "its state (\(header.state_size) bytes at \(header.state_offset)) is outside the segment"
             return
         }
         report.valid = true
-        readState(kind, base + SegmentHeader.size, size: Int(header2.state_size), capacity: header2.capacity, into: &report)
+        readState(kind, base + SegmentHeader.size, size: Int(header.state_size), capacity: header.capacity, into: &report)
     }
 
     /// The live figures of each kind's state (`size` bytes at `state`, validated against each
