@@ -12,18 +12,6 @@ enum PoolExamples {
         Example(name: "pool-map", summary: "with Pool(5) as p: print(p.map(f, [1, 2, 3]))") {
             try Pool.with(processes: 5) { p in say("\(try p.map(square, [1, 2, 3]))") }
         },
-        Example(name: "pool-apply-async", summary: "apply_async in a loop with a callback, then close() and join()") {
-            let pool = try Pool(processes: 2)
-            let results = Mutex<[Int]>([])
-            for i in 0..<5 {
-                try pool.applyAsync(square, i) { result in
-                    if case .success(let value) = result { results.withLock { $0.append(value) } }
-                }
-            }
-            pool.close()
-            try pool.join()
-            say("\(results.withLock { $0.sorted() })")
-        },
         Example(name: "pool-imap", summary: "for result in p.imap(f, range(5)): print(result)") {
             try Pool.with(processes: 2) { p in
                 for result in p.imap(square, 0..<5) { say("\(try result.get())") }

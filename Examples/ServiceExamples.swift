@@ -60,7 +60,7 @@ enum ServiceExamples {
             logger.logLevel = .warning
             let group = ServiceGroup(configuration: .init(
                 services: [OrderDesk(queue: queue, producer: producer)], gracefulShutdownSignals: [.sigterm], logger: logger))
-            try runAsync { try await group.run() }
+            try blockingOn { try await group.run() }
             producer.join()
             say("shut down gracefully")
         },
@@ -68,7 +68,7 @@ enum ServiceExamples {
             let evens = try Queue<Int>(capacity: 16), odds = try Queue<Int>(capacity: 16)
             let producers = [try Process(count, arguments: (evens, 0)), try Process(count, arguments: (odds, 1000))]
             for producer in producers { try producer.start() }
-            try runAsync {
+            try blockingOn {
                 var seen = 0, total = 0
                 // Each sequence ends when its producer closes its queue; the merge, when both have.
                 for try await number in merge(evens.elements, odds.elements) {
@@ -80,19 +80,4 @@ enum ServiceExamples {
             for producer in producers { producer.join() }
         },
     ]
-}
-
-/// Runs `body` as a task and blocks this (main) thread until it ends: the examples' entry
-/// points are synchronous.
-func runAsync(_ body: @escaping @Sendable () async throws -> Void) throws {
-    let outcome = Mutex<Result<Void, any Error>?>(nil)
-    Task.detached {
-        let result: Result<Void, any Error>
-        do { result = .success(try await body()) } catch { result = .failure(error) }
-        outcome.withLock { $0 = result }
-    }
-    while true {
-        if let result = outcome.withLock({ $0 }) { return try result.get() }
-        usleep(1000)
-    }
 }

@@ -214,3 +214,23 @@ extension Namespace: Codable {
         try self.init(inheriting: object.descriptor, waitStrategy: object.waitStrategy)
     }
 }
+
+extension Pipe: Codable {
+    /// Encodes the pipe into a launch argument, for a child to inherit (see `Process`): the
+    /// child takes its end with ``Pipe/connection(_:waitStrategy:)``, as a Python child uses
+    /// the `Connection` it was handed. The pipe travels, not a connection: an end belongs to
+    /// the process that takes it.
+    public func encode(to encoder: any Encoder) throws {
+        try InheritedObject.encode(
+            self, kind: "Pipe", descriptor: inheritableDescriptor, parameters: [isDuplex ? 1 : 0, maxMessageSize, capacity],
+            to: encoder)
+    }
+
+    /// Attaches, in a child, the pipe a launch argument carries.
+    public convenience init(from decoder: any Decoder) throws {
+        let object = try InheritedObject(from: decoder, kind: "Pipe", parameters: 3)
+        try self.init(
+            inheriting: object.descriptor, duplex: object.parameters[0] != 0, maxMessageSize: object.parameters[1],
+            capacity: object.parameters[2])
+    }
+}

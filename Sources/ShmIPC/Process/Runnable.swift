@@ -52,14 +52,16 @@ extension Runnable {
 
 extension Process {
     /// A process that will run `body` (a ``Runnable``): Python's `Worker(args).start()` for a
-    /// `Process` subclass. The other parameters are as for an ``Entry``.
+    /// `Process` subclass. The other parameters are as for an ``Entry``; the default name is
+    /// the type's, numbered as any process (`Worker-3`), as Python names a subclass's
+    /// instances after `type(self).__name__`.
     public convenience init<Body: Runnable>(
         _ body: Body, name: String? = nil, daemon: Bool = false, sharing: [FileDescriptor] = [],
         startMethod: StartMethod? = nil, executable: String? = nil
     ) throws(ProcessError) {
         try self.init(
-            Body.entry, argument: body, name: name, daemon: daemon, sharing: sharing, startMethod: startMethod,
-            executable: executable)
+            Body.entry, argument: body, name: name, prefix: String(describing: Body.self), daemon: daemon, sharing: sharing,
+            startMethod: startMethod, executable: executable)
     }
 }
 

@@ -24,12 +24,15 @@ package final class ChildProcess {
     ///   - descriptors: (source in this process, number in the child) pairs, dup2'ed in the
     ///     child; the sources may be close-on-exec here. Targets must not collide with sources.
     ///   - environment: extra variables, added to this process's environment.
+    ///   - newProcessGroup: whether the child leads a process group of its own, which
+    ///     ``sendToGroup(_:)`` signals (the child and the processes it starts).
     package init(
         executable: String,
         arguments: [String],
         descriptors: [(source: FileDescriptor, target: Int32)] = [],
         environment: [String: String] = [:],
-        captureOutput: Bool = true
+        captureOutput: Bool = true,
+        newProcessGroup: Bool = false
     ) throws(Errno) {
         var pipeEnds: (read: FileDescriptor, write: FileDescriptor)?
         if captureOutput {
@@ -40,7 +43,7 @@ package final class ChildProcess {
         }
         let spawned = Sys.spawn(
             executable: executable, arguments: arguments, descriptors: descriptors, environment: environment,
-            output: pipeEnds?.write)
+            output: pipeEnds?.write, newProcessGroup: newProcessGroup)
         if let pipeEnds { Sys.close(pipeEnds.write) }
         let child: Int32
         switch spawned {
@@ -74,6 +77,13 @@ package final class ChildProcess {
     package func send(_ signal: Int32) {
         guard status == nil else { return }
         _ = Sys.sendSignal(signal, to: pid)
+    }
+
+    /// Sends `signal` to the child's process group (started with `newProcessGroup`): what a
+    /// terminal's Ctrl-C does to a program and the processes it started. The group is signalled
+    /// even once the child is reaped: its own children may outlive it.
+    package func sendToGroup(_ signal: Int32) {
+        _ = Sys.sendSignal(signal, to: -pid)
     }
 
     /// SIGKILLs the child (if still running) and reaps it.

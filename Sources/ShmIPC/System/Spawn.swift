@@ -40,7 +40,8 @@ extension Sys {
         arguments: [String],
         descriptors: [(source: FileDescriptor, target: Int32)],
         environment: [String: String] = [:],
-        output: FileDescriptor? = nil
+        output: FileDescriptor? = nil,
+        newProcessGroup: Bool = false
     ) -> Result<Int32, Errno> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -57,7 +58,11 @@ extension Sys {
         sigemptyset(&caught)
         for signal in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&caught, signal) }
         posix_spawnattr_setsigdefault(&attributes, &caught)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // A group of its own (its pid), for a caller that signals the child and its children
+        // together, as a terminal's Ctrl-C does.
+        if newProcessGroup { posix_spawnattr_setpgroup(&attributes, 0) }
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (newProcessGroup ? POSIX_SPAWN_SETPGROUP : 0)))
 
         if let output {
             posix_spawn_file_actions_adddup2(&actions, output.rawValue, 1)
