@@ -33,17 +33,19 @@ enum Tutorial000 {
     }
 
     // def read(q): while True: print("pqueue size %d" % q.qsize()); r = q.get(); print("get %d" % r); print(...)
-    static let read = Entry("t000-read") { (q: Queue<Int>) in
+    // (the pool's read sleeps 0.1 s after each get)
+    static func read(_ q: Queue<Int>, pause: Double? = nil) throws {
         while true {
             say("pqueue size \(q.count)")
             let r = try q.get()
             say("get \(r)")
             say("pqueue size \(q.count)")
+            if let pause { sleep(seconds: pause) }
         }
     }
 
     // def write(q): for r in range(5): q.put(r); print("put %d " % r); print("queue size %d" % q.qsize()); time.sleep(2)
-    static let write = Entry("t000-write") { (q: Queue<Int>) in
+    static func write(_ q: Queue<Int>) throws {
         for r in 0..<5 {
             try q.put(r)
             say("put \(r) ")
@@ -51,6 +53,9 @@ enum Tutorial000 {
             sleep(seconds: 2)
         }
     }
+
+    static let reader = Entry("t000-read") { (q: Queue<Int>) in try read(q) }
+    static let writer = Entry("t000-write") { (q: Queue<Int>) in try write(q) }
 
     /// The pool's tasks: the manager's queue is in every worker (`Pool(sharing:)`), at
     /// `context.descriptors[0]`.
@@ -59,32 +64,19 @@ enum Tutorial000 {
     }
 
     static let readInPool = Entry("t000-pool-read") { (_: NoArgument, context: ChildContext) in
-        let q = try managedQueue(context)
-        while true {
-            say("pqueue size \(q.count)")
-            let r = try q.get()
-            say("get \(r)")
-            say("pqueue size \(q.count)")
-            sleep(seconds: 0.1)
-        }
+        try read(managedQueue(context), pause: 0.1)
     }
 
     static let writeInPool = Entry("t000-pool-write") { (_: NoArgument, context: ChildContext) in
-        let q = try managedQueue(context)
-        for r in 0..<5 {
-            try q.put(r)
-            say("put \(r) ")
-            say("queue size \(q.count)")
-            sleep(seconds: 2)
-        }
+        try write(managedQueue(context))
     }
 
-    static let entries: [any EntryPoint] = [fun, funWithKeywords, funQuietly, read, write, readInPool, writeInPool]
+    static let entries: [any EntryPoint] = [fun, funWithKeywords, funQuietly, reader, writer, readInPool, writeInPool]
 
     static let group = ExampleGroup(
         title: "Tutorial 000: os.fork, Process, Pool.apply_async with kwargs, terminate, Queue reader/writer, Manager queue with a Pool",
         examples: [
-            Example(name: "t000-fork", summary: "pid = os.fork(); print(\"do\"): fork returns 0 in the child, the child's pid in the parent") {
+            Example(name: "t000-fork", summary: "pid = os.fork(); print(\"do\"): fork returns 0 in the child, the child's pid in the parent (the parent joins the child, so every line is out before it ends)") {
                 switch try Multiprocessing.fork() {
                 case .child:
                     say("do")
@@ -96,7 +88,7 @@ enum Tutorial000 {
                     child.join()
                 }
             },
-            Example(name: "t000-fork-getpid", summary: "the same with os.getpid() and os.getppid() on each side") {
+            Example(name: "t000-fork-getpid", summary: "the same with os.getpid() and os.getppid() on each side; the parent joins the child") {
                 switch try Multiprocessing.fork() {
                 case .child:
                     say("do")
@@ -108,7 +100,7 @@ enum Tutorial000 {
                     child.join()
                 }
             },
-            Example(name: "t000-fork-copy", summary: "num = 1 after the fork: each process increments its own copy (do 1 2 do 1 2)") {
+            Example(name: "t000-fork-copy", summary: "num = 1 after the fork: each process increments its own copy (do 1 2 do 1 2); the parent joins the child") {
                 let forked = try Multiprocessing.fork()
                 var num = 1
                 say("do", num)
@@ -126,7 +118,7 @@ enum Tutorial000 {
                 p.join()
                 say("exec finish")
             },
-            Example(name: "t000-pool-kwargs", summary: "Pool(5): 20 × apply_async(fun, (\"zzy\", 20), {\"isalive\": False}), close, join") {
+            Example(name: "t000-pool-kwargs", summary: "Pool(5): 20 × apply_async(fun, (\"zzy\", 20), {\"isalive\": False}), close, join; Swift has no **kwargs: the keywords are a dictionary in the argument") {
                 let pool = try Pool(processes: 5)
                 for _ in 0..<20 {
                     try pool.applyAsync(funWithKeywords, FunArguments(name: "zzy", age: 20, kwargs: ["isalive": .bool(false)]))
@@ -135,7 +127,7 @@ enum Tutorial000 {
                 try pool.join()
                 say("finish")
             },
-            Example(name: "t000-pool-terminate", summary: "the same, then close(), sleep(1) and terminate(): the tasks not started never run") {
+            Example(name: "t000-pool-terminate", summary: "the same, then close(), sleep(1) and terminate(): the tasks not started never run (**kwargs a dictionary, as above)") {
                 let pool = try Pool(processes: 5)
                 for _ in 0..<20 {
                     try pool.applyAsync(funQuietly, FunArguments(name: "zzy", age: 20, kwargs: ["isalive": .bool(false)]))
@@ -153,8 +145,8 @@ enum Tutorial000 {
                 let q = try Queue<Int>(capacity: 10)
                 try q.put(-1)
                 try q.put(-2)
-                let pr = try Process(read, argument: q)
-                let pw = try Process(write, argument: q)
+                let pr = try Process(reader, argument: q)
+                let pw = try Process(writer, argument: q)
                 try pr.start()
                 try pw.start()
                 pr.join()

@@ -159,7 +159,7 @@ enum Tutorial001 {
     static let group = ExampleGroup(
         title: "Tutorial 001: fork pids, Process target/subclass, set_start_method, get_context, Pool apply_async/map, Queue and Pipe with current_process, the Account with an RLock, a HTTP sync job, browsers",
         examples: [
-            Example(name: "t001-fork", summary: "os.fork(): both processes run the code after it (进程进入, 进程结束)") {
+            Example(name: "t001-fork", summary: "os.fork(): both processes run the code after it (进程进入, 进程结束); the parent joins the child") {
                 say("父进程(\(osGetpid))开始执行")
                 // 开始fork一个子进程; 从这行代码开始,下面代码都会被两个进程执行
                 let pid = try Multiprocessing.fork()
