@@ -20,6 +20,8 @@ struct Session {
     var pong: SharedWord64 { SharedWord64(pointer(\.pong)) }
     var shared: SharedWord64 { SharedWord64(pointer(\.shared)) }
     var childResult: SharedWord64 { SharedWord64(pointer(\.child_result)) }
+    /// The `shared` line's address, for the C references.
+    var sharedAddress: UnsafeMutablePointer<UInt64> { pointer(\.shared) }
     /// The low half of `shared`, as a 32-bit futex word (futex scenarios use only this view).
     var sharedWord: SharedWord {
         SharedWord(UnsafeMutableRawPointer(pointer(\.shared)).assumingMemoryBound(to: UInt32.self))
@@ -83,26 +85,45 @@ struct Channels {
     func closeChildSide() { child.forEach { close($0) } }
 }
 
-/// Runs one scenario once: spawns the peer (this executable, `peer` subcommand) pinned to
-/// `cpus.child`, pins this thread to `cpus.parent`, and measures.
+/// Runs scenarios in one pair of processes: spawns the peer (this executable, `peer`
+/// subcommand) pinned to `cpus.child`, pins this thread to `cpus.parent`, and measures each
+/// scenario in turn, back to back (a row and its reference, on the same CPUs within the same
+/// second). Each scenario has a control block of its own, so each starts behind its own barrier.
 enum Harness {
-    /// Descriptor numbers in the child: the control segment, then the transport's.
+    /// Descriptor numbers in the child: the control segment, then the transports', in order.
     static let firstChildDescriptor: Int32 = 100
+    static let timeout = Duration.seconds(120)
 
     static func runOnce(
         _ scenario: any Scenario, iterations: Int, cpus: (parent: Int, child: Int)?
     ) throws -> RunMeasurement {
+        try runTogether([(scenario, iterations)], cpus: cpus)[0]
+    }
+
+    static func runTogether(
+        _ parts: [(scenario: any Scenario, iterations: Int)], cpus: (parent: Int, child: Int)?
+    ) throws -> [RunMeasurement] {
+        let blockSize = MemoryLayout<shmipc_bench_control>.stride
         let control: SharedMemory
-        do { control = try SharedMemory(inheritableSize: MemoryLayout<shmipc_bench_control>.size) }
+        do { control = try SharedMemory(inheritableSize: blockSize * parts.count) }
         catch { throw BenchError.peerFailed("control segment: \(error)") }
-        let channels = try scenario.makeChannels()
-        defer { channels.closeParentSide() }
+        var channels: [Channels] = []
+        defer { channels.forEach { $0.closeParentSide() } }
+        do {
+            for part in parts { channels.append(try part.scenario.makeChannels()) }
+        } catch {
+            channels.forEach { $0.closeChildSide() }
+            throw error
+        }
 
         var descriptors: [(source: FileDescriptor, target: Int32)] = [(control.inheritableDescriptor!, firstChildDescriptor)]
-        for (index, fd) in channels.child.enumerated() {
+        for (index, fd) in channels.flatMap(\.child).enumerated() {
             descriptors.append((FileDescriptor(rawValue: fd), firstChildDescriptor + 1 + Int32(index)))
         }
-        var arguments = ["peer", scenario.name, "--iterations", "\(iterations)", "--descriptors", "\(channels.child.count)"]
+        var arguments = ["peer"]
+        for (part, channel) in zip(parts, channels) {
+            arguments += ["--scenario", part.scenario.name, "--iterations", "\(part.iterations)", "--descriptors", "\(channel.child.count)"]
+        }
         if let cpus { arguments += ["--cpu", "\(cpus.child)"] }
         let child: ChildProcess
         do {
@@ -110,20 +131,21 @@ enum Harness {
                 executable: ProcessEnvironment.executablePath, arguments: arguments,
                 descriptors: descriptors, captureOutput: true)
         } catch {
-            channels.closeChildSide()
+            channels.forEach { $0.closeChildSide() }
             throw BenchError.system("posix_spawn", error)
         }
-        channels.closeChildSide()
+        channels.forEach { $0.closeChildSide() }
 
-        let timeout = Duration.seconds(120)
-        let measurement: RunMeasurement
+        var measurements: [RunMeasurement] = []
         do {
-            measurement = try control.withUnsafeMutableBytes { bytes in
-                let session = Session(
-                    control: bytes.baseAddress!.bindMemory(to: shmipc_bench_control.self, capacity: 1),
-                    descriptors: channels.parent, objects: channels.objects, iterations: iterations,
-                    deadline: .after(timeout))
-                return try scenario.parent(session)
+            try control.withUnsafeMutableBytes { bytes in
+                for (index, (part, channel)) in zip(parts, channels).enumerated() {
+                    let session = Session(
+                        control: (bytes.baseAddress! + index * blockSize).bindMemory(to: shmipc_bench_control.self, capacity: 1),
+                        descriptors: channel.parent, objects: channel.objects, iterations: part.iterations,
+                        deadline: .after(timeout))
+                    measurements.append(try part.scenario.parent(session))
+                }
             }
         } catch {
             child.kill()
@@ -136,21 +158,27 @@ enum Harness {
         guard status == .exited(0) else {
             throw BenchError.peerFailed("\(status): \(child.output)")
         }
-        return measurement
+        return measurements
     }
 
-    /// The child side: attaches the control segment and its descriptors, pins, runs.
-    static func runPeer(_ scenario: any Scenario, iterations: Int, descriptorCount: Int, cpu: Int?) throws {
+    /// The child side: attaches the control segment and its descriptors, pins, runs each
+    /// scenario's child in the parent's order.
+    static func runPeer(_ parts: [(scenario: any Scenario, iterations: Int, descriptorCount: Int)], cpu: Int?) throws {
         if let cpu, case .failure(let errno) = pin(cpu) { throw BenchError.system("sched_setaffinity", errno) }
         let control: SharedMemory
         do { control = try SharedMemory(inheriting: FileDescriptor(rawValue: firstChildDescriptor)) }
         catch { throw BenchError.peerFailed("control segment: \(error)") }
-        let descriptors = (0..<descriptorCount).map { firstChildDescriptor + 1 + Int32($0) }
+        let blockSize = MemoryLayout<shmipc_bench_control>.stride
+        var next = firstChildDescriptor + 1
         try control.withUnsafeMutableBytes { bytes in
-            let session = Session(
-                control: bytes.baseAddress!.bindMemory(to: shmipc_bench_control.self, capacity: 1),
-                descriptors: descriptors, iterations: iterations, deadline: .after(.seconds(120)))
-            try scenario.child(session)
+            for (index, part) in parts.enumerated() {
+                let descriptors = (0..<part.descriptorCount).map { next + Int32($0) }
+                next += Int32(part.descriptorCount)
+                let session = Session(
+                    control: (bytes.baseAddress! + index * blockSize).bindMemory(to: shmipc_bench_control.self, capacity: 1),
+                    descriptors: descriptors, iterations: part.iterations, deadline: .after(timeout))
+                try part.scenario.child(session)
+            }
         }
     }
 

@@ -54,6 +54,14 @@ enum RunMeasurement {
 }
 
 extension RunMeasurement {
+    /// The run's figure: the p50 of a latency run, else its rate or cost.
+    var value: Double {
+        switch self {
+        case .latencies(let samples, _): ResultRow.percentile(samples.sorted(), 0.5)
+        case .rate(let value), .cost(let value): value
+        }
+    }
+
     /// The same measurement in another unit (latencies and costs multiplied by `factor`).
     func scaled(by factor: Double) -> RunMeasurement {
         switch self {
@@ -92,6 +100,24 @@ struct ResultRow: Codable {
     /// mean is not.
     var mean: Double?
     var runs: Int
+    /// Paired rows: the reference measured with this row in every run (Registry.references),
+    /// the row's value over the reference's taken per run (median, min and max of those
+    /// ratios), and the reference's own per-run values (median, min, max).
+    var reference: String?
+    var ratioMedian: Double?
+    var ratioMin: Double?
+    var ratioMax: Double?
+    var referenceMedian: Double?
+    var referenceMin: Double?
+    var referenceMax: Double?
+    /// Measurement warnings: a latency row below 0.9× its paired floor in some run (the floor
+    /// was not a floor then), or a reference that varied more than 2× across the runs.
+    var warnings: [String]?
+
+    /// Below this ratio a round trip is "faster than the hardware": the floor was not a floor.
+    static let floorTolerance = 0.9
+    /// A reference whose runs differ by more than this factor did not measure one machine.
+    static let referenceSpread = 2.0
 
     init(scenario: String, unit: Unit, measurements: [RunMeasurement]) {
         self.scenario = scenario
@@ -122,6 +148,35 @@ struct ResultRow: Codable {
             mean = Self.percentile(means.sorted(), 0.5)
         }
     }
+
+    /// Adds the paired reference: `paired[i]` was measured with `measurements[i]`.
+    mutating func pair(with referenceName: String, _ paired: [RunMeasurement], _ measurements: [RunMeasurement]) {
+        reference = referenceName
+        let ratios = zip(measurements, paired).map { $0.value / $1.value }.sorted()
+        let references = paired.map(\.value).sorted()
+        ratioMedian = Self.percentile(ratios, 0.5)
+        ratioMin = ratios.first
+        ratioMax = ratios.last
+        referenceMedian = Self.percentile(references, 0.5)
+        referenceMin = references.first
+        referenceMax = references.last
+        var warnings: [String] = []
+        if unit == .nanoseconds, scenario.hasPrefix("rtt."), let low = ratios.first, low < Self.floorTolerance {
+            let below = ratios.filter { $0 < Self.floorTolerance }.count
+            warnings.append(
+                "\(scenario) read below \(Self.floorTolerance)× its floor \(referenceName) in \(below) of \(ratios.count) runs "
+                    + "(lowest \(String(format: "%.2f", low))×): the floor was not a floor then; a measurement artefact, not a result")
+        }
+        if let low = references.first, let high = references.last, low > 0, high / low > Self.referenceSpread {
+            warnings.append(
+                "\(referenceName) varied \(String(format: "%.1f", high / low))× across the runs paired with \(scenario): "
+                    + "the machine changed under the measurement")
+        }
+        self.warnings = warnings.isEmpty ? nil : warnings
+    }
+
+    /// Whether the ratio is a result (no warning), or a measurement to repeat.
+    var ratioIsResult: Bool { reference != nil && warnings == nil }
 
     /// Nearest-rank percentile of sorted values; the median of an even count is the mean of
     /// the middle two.

@@ -45,25 +45,42 @@ struct Report: Codable {
         try encoder.encode(self).write(to: URL(fileURLWithPath: path))
     }
 
-    /// The human table: one row per scenario, plus each round trip's ratio to the floor and
-    /// to the pipe measured in the same run.
+    /// The human table: one row per scenario, with a paired row's median ratio to its
+    /// reference (×ref, per-run ratios, see `pairs()`) and each round trip's ratio to the pipe
+    /// measured in the same rounds; then the pairs and the measurement warnings.
     func table() -> String {
-        let floor = results.first { $0.scenario == "rtt.floor.spin" }?.median
         let pipe = results.first { $0.scenario == "rtt.pipe" }?.median
         var lines = [
             pad("scenario", 36) + pad("unit", 7) + lpad("median", 13) + lpad("min", 13) + lpad("max", 13)
-                + lpad("p99", 11) + lpad("p999", 11) + lpad("mean", 11) + lpad("×floor", 9) + lpad("×pipe", 8)
+                + lpad("p99", 11) + lpad("p999", 11) + lpad("mean", 11) + lpad("×ref", 9) + lpad("×pipe", 8)
         ]
         for row in results {
             var line = pad(row.scenario, 36) + pad(row.unit.rawValue, 7)
             line += lpad(format(row.median), 13) + lpad(format(row.min), 13) + lpad(format(row.max), 13)
             line += lpad(row.p99.map(format) ?? "-", 11) + lpad(row.p999.map(format) ?? "-", 11)
             line += lpad(row.mean.map(format) ?? "-", 11)
-            // Ratios only between nanosecond round trips (the floor's unit).
+            // A ratio with a warning is not a result: marked, and explained below.
+            line += lpad(row.ratioMedian.map { ratio($0) + (row.ratioIsResult ? "" : "!") } ?? "", 9)
+            // Ratios to the pipe only between nanosecond round trips (the pipe's unit).
             let isRoundTrip = row.scenario.hasPrefix("rtt.") && row.unit == .nanoseconds
-            line += lpad(isRoundTrip ? ratio(row.median, floor) : "", 9)
-            line += lpad(isRoundTrip ? ratio(row.median, pipe) : "", 8)
+            line += lpad(isRoundTrip ? pipe.map { ratio(row.median / $0) } ?? "" : "", 8)
             lines.append(line)
+        }
+        let paired = results.filter { $0.reference != nil }
+        if !paired.isEmpty {
+            lines.append("")
+            lines.append("paired with its reference in every run (row ÷ reference per run: median, min–max; the reference's median):")
+            for row in paired {
+                lines.append(
+                    "  " + pad(row.scenario, 34) + pad("÷ " + row.reference!, 32)
+                        + lpad(ratio(row.ratioMedian!), 7) + "  (" + ratio(row.ratioMin!) + "–" + ratio(row.ratioMax!) + ")"
+                        + "  ref " + format(row.referenceMedian!) + " " + row.unit.rawValue)
+            }
+        }
+        let warnings = results.flatMap { $0.warnings ?? [] }
+        if !warnings.isEmpty {
+            lines.append("")
+            lines += warnings.map { "measurement warning: " + $0 }
         }
         return lines.joined(separator: "\n")
     }
@@ -75,9 +92,8 @@ struct Report: Codable {
         return String(format: "%.1f", value)
     }
 
-    private func ratio(_ value: Double, _ base: Double?) -> String {
-        guard let base, base > 0 else { return "" }
-        return String(format: "%.3g", value / base)  // significant digits: the floor is ~0.001× pipe
+    private func ratio(_ value: Double) -> String {
+        String(format: "%.3g", value)  // significant digits: the floor is ~0.001× pipe
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

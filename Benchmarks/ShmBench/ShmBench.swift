@@ -85,16 +85,27 @@ extension ShmBench {
             // Rounds: every selected scenario runs once per round, so drift on a noisy machine
             // affects each scenario alike and same-run comparisons stay fair.
             var measurements: [String: [RunMeasurement]] = [:]
+            // A paired row's reference, measured with it in each run, in the same order.
+            var referenceMeasurements: [String: [RunMeasurement]] = [:]
             var failures: [String: String] = [:]
             // Scenarios that start threads (awaiting: the cooperative pool, the async waiter)
             // run after all rounds of the others: a multi-threaded process may not fork.
             let phases = [selected.filter { !$0.startsThreads }, selected.filter(\.startsThreads)].filter { !$0.isEmpty }
             for (phase, round) in phases.flatMap({ phase in (1...runs).map { (phase, $0) } }) {
                 for scenario in phase where failures[scenario.name] == nil {
-                    let iterations = max(1, Int((Double(scenario.defaultIterations) * scale).rounded()))
+                    let iterations = scaled(scenario)
                     do {
-                        measurements[scenario.name, default: []].append(
-                            try Harness.runOnce(scenario, iterations: iterations, cpus: pinned))
+                        if let reference = Registry.references[scenario.name].flatMap(Registry.named) {
+                            // Back to back in one process pair; alternate which goes first.
+                            let referenceFirst = round % 2 == 1
+                            let parts: [(scenario: any Scenario, iterations: Int)] = [(scenario, iterations), (reference, scaled(reference))]
+                            let measured = try Harness.runTogether(referenceFirst ? parts.reversed() : parts, cpus: pinned)
+                            measurements[scenario.name, default: []].append(referenceFirst ? measured[1] : measured[0])
+                            referenceMeasurements[scenario.name, default: []].append(referenceFirst ? measured[0] : measured[1])
+                        } else {
+                            measurements[scenario.name, default: []].append(
+                                try Harness.runOnce(scenario, iterations: iterations, cpus: pinned))
+                        }
                     } catch {
                         failures[scenario.name] = "\(error)"
                         print("\(scenario.name): FAILED: \(error)")
@@ -104,7 +115,11 @@ extension ShmBench {
             }
             let rows = selected.compactMap { scenario -> ResultRow? in
                 guard failures[scenario.name] == nil, let runs = measurements[scenario.name] else { return nil }
-                return ResultRow(scenario: scenario.name, unit: scenario.unit, measurements: runs)
+                var row = ResultRow(scenario: scenario.name, unit: scenario.unit, measurements: runs)
+                if let reference = Registry.references[scenario.name], let paired = referenceMeasurements[scenario.name] {
+                    row.pair(with: reference, paired, runs)
+                }
+                return row
             }
             let report = Report(machine: machine, results: rows)
             print("\n" + report.table())
@@ -116,6 +131,11 @@ extension ShmBench {
                 let lines = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
                 throw ValidationError("\(failures.count) scenario(s) failed:\n" + lines.joined(separator: "\n"))
             }
+        }
+
+        /// A scenario's iterations at `--scale`.
+        private func scaled(_ scenario: any Scenario) -> Int {
+            max(1, Int((Double(scenario.defaultIterations) * scale).rounded()))
         }
 
         private func pinning() throws -> (parent: Int, child: Int)? {
@@ -135,17 +155,24 @@ extension ShmBench {
         static let configuration = CommandConfiguration(
             commandName: "peer", abstract: "Internal: the child side of a scenario.", shouldDisplay: false)
 
-        @Argument var scenario: String
-        @Option var iterations: Int
-        @Option var descriptors: Int
+        /// The scenarios to run, in order, each with its iterations and descriptor count.
+        @Option var scenario: [String]
+        @Option var iterations: [Int]
+        @Option var descriptors: [Int]
         @Option var cpu: Int?
 
         func run() throws {
             _ = shmipc_set_parent_death_signal(SIGKILL)  // never outlive the measuring process
-            guard let found = (Registry.all + [WarmUp()]).first(where: { $0.name == scenario }) else {
-                throw ValidationError("unknown scenario \(scenario)")
+            guard scenario.count == iterations.count, scenario.count == descriptors.count else {
+                throw ValidationError("one --iterations and one --descriptors per --scenario")
             }
-            try Harness.runPeer(found, iterations: iterations, descriptorCount: descriptors, cpu: cpu)
+            let parts = try scenario.indices.map { index in
+                guard let found = (Registry.all + [WarmUp()]).first(where: { $0.name == scenario[index] }) else {
+                    throw ValidationError("unknown scenario \(scenario[index])")
+                }
+                return (scenario: found as any Scenario, iterations: iterations[index], descriptorCount: descriptors[index])
+            }
+            try Harness.runPeer(parts, cpu: cpu)
         }
     }
 }

@@ -9,6 +9,8 @@ extension ShmIPCTests {
     /// speed targets belong in the benchmark, not in tests.)
     @Suite struct ShmBenchTests {
         static let scenarios = [
+            "rtt.ref.spin", "throughput.ref.spsc.8B", "throughput.ref.spsc.64B", "throughput.ref.spsc.8B.batch32",
+            "throughput.ref.spsc.64B.batch32", "throughput.ref.mpmc.8B", "atomic.ref.add.2proc",
             "rtt.floor.spin", "rtt.floor.futex", "rtt.pipe", "rtt.socketpair",
             "throughput.pipe.8B", "throughput.pipe.64B", "throughput.pipe.4KiB", "throughput.pipe.1MiB",
             "atomic.floor.add.2proc",
@@ -16,7 +18,8 @@ extension ShmIPCTests {
             "lock.pthread-recursive.uncontended", "lock.counter.2proc", "lock.pthread.counter.2proc",
             "rtt.event.park",
             "rtt.queue.spsc.spin", "rtt.queue.spsc.default", "rtt.queue.spsc.park", "rtt.queue.mpmc.spin",
-            "throughput.queue.spsc.8B", "throughput.queue.spsc.64B", "throughput.queue.mpmc.8B", "throughput.queue.mpmc.8B.bounded",
+            "throughput.queue.spsc.8B", "throughput.queue.spsc.64B",
+            "throughput.queue.spsc.8B.batch32", "throughput.queue.spsc.64B.batch32", "throughput.queue.mpmc.8B", "throughput.queue.mpmc.8B.bounded",
             "cpu.queue.idle",
             "rtt.connection.64B", "throughput.connection.64B", "throughput.connection.4KiB", "throughput.connection.1MiB",
             "throughput.loan.1MiB",
@@ -69,7 +72,25 @@ extension ShmIPCTests {
                     #expect(row["p99"] == nil, "\(name)")
                     #expect(row["mean"] == nil, "\(name)")
                 }
+                // A paired row names its reference, which ran in the same runs; its ratios are
+                // ordered and positive, and the reference's own figures are reported with them.
+                if let reference = row["reference"] as? String {
+                    #expect(Self.scenarios.contains(reference), "\(name) → \(reference)")
+                    let ratio = try #require(row["ratioMedian"] as? Double, "\(name)")
+                    let ratioLow = try #require(row["ratioMin"] as? Double, "\(name)")
+                    let ratioHigh = try #require(row["ratioMax"] as? Double, "\(name)")
+                    #expect(ratioLow > 0 && ratioLow <= ratio && ratio <= ratioHigh, "\(name): \(ratioLow) \(ratio) \(ratioHigh)")
+                    #expect(row["referenceMedian"] is Double, "\(name)")
+                } else {
+                    #expect(row["ratioMedian"] == nil, "\(name)")
+                }
             }
+            let paired = Set(results.compactMap { $0["reference"] != nil ? $0["scenario"] as? String : nil })
+            #expect(paired.isSuperset(of: [
+                "throughput.queue.spsc.8B", "throughput.queue.spsc.64B", "throughput.queue.spsc.8B.batch32",
+                "throughput.queue.spsc.64B.batch32", "throughput.queue.mpmc.8B", "throughput.connection.64B",
+                "rtt.queue.spsc.spin", "rtt.connection.64B", "rtt.queue.mpmc.spin", "rtt.queue.spsc.async.park",
+            ]), "\(paired)")
         }
 
         @Test func anUnknownScenarioPrefixIsRejected() throws {

@@ -213,3 +213,60 @@ struct IdleConsumerCPU: Scenario {
         return UInt64(micros) * 1000
     }
 }
+
+/// `throughput.queue.spsc.<size>.batch32`: the SPSC queue's batch calls: the child puts 32
+/// messages per `putMany` (one publish and one wake-up check each), the parent takes up to 32
+/// per `getMany`. Paired with the C ring's batches of 32.
+struct QueueBatchThroughput<Message: BitwiseCopyable>: Scenario {
+    let label: String
+    let make: @Sendable (UInt64) -> Message
+    static var batch: Int { 32 }
+    var name: String { "throughput.queue.spsc.\(label).batch32" }
+    let unit = Unit.messagesPerSecond
+    var summary: String { "\(label) messages through an SPSC queue, putMany and getMany of 32" }
+    let defaultIterations = 20_000_000
+    let capacity = 8192
+
+    func makeChannels() throws -> Channels {
+        let queue = try SPSCQueue<Message>(capacity: capacity)
+        return Channels(child: [try duplicate(queue.inheritableDescriptor)], objects: [queue])
+    }
+
+    @_specialize(where Message == UInt64)
+    @_specialize(where Message == Message64)
+    func parent(_ session: Session) throws -> RunMeasurement {
+        guard let queue = session.objects[0] as? SPSCQueue<Message> else { throw BenchError.peerFailed("queue") }
+        var consumer = try queue.makeConsumer()
+        let buffer = UnsafeMutableBufferPointer<Message>.allocate(capacity: Self.batch)
+        defer { buffer.deallocate() }
+        var sink: UInt64 = 0
+        try session.barrier()
+        let watch = Stopwatch()
+        var taken = 0
+        while taken < session.iterations {
+            let want = min(Self.batch, session.iterations - taken)
+            let count = try consumer.getMany(into: UnsafeMutableBufferPointer(rebasing: buffer[..<want]), timeout: .seconds(30))
+            for index in 0..<count { sink &+= QueueThroughput<Message>.first(buffer[index]) }
+            taken += count
+        }
+        let elapsed = watch.elapsedNanoseconds()
+        try expectSequenceSum(sink, session.iterations)
+        return .rate(Double(session.iterations) / (Double(elapsed) / 1e9))
+    }
+
+    @_specialize(where Message == UInt64)
+    @_specialize(where Message == Message64)
+    func child(_ session: Session) throws {
+        var producer = try SPSCQueue<Message>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: capacity).makeProducer()
+        let buffer = UnsafeMutableBufferPointer<Message>.allocate(capacity: Self.batch)
+        defer { buffer.deallocate() }
+        try session.barrier()
+        var next = 0
+        while next < session.iterations {
+            let count = min(Self.batch, session.iterations - next)
+            for index in 0..<count { buffer.initializeElement(at: index, to: make(UInt64(next + index))) }
+            try producer.putMany(UnsafeBufferPointer(rebasing: buffer[..<count]), timeout: .seconds(30))
+            next += count
+        }
+    }
+}

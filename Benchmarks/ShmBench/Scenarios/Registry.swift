@@ -2,6 +2,15 @@
 /// their own files.
 enum Registry {
     static let all: [any Scenario] = [
+        // The C references (Benchmarks/BenchShim/references.c): the hardware's best at each
+        // row's shape, measured with the rows they are paired with (`references`).
+        ReferenceSpinFloor(),
+        ReferenceSPSCThroughput(itemSize: 8, batch: 1),
+        ReferenceSPSCThroughput(itemSize: 64, batch: 1),
+        ReferenceSPSCThroughput(itemSize: 8, batch: 32),
+        ReferenceSPSCThroughput(itemSize: 64, batch: 32),
+        ReferenceMPMCThroughput(),
+        ReferenceAtomicAdd(),
         SpinFloor(),
         FutexFloor(),
         KernelRoundTrip(transport: .pipe),
@@ -24,6 +33,8 @@ enum Registry {
         MPMCRoundTrip(),
         QueueThroughput<UInt64>(spsc: true, label: "8B") { $0 },
         QueueThroughput<Message64>(spsc: true, label: "64B") { Message64($0) },
+        QueueBatchThroughput<UInt64>(label: "8B") { $0 },
+        QueueBatchThroughput<Message64>(label: "64B") { Message64($0) },
         QueueThroughput<UInt64>(spsc: false, label: "8B") { $0 },
         QueueThroughput<UInt64>(spsc: false, label: "8B", bounded: true) { $0 },
         IdleConsumerCPU(),
@@ -56,4 +67,30 @@ enum Registry {
         AsyncFanout(countsThreads: false),
         AsyncFanout(countsThreads: true),
     ]
+
+    /// Each row's reference: every run measures the two back to back in one process pair (the
+    /// same pinned CPUs, within the same second), alternating which goes first, and the row's
+    /// ratio is taken per run. A reference has the capacity and item size of its rows.
+    static let references: [String: String] = [
+        "rtt.floor.spin": "rtt.ref.spin",
+        "rtt.queue.spsc.spin": "rtt.ref.spin",
+        "rtt.queue.spsc.default": "rtt.ref.spin",
+        "rtt.queue.mpmc.spin": "rtt.ref.spin",
+        "rtt.connection.64B": "rtt.ref.spin",
+        "rtt.queue.spsc.park": "rtt.floor.futex",
+        "rtt.event.park": "rtt.floor.futex",
+        "rtt.queue.spsc.async.park": "rtt.floor.futex",
+        "throughput.queue.spsc.8B": "throughput.ref.spsc.8B",
+        "throughput.queue.spsc.64B": "throughput.ref.spsc.64B",
+        "throughput.queue.spsc.8B.batch32": "throughput.ref.spsc.8B.batch32",
+        "throughput.queue.spsc.64B.batch32": "throughput.ref.spsc.64B.batch32",
+        "throughput.queue.mpmc.8B": "throughput.ref.mpmc.8B",
+        "throughput.queue.mpmc.8B.bounded": "throughput.ref.mpmc.8B",
+        "throughput.queue.spsc.async.8B": "throughput.ref.spsc.8B",
+        "throughput.connection.64B": "throughput.ref.spsc.64B",
+        "atomic.floor.add.2proc": "atomic.ref.add.2proc",
+        "value.add.2proc": "atomic.ref.add.2proc",
+    ]
+
+    static func named(_ name: String) -> (any Scenario)? { all.first { $0.name == name } }
 }
