@@ -10,11 +10,16 @@ extension ShmIPCTests {
     /// results: each suspended and resumed by another thread or process, timed out, and
     /// cancelled (CancellationError, nothing taken, no registration left behind).
     @Suite struct AsyncPrimitivesTests {
-        /// Polls `condition` every millisecond for up to 2 minutes (a watchdog, not a time
-        /// limit: the whole suite runs in parallel on two pool threads, which synchronous tests
-        /// hold for seconds at a time); whether it came true.
+        /// The watchdog on every wait here that should succeed: 10 minutes, a backstop, not a
+        /// time limit. The whole suite runs in parallel on the two cooperative pool threads,
+        /// and the chaos suites' synchronous tests hold them for over two minutes at a time
+        /// (seen in CI: a 120 s watchdog passed while the task that would satisfy it was still
+        /// queued behind them).
+        static let watchdog: Duration = .seconds(600)
+
+        /// Polls `condition` every millisecond until the watchdog passes; whether it came true.
         static func eventually(_ condition: () -> Bool) async throws -> Bool {
-            let watchdog = Deadline.after(.seconds(120))
+            let watchdog = Deadline.after(Self.watchdog)
             while !condition() {
                 if watchdog.hasPassed { return false }
                 try await Task.sleep(for: .milliseconds(1))
@@ -30,7 +35,11 @@ extension ShmIPCTests {
         }
 
         /// Holds a lock on a thread of its own (not the pool's): `acquire` there, then `held`
-        /// is set, and `release` runs once `release` is set (or after a 120 s watchdog).
+        /// is set, and `release` runs once `release` is set. Callers set it on every exit
+        /// (`defer`); the 30-minute backstop, longer than any watchdog, only ends a thread whose
+        /// test died. (It was 120 s once, and under the whole suite's load the test task was
+        /// starved longer than that between seeing `held` and trying the lock: the holder let
+        /// go, and the "held" lock was taken.)
         static func holdOnAThread(
             acquire: @escaping @Sendable () -> Bool, release: @escaping @Sendable () -> Void
         ) -> (held: Flag, release: Flag) {
@@ -38,7 +47,7 @@ extension ShmIPCTests {
             _ = Sys.startDetachedThread {
                 guard acquire() else { return }
                 held.set()
-                let watchdog = Deadline.after(.seconds(120))
+                let watchdog = Deadline.after(.seconds(1800))
                 while !releasing.isSet && !watchdog.hasPassed { Sys.sleep(.milliseconds(1)) }
                 release()
             }
@@ -48,16 +57,17 @@ extension ShmIPCTests {
         @Test func aLockIsAwaitedWhileAnotherThreadHoldsItAndCancelledWithoutTakingIt() async throws {
             let sut = try Lock()
             let (held, release) = Self.holdOnAThread(
-                acquire: { (try? sut.acquire(timeout: .seconds(120))) != nil }, release: { try? sut.release() })
+                acquire: { (try? sut.acquire(timeout: Self.watchdog)) != nil }, release: { try? sut.release() })
+            defer { release.set() }
             try #require(try await Self.eventually { held.isSet })
             // Held: a timed-out wait, then a cancelled one; neither runs its body.
             await #expect(throws: SyncError.timedOut) { try await sut.withLock(timeout: .milliseconds(30)) { Issue.record("ran") } }
-            let cancelled = Task { try await sut.withLock(timeout: .seconds(120)) { Issue.record("ran after cancel") } }
+            let cancelled = Task { try await sut.withLock(timeout: Self.watchdog) { Issue.record("ran after cancel") } }
             try #require(try await Self.eventually { AsyncDiagnostics.suspended(on: UnsafeMutableRawPointer(sut.state)) >= 1 })
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { try await cancelled.value }
             // A waiter resumed by the holder's release.
-            let waiting = Task { try await sut.withLock(timeout: .seconds(120)) { 42 } }
+            let waiting = Task { try await sut.withLock(timeout: Self.watchdog) { 42 } }
             try #require(try await Self.eventually { AsyncDiagnostics.suspended(on: UnsafeMutableRawPointer(sut.state)) >= 1 })
             release.set()
             #expect(try await waiting.value == 42)
@@ -75,7 +85,7 @@ extension ShmIPCTests {
             try #require(Helper.waitForOutput(holder, containing: "holding"), "\(holder.output)")
             let repaired = Flag()
             let waiting = Task {
-                try await sut.withLock(timeout: .seconds(120), recovering: { repaired.set() }) { 1 }
+                try await sut.withLock(timeout: Self.watchdog, recovering: { repaired.set() }) { 1 }
             }
             try #require(try await Self.eventually { AsyncDiagnostics.suspended(on: UnsafeMutableRawPointer(sut.state)) >= 1 })
             holder.kill()
@@ -109,7 +119,7 @@ extension ShmIPCTests {
             let producer = try Helper.start("condition-produce", [name.rawValue, dataName.rawValue, "\(count)"])
             var taken = 0
             for _ in 0..<count {
-                let ready = try await sut.withLock(waitingFor: { items.pointee > 0 }, timeout: .seconds(120)) { ready in
+                let ready = try await sut.withLock(waitingFor: { items.pointee > 0 }, timeout: Self.watchdog) { ready in
                     if ready { items.pointee -= 1 }
                     return ready
                 }
@@ -117,7 +127,7 @@ extension ShmIPCTests {
                 taken += 1
             }
             #expect(taken == count)
-            #expect(Helper.finish(producer, timeout: .seconds(120)) == .exited(0), "\(producer.output)")
+            #expect(Helper.finish(producer, timeout: Self.watchdog) == .exited(0), "\(producer.output)")
             #expect(sut.storage.state.pointee.waiting == 0)
             try data.unlink()
             try sut.unlink()
@@ -129,8 +139,8 @@ extension ShmIPCTests {
             let sut = try Condition()
             // Both wait long (a short timeout could pass before the test task runs again, under
             // the full suite's load); notify(1) lets exactly one leave, the other stays.
-            let first = Task { try await sut.withLockAfterNotification(timeout: .seconds(120)) { $0 } }
-            let second = Task { try await sut.withLockAfterNotification(timeout: .seconds(120)) { $0 } }
+            let first = Task { try await sut.withLockAfterNotification(timeout: Self.watchdog) { $0 } }
+            let second = Task { try await sut.withLockAfterNotification(timeout: Self.watchdog) { $0 } }
             let state = sut.storage.state
             try #require(try await Self.eventually {
                 AsyncDiagnostics.suspended(on: sut.sequence.pointer) >= 2 && state.pointee.waiting == 2
@@ -144,7 +154,7 @@ extension ShmIPCTests {
             #expect(state.pointee.waiting == 0)
             #expect(try await sut.withLock(waitingFor: { false }, timeout: .milliseconds(20)) { $0 } == false)
 
-            let cancelled = Task { try await sut.withLock(waitingFor: { false }, timeout: .seconds(120)) { _ in Issue.record("body ran") } }
+            let cancelled = Task { try await sut.withLock(waitingFor: { false }, timeout: Self.watchdog) { _ in Issue.record("body ran") } }
             try #require(try await Self.eventually { AsyncDiagnostics.suspended(on: sut.sequence.pointer) >= 1 })
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { try await cancelled.value }
@@ -159,16 +169,16 @@ extension ShmIPCTests {
             let name = TestNames.unique()
             defer { TestNames.cleanUp(name) }
             let sut = try Barrier(name: name, mode: .createExclusive, parties: 3)
-            let a = Task { try await sut.wait(timeout: .seconds(120)) }
-            let b = Task { try await sut.wait(timeout: .seconds(120)) }
-            let peer = try Helper.start("barrier-wait", [name.rawValue, "3", "120000"])
+            let a = Task { try await sut.wait(timeout: Self.watchdog) }
+            let b = Task { try await sut.wait(timeout: Self.watchdog) }
+            let peer = try Helper.start("barrier-wait", [name.rawValue, "3", "600000"])
             let indices = [try await a.value, try await b.value]
             #expect(Helper.finish(peer) == .exited(0))
             let peerIndex = peer.output.split(separator: "\n").first { $0.hasPrefix("index ") }.flatMap { Int($0.dropFirst(6)) }
             #expect(Set(indices + [peerIndex ?? -1]) == [0, 1, 2], "\(indices) \(peer.output)")
 
-            let survivor = Task { try await sut.wait(timeout: .seconds(120)) }
-            let leaving = Task { try await sut.wait(timeout: .seconds(120)) }
+            let survivor = Task { try await sut.wait(timeout: Self.watchdog) }
+            let leaving = Task { try await sut.wait(timeout: Self.watchdog) }
             try #require(try await Self.eventually { sut.waitingCount == 2 })
             leaving.cancel()
             await #expect(throws: CancellationError.self) { _ = try await leaving.value }
@@ -182,14 +192,14 @@ extension ShmIPCTests {
             let sut = try JoinableQueue<Int>(capacity: 8)
             for value in 0..<3 { try await sut.put(value) }
             await #expect(throws: QueueError.timedOut) { try await sut.join(timeout: .milliseconds(20)) }
-            let joining = Task { try await sut.join(timeout: .seconds(120)) }
+            let joining = Task { try await sut.join(timeout: Self.watchdog) }
             for _ in 0..<3 {
-                _ = try await sut.get(timeout: .seconds(120))
+                _ = try await sut.get(timeout: Self.watchdog)
                 try sut.taskDone()
             }
             try await joining.value
             try await sut.put(9)
-            let cancelled = Task { try await sut.join(timeout: .seconds(120)) }
+            let cancelled = Task { try await sut.join(timeout: Self.watchdog) }
             try #require(try await Self.eventually { AsyncDiagnostics.suspended(on: sut.tasks.word.word) >= 1 })
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { try await cancelled.value }
@@ -212,7 +222,7 @@ extension ShmIPCTests {
                 let other = try Pipe(maxMessageSize: 256, capacity: 1024)
                 let cancelled = Task {
                     let connection = try other.connection(.first)
-                    _ = try await connection.receive(timeout: .seconds(120))
+                    _ = try await connection.receive(timeout: Self.watchdog)
                 }
                 try #require(try await Self.eventually { AsyncDiagnostics.suspended(on: other.ring(0).notEmpty.word) >= 1 })
                 cancelled.cancel()
@@ -225,7 +235,7 @@ extension ShmIPCTests {
                 defer { buffer.deallocate() }
                 for index in 0..<count {
                     let length = stream.write(index, into: buffer)
-                    try await connection.send(bytes: Array(buffer[..<length]), timeout: .seconds(120))
+                    try await connection.send(bytes: Array(buffer[..<length]), timeout: Self.watchdog)
                 }
                 connection.close()
                 #expect(Helper.finish(verifier) == .exited(0), "\(verifier.output)")
@@ -248,10 +258,10 @@ extension ShmIPCTests {
                 let pipe = try Pipe(maxMessageSize: 256, capacity: 1024)
                 let connection = try pipe.connection(.first)
                 let echo = try Helper.start("pipe-echo", PipeTests.attach(pipe), descriptors: PipeTests.handOver(pipe))
-                try await connection.send(Pair(3, "three"), timeout: .seconds(120))
-                #expect(try await connection.poll(timeout: .seconds(120)))
-                #expect(try await connection.receive(as: Pair<Int, String>.self, timeout: .seconds(120)) == Pair(3, "three"))
-                for value in 4..<6 { try await connection.send(Pair(value, "\(value)"), timeout: .seconds(120)) }
+                try await connection.send(Pair(3, "three"), timeout: Self.watchdog)
+                #expect(try await connection.poll(timeout: Self.watchdog))
+                #expect(try await connection.receive(as: Pair<Int, String>.self, timeout: Self.watchdog) == Pair(3, "three"))
+                for value in 4..<6 { try await connection.send(Pair(value, "\(value)"), timeout: Self.watchdog) }
                 var decoded: [Pair<Int, String>] = []
                 for try await value in connection.messages(as: Pair<Int, String>.self) {
                     decoded.append(value)
@@ -289,9 +299,10 @@ extension ShmIPCTests {
             let condition = try Condition(), barrier = try Barrier(parties: 9), joinable = try JoinableQueue<Int>(capacity: 2)
             try await joinable.put(1)
             let (held, release) = Self.holdOnAThread(
-                acquire: { (try? lock.acquire(timeout: .seconds(120))) != nil }, release: { try? lock.release() })
+                acquire: { (try? lock.acquire(timeout: Self.watchdog)) != nil }, release: { try? lock.release() })
+            defer { release.set() }
             try #require(try await Self.eventually { held.isSet })
-            let timeout: Duration = .seconds(120)
+            let timeout: Duration = Self.watchdog
             var tasks: [Task<Void, any Error>] = []
             for queue in queues { tasks.append(Task { _ = try await queue.get(timeout: timeout) }) }
             for _ in 0..<8 {
@@ -350,33 +361,33 @@ extension ShmIPCTests {
         @Test func everyOtherAwaitableKindIsCancelledWhileSuspended() async throws {
             let full = try Queue<Int>(capacity: 1)
             try await full.put(1)
-            try await Self.cancelWhileSuspended(on: full.control.notFull.word) { try await full.put(2, timeout: .seconds(120)) }
+            try await Self.cancelWhileSuspended(on: full.control.notFull.word) { try await full.put(2, timeout: Self.watchdog) }
             #expect(try full.tryGet() == 1 && full.tryGet() == nil)
 
             let spsc = try SPSCQueue<Int>(capacity: 2)
             try await Self.cancelWhileSuspended(on: spsc.control.notEmpty.word) {
                 var consumer = try spsc.makeConsumer()
-                _ = try await consumer.get(timeout: .seconds(120))
+                _ = try await consumer.get(timeout: Self.watchdog)
             }
             try await Self.cancelWhileSuspended(on: spsc.control.notFull.word) {
                 var producer = try spsc.makeProducer()
                 while try producer.tryPut(7) {}
-                try await producer.put(8, timeout: .seconds(120))
+                try await producer.put(8, timeout: Self.watchdog)
             }
             var consumer = try spsc.makeConsumer()
             #expect(try consumer.tryGet() == 7 && consumer.tryGet() == 7 && consumer.tryGet() == nil)
 
             let messages = try MessageQueue(maxMessageSize: 64, capacity: 1)
-            try await Self.cancelWhileSuspended(on: messages.control.notEmpty.word) { _ = try await messages.get(timeout: .seconds(120)) }
+            try await Self.cancelWhileSuspended(on: messages.control.notEmpty.word) { _ = try await messages.get(timeout: Self.watchdog) }
             try await messages.put(bytes: [1])
-            try await Self.cancelWhileSuspended(on: messages.control.notFull.word) { try await messages.put(bytes: [2], timeout: .seconds(120)) }
+            try await Self.cancelWhileSuspended(on: messages.control.notFull.word) { try await messages.put(bytes: [2], timeout: Self.watchdog) }
             #expect(try messages.tryGet() == [1] && messages.tryGet() == nil)
 
             let pipe = try Pipe(maxMessageSize: 64, capacity: 1024)
             try await Self.cancelWhileSuspended(on: pipe.ring(1).notFull.word) {
                 let connection = try pipe.connection(.first)
                 while try [UInt8](repeating: 3, count: 64).withUnsafeBytes({ try connection.trySend(bytes: $0) }) {}
-                try await connection.send(bytes: [4], timeout: .seconds(120))
+                try await connection.send(bytes: [4], timeout: Self.watchdog)
             }
             let peer = try pipe.connection(.second)
             var received: [[UInt8]] = []
@@ -385,10 +396,10 @@ extension ShmIPCTests {
 
             let rlock = try RLock()
             let (held, release) = Self.holdOnAThread(
-                acquire: { (try? rlock.acquire(timeout: .seconds(120))) != nil }, release: { try? rlock.release() })
+                acquire: { (try? rlock.acquire(timeout: Self.watchdog)) != nil }, release: { try? rlock.release() })
             try #require(try await Self.eventually { held.isSet })
             try await Self.cancelWhileSuspended(on: UnsafeMutableRawPointer(rlock.state)) {
-                try await rlock.withLock(timeout: .seconds(120)) { _ = Issue.record("ran after cancel") }
+                try await rlock.withLock(timeout: Self.watchdog) { _ = Issue.record("ran after cancel") }
             }
             release.set()
             #expect(try await rlock.withLock { rlock.recursionDepth } == 1)
