@@ -34,7 +34,7 @@ extension ShmIPCTests {
             return outcomes
         }
 
-        @Test(.timeLimit(.minutes(1))) func anMPMCQueueUnderAttackGivesValuesOrTypedErrors() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func anMPMCQueueUnderAttackGivesValuesOrTypedErrors() throws {
             let sut = try Queue<UInt64>(capacity: 8, waitStrategy: .spin)
             let outcomes = try Self.underAttack(sut.inheritableDescriptor!, seed: 21) { round in
                 if round % 64 == 0 { sut.control.closedFlag.store(0, ordering: .relaxed) }  // a forged close ends most calls at once
@@ -51,7 +51,7 @@ extension ShmIPCTests {
             #expect(Set(outcomes.keys).isSubset(of: ["ok", "QueueError: timed out", "QueueError: the queue is closed"]), "\(outcomes)")
         }
 
-        @Test(.timeLimit(.minutes(1))) func aMessageQueueUnderAttackGivesMessagesInBoundsOrTypedErrors() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func aMessageQueueUnderAttackGivesMessagesInBoundsOrTypedErrors() throws {
             let sut = try MessageQueue(maxMessageSize: 64, capacity: 8, waitStrategy: .spin)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
             defer { buffer.deallocate() }
@@ -69,7 +69,7 @@ extension ShmIPCTests {
             #expect(outcomes.keys.allSatisfy { $0 == "ok" || $0.hasPrefix("ChannelError: ") }, "\(outcomes)")
         }
 
-        @Test(.timeLimit(.minutes(1))) func anSPSCQueueUnderAttackGivesValuesOrTypedErrors() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func anSPSCQueueUnderAttackGivesValuesOrTypedErrors() throws {
             let sut = try SPSCQueue<UInt64>(capacity: 8)
             var producer = try sut.makeProducer(waitStrategy: .spin)
             var consumer = try sut.makeConsumer(waitStrategy: .spin)
@@ -89,7 +89,7 @@ extension ShmIPCTests {
 
         /// The value's buffers, index and sequences (not its lock: a peer holding the lock is
         /// a peer holding the lock, not a corruption).
-        @Test(.timeLimit(.minutes(1))) func aValueUnderAttackGivesValuesNeverAHang() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func aValueUnderAttackGivesValuesNeverAHang() throws {
             let sut = try Value<Pattern64>(Pattern64(1))
             let outcomes = try Self.underAttack(sut.inheritableDescriptor!, skip: MemoryLayout<shmipc_lock_state_view>.size, seed: 24) { round in
                 if round % 2 == 0 { _ = sut.load() } else { sut.store(Pattern64(UInt64(round))) }
@@ -98,7 +98,7 @@ extension ShmIPCTests {
             #expect(Set(outcomes.keys) == ["ok"], "\(outcomes)")
         }
 
-        @Test(.timeLimit(.minutes(1))) func aLockUnderAttackGivesTypedErrorsNeverAHang() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func aLockUnderAttackGivesTypedErrorsNeverAHang() throws {
             let sut = try Lock(waitStrategy: .spin)
             let outcomes = try Self.underAttack(sut.inheritableDescriptor!, seed: 25) { round in
                 switch round % 3 {

@@ -17,7 +17,7 @@ extension ShmIPCTests {
             }
         }
 
-        @Test(.timeLimit(.minutes(1))) func scribbledMPMCQueuesGiveTypedErrorsOrValuesNeverAHang() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func scribbledMPMCQueuesGiveTypedErrorsOrValuesNeverAHang() throws {
             var random = Xorshift(seed: 11)
             var outcomes: [String: Int] = [:]
             for _ in 0..<300 {
@@ -44,7 +44,7 @@ extension ShmIPCTests {
             #expect(Set(outcomes.keys).isSubset(of: ["ok", "timed out", "the queue is closed"]), "\(outcomes)")
         }
 
-        @Test(.timeLimit(.minutes(1))) func scribbledMessageQueuesGiveTypedErrorsOrMessagesNeverAHang() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func scribbledMessageQueuesGiveTypedErrorsOrMessagesNeverAHang() throws {
             var random = Xorshift(seed: 12)
             var outcomes: [String: Int] = [:]
             for _ in 0..<300 {
@@ -70,7 +70,7 @@ extension ShmIPCTests {
             #expect(outcomes["ok", default: 0] > 0)
         }
 
-        @Test(.timeLimit(.minutes(1))) func scribbledSPSCQueuesGiveTypedErrorsOrValuesNeverAHang() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func scribbledSPSCQueuesGiveTypedErrorsOrValuesNeverAHang() throws {
             var random = Xorshift(seed: 13)
             var outcomes: [String: Int] = [:]
             for _ in 0..<300 {

@@ -178,7 +178,7 @@ extension ShmIPCTests {
         }
 
         /// `await apply` has no timeout of its own: the time limit is this test's watchdog.
-        @Test(.timeLimit(.minutes(1))) func asyncApplyAndCallbacksDeliverResults() async throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func asyncApplyAndCallbacksDeliverResults() async throws {
             let sut = try Self.makeSUT()
             defer { sut.terminate() }
             #expect(try await sut.apply(TestEntries.square, 12) == 144)
@@ -202,7 +202,7 @@ extension ShmIPCTests {
         /// Python's `map_async`/`starmap_async`: the outputs in order, the callback before the
         /// handle is ready, the error callback with the first failure, `get(timeout:)` timing
         /// out while chunks run, `wait`, `ready` and `successful`.
-        @Test(.timeLimit(.minutes(1))) func mapAsyncDeliversThroughTheHandleAndTheCallbacks() throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func mapAsyncDeliversThroughTheHandleAndTheCallbacks() throws {
             let sut = try Self.makeSUT()
             defer { sut.terminate() }
             let seen = Mutex<[Int]?>(nil)

@@ -293,7 +293,7 @@ extension ShmIPCTests {
         /// barrier, a joinable queue): all of them suspend, and an unrelated task still runs.
         /// A wait that blocked its thread would stall the pool (two threads here) before the
         /// tasks all suspended, and the unrelated task would never run.
-        @Test(.timeLimit(.minutes(5))) func awaitingTasksNeverBlockTheCooperativePool() async throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func awaitingTasksNeverBlockTheCooperativePool() async throws {
             let queues = try (0..<16).map { _ in try Queue<Int>(capacity: 2) }
             let lock = try Lock(), event = try Event(), semaphore = try Semaphore(value: 0)
             let condition = try Condition(), barrier = try Barrier(parties: 9), joinable = try JoinableQueue<Int>(capacity: 2)
