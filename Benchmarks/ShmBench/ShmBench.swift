@@ -15,7 +15,7 @@ struct ShmBench: ParsableCommand {
             and max of the runs' values. Compare ratios, not absolute times: a noisy machine \
             moves both.
             """,
-        subcommands: [Run.self, Peer.self],
+        subcommands: [Run.self, Instructions.self, Peer.self],
         defaultSubcommand: Run.self)
 
     /// First the entry points: a child the process and pool scenarios spawn (this executable

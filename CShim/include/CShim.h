@@ -279,8 +279,10 @@ _Static_assert(offsetof(shmipc_queue_state, unfinished) == 4 * SHMIPC_CACHE_PAIR
 _Static_assert(sizeof(shmipc_queue_state) == 5 * SHMIPC_CACHE_PAIR, "queue state");
 _Static_assert(offsetof(shmipc_queue_state, abandoned) == 3 * SHMIPC_CACHE_PAIR + 40, "abandoned count");
 
-/// The head of an MPMC slot (Vyukov's bounded queue); the element follows at element_offset.
-/// A sequence of (index + 1) ^ 2^63 marks the slot of `index` given up (its producer died).
+/// The head of a MessageQueue slot (Vyukov's bounded queue); the length and payload follow.
+/// A typed Queue's slot (layout 5) is the sequence alone, then the element at element_offset
+/// (8 for elements aligned to 8 or less). In both, a sequence of (index + 1) ^ 2^63 marks the
+/// slot of `index` given up (its producer died).
 typedef struct shmipc_queue_slot {
     uint64_t sequence;          ///< index + 1 when full for that index; index + capacity when free
     uint64_t reserved;          ///< 0 (a slot given up is told by its sequence: (index + 1) ^ 2^63)

@@ -129,21 +129,27 @@ extension Helper {
             say("waiting")
             do { say("got \(try queue.get(timeout: .milliseconds(Int(args[2])!)))") } catch { say("get: \(error)") }
         },
-        // queue-chaos-put <fd> <capacity> <producer>: puts ChaosItems 0, 1, 2… until killed.
+        // queue-chaos-put <fd> <capacity> <producer> [<batch>]: puts ChaosItems 0, 1, 2… until
+        // killed, one `put` each, or `put(contentsOf:)` batches of <batch>.
         "queue-chaos-put": { args in
             let queue = attempt { () throws(SharedObjectError) in
                 try Queue<ChaosItem>(inheriting: FileDescriptor(rawValue: Int32(args[0])!), capacity: Int(args[1])!, waitStrategy: .spin)
             }
             let producer = UInt64(args[2])!
+            let batch = args.count > 3 ? Int(args[3])! : 1
             // Made before the loop, so the loop's time is mostly spent inside `put` (copying 4 KiB
             // into a claimed slot), where the kills are meant to land.
             let made = (0..<UInt64(4096)).map { ChaosItem(producer: producer, counter: $0) }
             var counter: UInt64 = 0
             while true {
-                let item = counter < 4096 ? made[Int(counter)] : ChaosItem(producer: producer, counter: counter)
-                attempt { () throws(QueueError) in try queue.put(item, timeout: .seconds(60)) }
+                let items = (0..<UInt64(batch)).map { counter + $0 < 4096 ? made[Int(counter + $0)] : ChaosItem(producer: producer, counter: counter + $0) }
+                if batch == 1 {
+                    attempt { () throws(QueueError) in try queue.put(items[0], timeout: .seconds(60)) }
+                } else {
+                    attempt { () throws(QueueError) in try queue.put(contentsOf: items, timeout: .seconds(60)) }
+                }
                 if counter == 0 { say("running") }
-                counter += 1
+                counter += UInt64(batch)
             }
         },
         // queue-chaos-get <fd> <capacity> <ledger fd> <items>: takes ChaosItems (from producer
@@ -166,8 +172,9 @@ extension Helper {
             }
             say("drained")
         },
-        // spsc-chaos-put <fd> <capacity> <producer>: takes the producer role, puts ChaosItems
-        // 0, 1, 2… until killed.
+        // spsc-chaos-put <fd> <capacity> <producer> [<batch>]: takes the producer role, puts
+        // ChaosItems 0, 1, 2… until killed, one `put` each, or `put(contentsOf:)` batches of
+        // <batch>.
         // spsc-chaos-get <fd> <capacity> <state fd>: takes ChaosItems of producer 1 until
         // killed. state[0] is the counter expected next (after each item); state[3] counts the
         // consumers since the last item was recorded, the recorder included: each of them may
@@ -204,14 +211,20 @@ extension Helper {
                 try SPSCQueue<ChaosItem>(inheriting: FileDescriptor(rawValue: Int32(args[0])!), capacity: Int(args[1])!)
             }
             let producer = UInt64(args[2])!
+            let batch = args.count > 3 ? Int(args[3])! : 1
             let made = (0..<UInt64(4096)).map { ChaosItem(producer: producer, counter: $0) }
             var endpoint = attempt { () throws(QueueError) in try queue.makeProducer(waitStrategy: .spin) }
             var counter: UInt64 = 0
             while true {
-                let item = counter < 4096 ? made[Int(counter)] : ChaosItem(producer: producer, counter: counter)
-                attempt { () throws(QueueError) in try endpoint.put(item, timeout: .seconds(60)) }
+                if batch == 1 {
+                    let item = counter < 4096 ? made[Int(counter)] : ChaosItem(producer: producer, counter: counter)
+                    attempt { () throws(QueueError) in try endpoint.put(item, timeout: .seconds(60)) }
+                } else {
+                    let items = (0..<UInt64(batch)).map { counter + $0 < 4096 ? made[Int(counter + $0)] : ChaosItem(producer: producer, counter: counter + $0) }
+                    attempt { () throws(QueueError) in try endpoint.put(contentsOf: items, timeout: .seconds(60)) }
+                }
                 if counter == 0 { say("running") }
-                counter += 1
+                counter += UInt64(batch)
             }
         },
     ]

@@ -52,7 +52,7 @@ struct ValueRead64: Scenario {
     let defaultIterations = 10_000_000
 
     func parent(_ session: Session) throws -> RunMeasurement {
-        let value = try Value<Message64>(Message64(7))
+        let value = try Value<Message64>(Message64(sequence: 7))
         try session.barrier()
         var sink: UInt64 = 0
         let watch = Stopwatch()

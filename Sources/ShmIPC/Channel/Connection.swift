@@ -39,10 +39,22 @@ public final class Connection {
     }
     // Unchecked exclusivity: a Connection is not Sendable (one thread at a time), and these
     // are read on every call, where dynamic access checks cost more than the work.
-    @exclusivity(unchecked) private var closed = false
-    @exclusivity(unchecked) var loanOutstanding = false
+    @exclusivity(unchecked) private var closed = false { didSet { updateReadiness() } }
+    @exclusivity(unchecked) var loanOutstanding = false { didSet { updateReadiness() } }
     /// Set once the shared memory was found corrupted: every later call throws it.
-    @exclusivity(unchecked) var corruption: ChannelError?
+    @exclusivity(unchecked) var corruption: ChannelError? { didSet { updateReadiness() } }
+    /// Whether a send (a receive) has nothing to check but the ring: this end has the ring, is
+    /// open, found no corruption, and (sending) lends nothing. Kept in step by the properties
+    /// above, so the fast paths test one flag where ``checkUsable(sending:)`` tests four (and
+    /// copies the optional error out).
+    @exclusivity(unchecked) private var sendReady = false
+    @exclusivity(unchecked) private var receiveReady = false
+
+    private func updateReadiness() {
+        let usable = !closed && corruption == nil
+        sendReady = usable && sender != nil && !loanOutstanding
+        receiveReady = usable && receiver != nil
+    }
 
     init(pipe: Pipe, end: Pipe.End, waitStrategy: WaitStrategy) throws(ChannelError) {
         self.pipe = pipe
@@ -72,6 +84,7 @@ public final class Connection {
                 throw error
             }
         }
+        updateReadiness()
     }
 
     deinit {
@@ -108,12 +121,62 @@ public final class Connection {
 
     /// Sends `bytes` as one message, waiting at most `timeout` (`nil`: forever) for room.
     public func send(bytes: UnsafeRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) {
+        // The fast path: room now, nothing to report. Everything else (waiting, and every
+        // error) takes the checked path, which looks at it all again.
+        if _fastPath(sendReady), let reservation = sender!.reserveIfRoom(bytes.count) {
+            publish(bytes, in: reservation)
+            return
+        }
         publish(bytes, in: try reserve(bytes.count, timeout: timeout, waits: true)!)
     }
 
     /// Sends `bytes` as one message, waiting at most `timeout` for room.
     public func send(bytes: [UInt8], timeout: Duration? = nil) throws(ChannelError) {
         try withBytes(of: bytes) { buffer throws(ChannelError) in try send(bytes: buffer, timeout: timeout) }
+    }
+
+    /// Sends every message of `messages` in order, waiting at most `timeout` (`nil`: forever,
+    /// for the whole batch) for room. Each record is published by its own commit word, as a
+    /// single send's is; the ring's tail, its message count and the wake-up check are made
+    /// once per run of messages that fit (all of them, when the ring has room).
+    ///
+    /// A batch is all or a prefix: after a throw, or a sender killed in the middle, the
+    /// receiver gets a prefix of `messages`, each whole and in order, and nothing after it.
+    public func send(contentsOf messages: some Sequence<UnsafeRawBufferPointer>, timeout: Duration? = nil) throws(ChannelError) {
+        var deadline: Deadline?
+        var pending = false
+        defer { if pending { sender!.publishTail() } }
+        for bytes in messages {
+            if _fastPath(sendReady), let reservation = sender!.reserveIfRoom(bytes.count) {
+                copy(bytes, into: reservation)
+                sender!.commitRecord(reservation, length: bytes.count)
+                pending = true
+                continue
+            }
+            if pending { sender!.publishTail(); pending = false }  // publish and wake before we wait
+            if deadline == nil { deadline = .after(timeout) }
+            try send(bytes: bytes, timeout: deadline! == .distantFuture ? nil : deadline!.remaining)
+        }
+    }
+
+    /// Sends every message of `messages` in order; see the buffer variant (all or a prefix).
+    public func send(contentsOf messages: some Sequence<[UInt8]>, timeout: Duration? = nil) throws(ChannelError) {
+        var deadline: Deadline?
+        var pending = false
+        defer { if pending { sender!.publishTail() } }
+        for message in messages {
+            var sent = false
+            if _fastPath(sendReady), let reservation = sender!.reserveIfRoom(message.count) {
+                message.withUnsafeBytes { copy($0, into: reservation) }
+                sender!.commitRecord(reservation, length: message.count)
+                pending = true
+                sent = true
+            }
+            if sent { continue }
+            if pending { sender!.publishTail(); pending = false }
+            if deadline == nil { deadline = .after(timeout) }
+            try send(bytes: message, timeout: deadline! == .distantFuture ? nil : deadline!.remaining)
+        }
     }
 
     /// Sends `bytes` if the ring has room now; false if it is full.
@@ -125,10 +188,14 @@ public final class Connection {
 
     /// Copies `bytes` into `reservation` and publishes it.
     private func publish(_ bytes: UnsafeRawBufferPointer, in reservation: RingProducer.Reservation) {
+        copy(bytes, into: reservation)
+        sender!.commit(reservation, length: bytes.count)
+    }
+
+    private func copy(_ bytes: UnsafeRawBufferPointer, into reservation: RingProducer.Reservation) {
         if let source = bytes.baseAddress, !bytes.isEmpty {
             reservation.payload.copyMemory(from: source, byteCount: bytes.count)
         }
-        sender!.commit(reservation, length: bytes.count)
     }
 
     /// Sends `value` encoded by ``coder``, waiting at most `timeout` for room.
@@ -203,13 +270,69 @@ public final class Connection {
     /// Receives the next message into `buffer`, returning its length. A message longer than
     /// the buffer throws ``ChannelError/bufferTooSmall(needed:)`` and stays in the pipe.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil) throws(ChannelError) -> Int {
-        let message = try next(timeout: timeout, waits: true)!
+        // The fast path: a whole, valid message that fits (see send(bytes:timeout:)).
+        let message: UnsafeRawBufferPointer
+        if _fastPath(receiveReady), let ready = receiver!.nextIfValid(), ready.count <= buffer.count {
+            message = ready
+        } else {
+            message = try next(timeout: timeout, waits: true)!
+        }
         guard message.count <= buffer.count else { throw .bufferTooSmall(needed: message.count) }
         if let source = message.baseAddress, !message.isEmpty {
             buffer.baseAddress!.copyMemory(from: source, byteCount: message.count)
         }
         receiver!.release(message.count)
         return message.count
+    }
+
+    /// Waits at most `timeout` (`nil`: forever) for a message, then receives up to `maxCount`
+    /// of those ready, as new arrays, freeing them at once (one head store, one wake-up check).
+    /// The batch ends early at the ring's end (its wrap marker) or at a record the fast path
+    /// does not take (the next call reads it).
+    public func receive(upTo maxCount: Int, timeout: Duration? = nil) throws(ChannelError) -> [[UInt8]] {
+        var messages: [[UInt8]] = []
+        _ = try receiveBatch(upTo: maxCount, timeout: timeout) { message in
+            messages.append([UInt8](message))
+            return true
+        }
+        return messages
+    }
+
+    /// Waits at most `timeout` for a message, then calls `body` with each of up to `maxCount`
+    /// ready messages where they lie (no copy), and frees them all at once after the last
+    /// (also if `body` throws: the messages it was given are consumed); returns how many.
+    /// Every view stays valid until this call returns; a hostile peer could change its bytes
+    /// meanwhile, never its bounds.
+    public func receiveInPlace(upTo maxCount: Int, timeout: Duration? = nil, _ body: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        var failure: (any Error)?
+        let count = try receiveBatch(upTo: maxCount, timeout: timeout) { message in
+            do { try body(message) } catch {
+                failure = error
+                return false
+            }
+            return true
+        }
+        if let failure { throw failure }
+        return count
+    }
+
+    /// The batch receive: the first message waited for, then the ready ones up to `maxCount`
+    /// while `body` returns true, all freed at once at the end.
+    private func receiveBatch(
+        upTo maxCount: Int, timeout: Duration?, _ body: (UnsafeRawBufferPointer) -> Bool
+    ) throws(ChannelError) -> Int {
+        precondition(maxCount >= 1, "a batch receives at least one message")
+        let first = try next(timeout: timeout, waits: true)!
+        receiver!.advance(past: first.count)
+        defer { receiver!.publishHead() }
+        var count = 1
+        guard body(first) else { return count }
+        while count < maxCount, receiveReady, let message = receiver!.nextIfValid() {
+            receiver!.advance(past: message.count)
+            count += 1
+            guard body(message) else { break }
+        }
+        return count
     }
 
     /// Receives the next message if one is ready; nil if none is.

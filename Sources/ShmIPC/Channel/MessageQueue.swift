@@ -127,6 +127,13 @@ public final class MessageQueue: @unchecked Sendable {
 
     /// Puts `bytes` if a slot is free now; false if the queue is full.
     public func tryPut(bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
+        let put = try putNow(bytes)
+        if put { control.didPut() }
+        return put
+    }
+
+    /// Puts `bytes` if a slot is free now, leaving the wake-up check to the caller.
+    private func putNow(_ bytes: UnsafeRawBufferPointer) throws(ChannelError) -> Bool {
         guard bytes.count <= maxMessageSize else { throw .messageTooLarge(size: bytes.count, limit: maxMessageSize) }
         if control.isClosed { throw .closed }
         let put = mpmc.mpmcTryPut { slot in
@@ -134,8 +141,26 @@ public final class MessageQueue: @unchecked Sendable {
             slot.storeBytes(of: UInt64(bytes.count), toByteOffset: Self.lengthOffset, as: UInt64.self)
             if let source = bytes.baseAddress, !bytes.isEmpty { (slot + Self.payloadOffset).copyMemory(from: source, byteCount: bytes.count) }
         }
-        if put { control.didPut() } else { mpmc.repairIfDue(consumers: false, repairClock) }
+        if !put { mpmc.repairIfDue(consumers: false, repairClock) }
         return put
+    }
+
+    /// Puts every message of `messages` in order, waiting at most `timeout` (`nil`: forever,
+    /// for the whole batch) for room, with one wake-up check per run of messages that fit.
+    /// A batch is all or a prefix, as ``Queue/put(contentsOf:timeout:)``'s: each message is
+    /// published on its own, so after a throw the consumers see a prefix of `messages`.
+    public func put(contentsOf messages: some Sequence<[UInt8]>, timeout: Duration? = nil) throws(ChannelError) {
+        var deadline: Deadline?
+        var pending = 0
+        defer { if pending > 0 { control.didPut(count: pending) } }
+        for message in messages {
+            var done = false
+            try withBytes(of: message) { bytes throws(ChannelError) in done = try putNow(bytes) }
+            if done { pending += 1; continue }
+            if pending > 0 { control.didPut(count: pending); pending = 0 }  // wake before we wait
+            if deadline == nil { deadline = .after(timeout) }
+            try put(bytes: message, timeout: deadline! == .distantFuture ? nil : deadline!.remaining)
+        }
     }
 
     /// Puts `value` encoded by ``coder``, waiting at most `timeout` for room.
@@ -163,6 +188,23 @@ public final class MessageQueue: @unchecked Sendable {
             if let source = message.baseAddress, !message.isEmpty { buffer.baseAddress!.copyMemory(from: source, byteCount: message.count) }
             return message.count
         }
+    }
+
+    /// Waits at most `timeout` (`nil`: forever) for a message, then takes up to `maxCount` of
+    /// those ready, as new arrays, with one wake-up check for them all. Throws
+    /// ``ChannelError/endOfStream`` once the queue is closed and empty.
+    public func get(upTo maxCount: Int, timeout: Duration? = nil) throws(ChannelError) -> [[UInt8]] {
+        precondition(maxCount >= 1, "get(upTo:) takes at least one message")
+        var messages = [try get(timeout: timeout)]
+        var taken = 0
+        defer { if taken > 0 { control.didGet(count: taken) } }
+        while messages.count < maxCount {
+            // A corrupted message after the first ends the batch; the next call reports it.
+            guard let message = try? take(fits: { _ in true }, wakes: false, { [UInt8]($0) }) else { break }
+            messages.append(message)
+            taken += 1
+        }
+        return messages
     }
 
     /// Takes the next message and decodes it as `type` with ``coder`` (the message is consumed
@@ -194,8 +236,9 @@ public final class MessageQueue: @unchecked Sendable {
     }
 
     /// Takes a ready message with `read` if its length passes `fits`; nil if none is ready.
+    /// With `wakes` false the caller makes the wake-up check (for a batch).
     private func take<Result>(
-        fits: (Int) -> Bool, _ read: (UnsafeRawBufferPointer) -> Result
+        fits: (Int) -> Bool, wakes: Bool = true, _ read: (UnsafeRawBufferPointer) -> Result
     ) throws(ChannelError) -> Result? {
         var failure: ChannelError?
         let limit = maxMessageSize
@@ -217,7 +260,7 @@ public final class MessageQueue: @unchecked Sendable {
             mpmc.repairIfDue(consumers: true, repairClock)
             return nil
         }
-        control.didGet()
+        if wakes { control.didGet() }
         return value
     }
 

@@ -172,6 +172,24 @@ struct RingProducer: Sendable {
         return Reservation(position: tail, payload: payload, length: length)
     }
 
+    /// The fast path of ``reserve(_:)``: room for `length` bytes (at most the limit) in this
+    /// lap, on an open ring whose head reads as consistent; nil for everything else (full, a
+    /// wrap, too long, closed, corrupted), which the checked path then handles.
+    @inlinable @inline(__always)
+    mutating func reserveIfRoom(_ length: Int) -> Reservation? {
+        let record = UInt64(RingGeometry.recordSize(length))
+        let capacity = UInt64(geometry.capacity)
+        guard length <= geometry.limit, !control.isClosed, record <= capacity &- (tail & control.mask) else { return nil }
+        if tail &+ record &- cachedHead > capacity {
+            // Acquire: as in readHead(), which the checked path calls to report a bad head.
+            let head = control.head.load(ordering: .acquiring)
+            guard tail &+ record &- head <= capacity, tail &- head <= capacity else { return nil }
+            cachedHead = head
+        }
+        let payload = control.slots + (Int(truncatingIfNeeded: tail & control.mask) &+ RingRecord.payload)
+        return Reservation(position: tail, payload: payload, length: length)
+    }
+
     /// Publishes the `room` bytes left in this lap as padding and moves to the next lap.
     @usableFromInline
     mutating func wrap(_ room: UInt64) {
@@ -188,6 +206,16 @@ struct RingProducer: Sendable {
     /// Publishes the reserved record with `length` (at most the reserved length) payload bytes.
     @inlinable @inline(__always)
     mutating func commit(_ reservation: Reservation, length: Int) {
+        commitRecord(reservation, length: length)
+        publishTail()
+    }
+
+    /// Publishes the reserved record (its commit word: the receiver reads nothing else) and
+    /// moves this producer past it; the shared tail, count and wake-up check wait for
+    /// ``publishTail()`` (a batch makes them once). A producer killed in between leaves the
+    /// tail behind published records, which the next producer's ``recoverTail()`` walks.
+    @inlinable @inline(__always)
+    mutating func commitRecord(_ reservation: Reservation, length: Int) {
         let head = reservation.payload.advanced(by: -RingRecord.payload)
         head.storeBytes(of: UInt32(truncatingIfNeeded: length), toByteOffset: RingRecord.length, as: UInt32.self)
         head.storeBytes(of: SHMIPC_RECORD_MESSAGE, toByteOffset: RingRecord.kind, as: UInt32.self)
@@ -195,9 +223,14 @@ struct RingProducer: Sendable {
         // other fields and the payload.
         Self.commitWord(head).store(reservation.position &+ 1, ordering: .releasing)
         tail = reservation.position &+ UInt64(RingGeometry.recordSize(length))
+        produced &+= 1
+    }
+
+    /// Stores the tail and the message count, and wakes a parked receiver if one registered.
+    @inlinable @inline(__always)
+    func publishTail() {
         // Release: for snapshots and a later producer of this ring; no receiver waits on it.
         control.tail.store(tail, ordering: .releasing)
-        produced &+= 1
         control.produced.store(produced, ordering: .relaxed)  // relaxed: a statistic (on the tail's line)
         control.didPut()
     }
@@ -271,13 +304,42 @@ struct RingConsumer: Sendable {
         }
     }
 
+    /// The fast path of ``next()``: the message at the head if one is published, is a message
+    /// (not a wrap marker) and is valid; nil for everything else, which ``next()`` then
+    /// handles (and reports).
+    @inlinable @inline(__always)
+    func nextIfValid() -> UnsafeRawBufferPointer? {
+        let offset = Int(truncatingIfNeeded: head & control.mask)
+        let record = control.slots + offset
+        // Acquire: pairs with the release store in RingProducer.commit(): the record is whole.
+        guard RingProducer.commitWord(record).load(ordering: .acquiring) == head &+ 1 else { return nil }
+        // Relaxed atomics: read once each, as in next().
+        let length = Int(Self.word(record, RingRecord.length).load(ordering: .relaxed))
+        guard Self.word(record, RingRecord.kind).load(ordering: .relaxed) == SHMIPC_RECORD_MESSAGE,
+              length <= geometry.limit, offset &+ RingGeometry.recordSize(length) <= geometry.capacity else { return nil }
+        return UnsafeRawBufferPointer(start: record + RingRecord.payload, count: length)
+    }
+
     /// Frees the message `next()` returned (of `length` bytes) for the producer.
     @inlinable @inline(__always)
     mutating func release(_ length: Int) {
+        advance(past: length)
+        publishHead()
+    }
+
+    /// Moves past the message `next()` returned (of `length` bytes) without freeing it yet:
+    /// ``publishHead()`` frees everything moved past (a batch does so once).
+    @inlinable @inline(__always)
+    mutating func advance(past length: Int) {
         head &+= UInt64(RingGeometry.recordSize(length))
+        consumed &+= 1
+    }
+
+    /// Frees what this consumer moved past for the producer, and wakes it if it is parked.
+    @inlinable @inline(__always)
+    func publishHead() {
         // Release: pairs with the acquire in RingProducer.readHead(): our reads are done.
         control.head.store(head, ordering: .releasing)
-        consumed &+= 1
         control.consumed.store(consumed, ordering: .relaxed)  // relaxed: a statistic (on the head's line)
         control.didGet()
     }

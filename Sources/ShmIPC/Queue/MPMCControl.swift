@@ -51,8 +51,8 @@ struct MPMCControl: @unchecked Sendable {
     /// index + slots", or a later lap's): for a producer of a bounded queue about to claim
     /// `index + bound`. Acquire: pairs with the consumer's freeing store, as the slot's own.
     @inlinable @inline(__always)
-    func wasTaken(_ index: UInt64) -> Bool {
-        let sequence = self.sequence(slot(index)).load(ordering: .acquiring)
+    func wasTaken(_ index: UInt64, stride: Int) -> Bool {
+        let sequence = self.sequence(ring.slot(index, stride: stride)).load(ordering: .acquiring)
         return Int64(bitPattern: sequence &- (index &+ mask &+ 1)) >= 0
     }
 
@@ -106,31 +106,40 @@ struct MPMCControl: @unchecked Sendable {
     /// entry held by a live thread, the shared entry leased for one operation: ``endOperation``).
     @inlinable @inline(__always)
     func myIntent() -> UnsafeMutablePointer<shmipc_queue_intent> {
-        shmipc_intent_lookup(intents) ?? registerIntent()
+        // The cold calls take the two pointers they need, not this view: passing the view made
+        // every put and get copy it to the stack first (MPMC put + get: 214 instructions).
+        shmipc_intent_lookup(intents) ?? IntentTable(state: state, intents: intents).register()
     }
 
     /// After an operation: gives the shared entry back if it was leased for it.
     @inlinable @inline(__always)
     func endOperation(_ entry: UnsafeMutablePointer<shmipc_queue_intent>) {
-        if entry == intents { releaseSharedIntent() }
+        if entry == intents { IntentTable(state: state, intents: intents).releaseShared() }
     }
 
     /// Puts `value` if a slot is free; false if the queue is full.
     @inlinable @inline(__always)
     func mpmcTryPut<Element: BitwiseCopyable>(_ value: Element) -> Bool {
-        mpmcTryPut { slot in (slot + elementOffset).storeBytes(of: value, as: Element.self) }
+        let shape = QueueLayout.slotShape(Element.self, withSequence: true)
+        return mpmcTryPut(stride: shape.stride) { slot in (slot + shape.offset).storeBytes(of: value, as: Element.self) }
     }
 
     /// Claims a free slot and lets `fill` write it (the slot's start; the element area is at
     /// `elementOffset`), then publishes it; false if the queue is full.
     @inlinable @inline(__always)
     func mpmcTryPut(_ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
+        mpmcTryPut(stride: ring.stride, fill)
+    }
+
+    /// ``mpmcTryPut(_:)`` with the ring's stride from the caller (a constant for a typed one).
+    @inlinable @inline(__always)
+    func mpmcTryPut(stride: Int, _ fill: (UnsafeMutableRawPointer) -> Void) -> Bool {
         let entry = myIntent()
         defer { endOperation(entry) }
         let intending = Self.intending(entry, consumer: false)
         var position = tail.load(ordering: .relaxed)  // relaxed: the CAS below validates it
         for _ in 0...Self.tryLimit(mask) {
-            let slot = self.slot(position)
+            let slot = ring.slot(position, stride: stride)
             // Acquire: pairs with the release store of the consumer that freed the slot, so its
             // read of the old element happens before our write.
             let sequence = self.sequence(slot).load(ordering: .acquiring)
@@ -138,7 +147,7 @@ struct MPMCControl: @unchecked Sendable {
             if difference == 0 {
                 // Full at the bound (below the ring) while the item a bound back is not taken.
                 // (With a stale position the true tail is further on: full all the more.)
-                if boundsBelowRing, !wasTaken(position &- bound) { break }
+                if boundsBelowRing, !wasTaken(position &- bound, stride: stride) { break }
                 // Relaxed: the releasing CAS below publishes it (before the tail moves past).
                 intending.store(position &+ 1, ordering: .relaxed)
                 let (won, current) = tail.weakCompareExchange(
@@ -165,7 +174,10 @@ struct MPMCControl: @unchecked Sendable {
     /// Takes an element if one is ready; nil if the queue is empty.
     @inlinable @inline(__always)
     func mpmcTryGet<Element: BitwiseCopyable>(_: Element.Type) -> Element? {
-        mpmcTryGet(accept: { _ in true }) { slot in (slot + elementOffset).loadUnaligned(as: Element.self) }
+        let shape = QueueLayout.slotShape(Element.self, withSequence: true)
+        return mpmcTryGet(stride: shape.stride, accept: { _ in true }) { slot in
+            (slot + shape.offset).loadUnaligned(as: Element.self)
+        }
     }
 
     /// Takes the element at the head if one is ready and `accept` (shown the slot before it is
@@ -175,12 +187,20 @@ struct MPMCControl: @unchecked Sendable {
     func mpmcTryGet<Result>(
         accept: (UnsafeMutableRawPointer) -> Bool, _ read: (UnsafeMutableRawPointer) -> Result
     ) -> Result? {
+        mpmcTryGet(stride: ring.stride, accept: accept, read)
+    }
+
+    /// ``mpmcTryGet(accept:_:)`` with the ring's stride from the caller (see ``mpmcTryPut(stride:_:)``).
+    @inlinable @inline(__always)
+    func mpmcTryGet<Result>(
+        stride: Int, accept: (UnsafeMutableRawPointer) -> Bool, _ read: (UnsafeMutableRawPointer) -> Result
+    ) -> Result? {
         let entry = myIntent()
         defer { endOperation(entry) }
         let intending = Self.intending(entry, consumer: true)
         var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
         for _ in 0...Self.tryLimit(mask) {
-            let slot = self.slot(position)
+            let slot = ring.slot(position, stride: stride)
             // Acquire: pairs with the producer's (or repairer's) release of the sequence.
             let sequence = self.sequence(slot).load(ordering: .acquiring)
             let difference = Int64(bitPattern: sequence &- (position &+ 1))
@@ -238,7 +258,7 @@ struct MPMCControl: @unchecked Sendable {
     func mpmcLooksNotFull() -> Bool {
         let position = tail.load(ordering: .relaxed)  // as above
         guard sequence(slot(position)).load(ordering: .acquiring) == position else { return false }
-        return !boundsBelowRing || wasTaken(position &- bound)
+        return !boundsBelowRing || wasTaken(position &- bound, stride: ring.stride)
     }
 
     /// How many slots a try looks at before it gives up for now: bounds every try against
@@ -250,65 +270,92 @@ struct MPMCControl: @unchecked Sendable {
     // MARK: MPMC intent entries (cold)
 
     /// Entries of the intent table handed out so far (a high-water mark; scans stop there).
-    var intentsUsed: UnsafeAtomic<UInt32> { word32(RingControl.offset(\.intents_used)) }
+    var intentsUsed: UnsafeAtomic<UInt32> { IntentTable(state: state, intents: intents).used }
 
-    /// Finds this thread's entry, or takes a free one, or a dead thread's; caches it. With all
-    /// taken by live threads, leases the shared entry 0 for one operation.
-    @usableFromInline @inline(never)
-    func registerIntent() -> UnsafeMutablePointer<shmipc_queue_intent> {
-        let me = UInt32(bitPattern: shmipc_thread_id())
-        let count = Int(SHMIPC_QUEUE_INTENTS)
-        let used = min(Int(intentsUsed.load(ordering: .acquiring)), count)  // pairs with take()'s bump
-        func take(_ k: Int, from owner: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent>? {
-            let entry = intent(k)
-            guard owner == me || Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged else { return nil }
-            Self.clearIntents(entry)  // a dead thread's (or a reused thread id's) are not ours
-            var seen = intentsUsed.load(ordering: .relaxed)
-            while seen < UInt32(k + 1) {
-                // Released before our first intent store: a repairer scanning up to the
-                // high-water mark it read after our CAS on the tail or head sees our entry.
-                let (done, now) = intentsUsed.compareExchange(expected: seen, desired: UInt32(k + 1), ordering: .releasing)
-                if done { break }
-                seen = now
-            }
-            shmipc_intent_remember(intents, UInt32(k))
-            return entry
-        }
-        // Relaxed owner loads: candidates only; the CAS in take() decides.
-        for k in 1..<max(used, 1) where Self.owner(intent(k)).load(ordering: .relaxed) == me {
-            if let entry = take(k, from: me) { return entry }
-        }
-        for k in 1..<count where Self.owner(intent(k)).load(ordering: .relaxed) == 0 {
-            if let entry = take(k, from: 0) { return entry }
-        }
-        for k in 1..<count {
-            let owner = Self.owner(intent(k)).load(ordering: .relaxed)
-            if !Sys.threadIsAlive(Int32(bitPattern: owner)), let entry = take(k, from: owner) { return entry }
-        }
-        return leaseSharedIntent(me)
-    }
+    /// The intent table's cold half: handing out entries.
+    @usableFromInline
+    struct IntentTable {
+        @usableFromInline let state: UnsafeMutablePointer<shmipc_queue_state>
+        @usableFromInline let intents: UnsafeMutablePointer<shmipc_queue_intent>
 
-    /// Leases the shared entry for one operation: waits while a live thread holds it (for one
-    /// operation of its own), takes it from a dead one. Bounded: after ``leaseWait`` (a lessee
-    /// stopped by a debugger or SIGSTOP, or a hostile peer writing a live thread id there),
-    /// the operation goes unannounced, through a process-local entry nobody scans: it runs as
-    /// before this table existed, and only a repair that looks at its slot during those few
-    /// nanoseconds could take it for a dead thread's.
-    func leaseSharedIntent(_ me: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent> {
-        let entry = intent(0)
-        let deadline = Deadline.after(Self.leaseWait)
-        var spins = 0
-        while true {
-            let owner = Self.owner(entry).load(ordering: .relaxed)  // a candidate; the CAS decides
-            if owner == 0 || (spins % 1000 == 999 && !Sys.threadIsAlive(Int32(bitPattern: owner))) {
-                if Self.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged {
-                    Self.clearIntents(entry)
-                    return entry
+        @inlinable init(state: UnsafeMutablePointer<shmipc_queue_state>, intents: UnsafeMutablePointer<shmipc_queue_intent>) {
+            self.state = state
+            self.intents = intents
+        }
+
+        /// Entries handed out so far (`intents_used`).
+        var used: UnsafeAtomic<UInt32> {
+            UnsafeAtomic(at: (UnsafeMutableRawPointer(state) + RingControl.offset(\.intents_used))
+                .assumingMemoryBound(to: UInt32.AtomicRepresentation.self))
+        }
+
+        func intent(_ k: Int) -> UnsafeMutablePointer<shmipc_queue_intent> { intents + k }
+
+        /// Finds this thread's entry, or takes a free one, or a dead thread's; caches it. With all
+        /// taken by live threads, leases the shared entry 0 for one operation.
+        @usableFromInline @inline(never)
+        func register() -> UnsafeMutablePointer<shmipc_queue_intent> {
+            let me = UInt32(bitPattern: shmipc_thread_id())
+            let count = Int(SHMIPC_QUEUE_INTENTS)
+            let used = min(Int(self.used.load(ordering: .acquiring)), count)  // pairs with take()'s bump
+            func take(_ k: Int, from owner: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent>? {
+                let entry = intent(k)
+                guard owner == me || MPMCControl.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged else { return nil }
+                MPMCControl.clearIntents(entry)  // a dead thread's (or a reused thread id's) are not ours
+                var seen = self.used.load(ordering: .relaxed)
+                while seen < UInt32(k + 1) {
+                    // Released before our first intent store: a repairer scanning up to the
+                    // high-water mark it read after our CAS on the tail or head sees our entry.
+                    let (done, now) = self.used.compareExchange(expected: seen, desired: UInt32(k + 1), ordering: .releasing)
+                    if done { break }
+                    seen = now
                 }
+                shmipc_intent_remember(intents, UInt32(k))
+                return entry
             }
-            spins += 1
-            if spins % 1000 == 0, deadline.hasPassed { return Self.unannounced }
-            Sys.yield()
+            // Relaxed owner loads: candidates only; the CAS in take() decides.
+            for k in 1..<max(used, 1) where MPMCControl.owner(intent(k)).load(ordering: .relaxed) == me {
+                if let entry = take(k, from: me) { return entry }
+            }
+            for k in 1..<count where MPMCControl.owner(intent(k)).load(ordering: .relaxed) == 0 {
+                if let entry = take(k, from: 0) { return entry }
+            }
+            for k in 1..<count {
+                let owner = MPMCControl.owner(intent(k)).load(ordering: .relaxed)
+                if !Sys.threadIsAlive(Int32(bitPattern: owner)), let entry = take(k, from: owner) { return entry }
+            }
+            return leaseShared(me)
+        }
+
+        /// Leases the shared entry for one operation: waits while a live thread holds it (for one
+        /// operation of its own), takes it from a dead one. Bounded: after ``leaseWait`` (a lessee
+        /// stopped by a debugger or SIGSTOP, or a hostile peer writing a live thread id there),
+        /// the operation goes unannounced, through a process-local entry nobody scans: it runs as
+        /// before this table existed, and only a repair that looks at its slot during those few
+        /// nanoseconds could take it for a dead thread's.
+        func leaseShared(_ me: UInt32) -> UnsafeMutablePointer<shmipc_queue_intent> {
+            let entry = intent(0)
+            let deadline = Deadline.after(MPMCControl.leaseWait)
+            var spins = 0
+            while true {
+                let owner = MPMCControl.owner(entry).load(ordering: .relaxed)  // a candidate; the CAS decides
+                if owner == 0 || (spins % 1000 == 999 && !Sys.threadIsAlive(Int32(bitPattern: owner))) {
+                    if MPMCControl.owner(entry).compareExchange(expected: owner, desired: me, ordering: .acquiringAndReleasing).exchanged {
+                        MPMCControl.clearIntents(entry)
+                        return entry
+                    }
+                }
+                spins += 1
+                if spins % 1000 == 0, deadline.hasPassed { return MPMCControl.unannounced }
+                Sys.yield()
+            }
+        }
+
+        @usableFromInline @inline(never)
+        func releaseShared() {
+            let entry = intent(0)
+            MPMCControl.clearIntents(entry)
+            MPMCControl.owner(entry).store(0, ordering: .releasing)  // after the clears: the next lessee finds none
         }
     }
 
@@ -321,13 +368,6 @@ struct MPMCControl: @unchecked Sendable {
         entry.initialize(to: shmipc_queue_intent())
         return entry
     }()
-
-    @usableFromInline @inline(never)
-    func releaseSharedIntent() {
-        let entry = intent(0)
-        Self.clearIntents(entry)
-        Self.owner(entry).store(0, ordering: .releasing)  // after the clears: the next lessee finds none
-    }
 
     /// Names no index in `entry`. Release: a repairer that reads a cleared intent also sees
     /// what its thread published before.

@@ -124,20 +124,42 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         return true
     }
 
-    /// Puts every element of `values`, waiting for room as needed, with one wake-up check per
-    /// batch rather than per element. On timeout or close the elements before the failing one
-    /// were put.
+    /// Puts every element of `values` in order, waiting at most `timeout` (`nil`: forever, for
+    /// the whole batch) for room, with one wake-up check per run of elements that fit rather
+    /// than one per element.
+    ///
+    /// A batch is all or a prefix: each element is claimed and published on its own (Vyukov's
+    /// ring has no multi-slot claim that a crash could not tear), so after a throw
+    /// (``QueueError/timedOut``, ``QueueError/closed``) the consumers see a prefix of `values`,
+    /// each element whole; a producer killed in the middle leaves a prefix and at most the one
+    /// element it was moving, counted in ``abandoned``. To know how long a prefix, put with
+    /// ``tryPut(contentsOf:)``, which says.
     @inlinable
-    public func putMany(_ values: some Sequence<Element>, timeout: Duration? = nil) throws(QueueError) {
-        let deadline = Deadline.after(timeout)
+    public func put(contentsOf values: some Sequence<Element>, timeout: Duration? = nil) throws(QueueError) {
+        var deadline: Deadline?
         var pending = 0
         defer { if pending > 0 { control.didPut(count: pending) } }
         for value in values {
             if control.isClosed { throw .closed }
             if mpmc.mpmcTryPut(value) { pending += 1; continue }
-            if pending > 0 { control.didPut(count: pending); pending = 0 }
-            try putWaiting(value, deadline: deadline)
+            if pending > 0 { control.didPut(count: pending); pending = 0 }  // wake before we wait
+            if deadline == nil { deadline = .after(timeout) }
+            try putWaiting(value, deadline: deadline!)
         }
+    }
+
+    /// Puts as many of `values` as fit now, from the first, without waiting (one wake-up check
+    /// for them all); returns how many (0 if full). Throws ``QueueError/closed``.
+    @inlinable
+    public func tryPut(contentsOf values: some Collection<Element>) throws(QueueError) -> Int {
+        if control.isClosed { throw .closed }
+        var count = 0
+        for value in values {
+            guard mpmc.mpmcTryPut(value) else { break }
+            count += 1
+        }
+        if count > 0 { control.didPut(count: count) } else if !values.isEmpty { mpmc.repairIfDue(consumers: false, repairClock) }
+        return count
     }
 
     /// Out of line (the fast path stays small), but specialized for `Element` in the caller's
@@ -180,18 +202,55 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         return nil
     }
 
-    /// Waits for at least one element (at most `timeout`), then takes as many as are ready, up
-    /// to `buffer.count`; returns how many it wrote to the start of `buffer`.
+    /// Waits at most `timeout` (`nil`: forever) for an element, then takes as many as are
+    /// ready, up to `buffer.count`, into the start of `buffer`, with one wake-up check for them
+    /// all; returns how many. Throws ``QueueError/closed`` once the queue is closed and empty.
     @inlinable
-    public func getMany(into buffer: UnsafeMutableBufferPointer<Element>, timeout: Duration? = nil) throws(QueueError) -> Int {
+    public func get(into buffer: UnsafeMutableBufferPointer<Element>, timeout: Duration? = nil) throws(QueueError) -> Int {
         guard !buffer.isEmpty else { return 0 }
-        buffer.initializeElement(at: 0, to: try get(timeout: timeout))
-        var taken = 1
+        if let value = mpmc.mpmcTryGet(Element.self) {
+            buffer.initializeElement(at: 0, to: value)
+        } else {
+            buffer.initializeElement(at: 0, to: try getWaiting(deadline: .after(timeout)))
+            if buffer.count == 1 { return 1 }
+            return 1 + takeReady(into: UnsafeMutableBufferPointer(rebasing: buffer[1...]), counted: 0)
+        }
+        return takeReady(into: UnsafeMutableBufferPointer(rebasing: buffer[1...]), counted: 1) + 1
+    }
+
+    /// Takes what is ready now, up to `buffer.count`, as ``get(into:timeout:)`` does, without
+    /// waiting: 0 if nothing is. Throws ``QueueError/closed`` once the queue is closed and empty.
+    @inlinable
+    public func tryGet(into buffer: UnsafeMutableBufferPointer<Element>) throws(QueueError) -> Int {
+        guard !buffer.isEmpty else { return 0 }
+        let taken = takeReady(into: buffer, counted: 0)
+        if taken == 0 {
+            if control.isClosed, !mpmc.mpmcLooksNonEmpty() { throw .closed }
+            mpmc.repairIfDue(consumers: true, repairClock)
+        }
+        return taken
+    }
+
+    /// Waits at most `timeout` for an element, then takes up to `maxCount` of those ready
+    /// (see ``get(into:timeout:)``), as a new array. Python: a loop of `get` then `get_nowait`.
+    public func get(upTo maxCount: Int, timeout: Duration? = nil) throws(QueueError) -> [Element] {
+        precondition(maxCount >= 1, "get(upTo:) takes at least one element")
+        let buffer = UnsafeMutableBufferPointer<Element>.allocate(capacity: maxCount)
+        defer { buffer.deallocate() }
+        let count = try get(into: buffer, timeout: timeout)
+        return Array(buffer[..<count])
+    }
+
+    /// Takes what is ready into `buffer`, then one wake-up check for those and the `counted`
+    /// taken before (not yet checked); returns how many it took.
+    @inlinable
+    func takeReady(into buffer: UnsafeMutableBufferPointer<Element>, counted: Int) -> Int {
+        var taken = 0
         while taken < buffer.count, let value = mpmc.mpmcTryGet(Element.self) {
             buffer.initializeElement(at: taken, to: value)
             taken += 1
         }
-        if taken > 1 { control.didGet(count: taken - 1) }
+        if taken + counted > 0 { control.didGet(count: taken + counted) }
         return taken
     }
 

@@ -6,6 +6,7 @@ internal import CShim
 /// the header records it, and the ring is the next power of two (``slotCount(forCapacity:)``),
 /// derived from the validated header, never from the control block. Where the bound is below
 /// the ring, the put paths check it (``MPMCControl``, ``SPSCQueue/Producer``).
+@usableFromInline
 enum QueueLayout {
     /// The slot count for a capacity: the next power of two (index masking), at least 2 (with
     /// one slot, Vyukov's "full for index i" and "free for index i + 1" are the same sequence
@@ -17,13 +18,17 @@ enum QueueLayout {
         return slots
     }
 
-    /// (element offset, slot stride) for `Element` in an MPMC slot (16-byte head first) or an
-    /// SPSC slot (the element alone).
+    /// (element offset, slot stride) for `Element` in an MPMC slot (its 8-byte sequence
+    /// first) or an SPSC slot (the element alone). Inlinable: the typed fast paths fold it to
+    /// constants (the stride of a view from the validated layout is the same number).
+    @inlinable
     static func slotShape<Element>(_: Element.Type, withSequence: Bool) -> (offset: Int, stride: Int) {
         let alignment = max(MemoryLayout<Element>.alignment, withSequence ? 8 : 1)
-        let offset = withSequence ? roundUp(MemoryLayout<shmipc_queue_slot>.size, to: alignment) : 0
-        // (Padding MPMC slots to a cache line measured slower: one line moving per message
-        // instead of one per ~2.7 for 8-byte elements; Notes/0006.)
+        let offset = withSequence ? roundUp(MemoryLayout<UInt64>.size, to: alignment) : 0
+        // An 8-byte element makes a 16-byte slot, four to a line, none straddling two (Vyukov's
+        // cell). Layout 4 had a 16-byte head (the sequence and a word nothing used): 24-byte
+        // slots, one in three across two lines. (Padding MPMC slots to a cache line measured
+        // slower: one line moving per message; Notes/0006.)
         let stride = roundUp(offset + max(MemoryLayout<Element>.size, 1), to: alignment)
         return (offset, stride)
     }
@@ -36,7 +41,7 @@ enum QueueLayout {
         let shape = slotShape(element, withSequence: kind != .spscQueue)
         let slots = slotCount(forCapacity: capacity)
         return ObjectLayout(
-            kind: kind, version: 4, element: TypeFingerprint(of: element), capacity: capacity,
+            kind: kind, version: 5, element: TypeFingerprint(of: element), capacity: capacity,
             stateSize: stateSize(slots: slots, stride: shape.stride, mpmc: kind != .spscQueue))
     }
 
@@ -86,6 +91,7 @@ enum QueueLayout {
         }
     }
 
+    @inlinable
     static func roundUp(_ value: Int, to alignment: Int) -> Int {
         (value + alignment - 1) / alignment * alignment
     }

@@ -72,6 +72,21 @@ struct RingControl: @unchecked Sendable {
         slots + Int(truncatingIfNeeded: index & mask) &* stride
     }
 
+    /// The slot of `index` with slots `stride` bytes apart: the view's own stride, or the same
+    /// number as a constant from a typed caller (``QueueLayout/slotShape(_:withSequence:)``).
+    @inlinable @inline(__always)
+    func slot(_ index: UInt64, stride: Int) -> UnsafeMutableRawPointer {
+        slots + Int(truncatingIfNeeded: index & mask) &* stride
+    }
+
+    /// The slot of `index` in a ring of `Element`s alone (SPSC queues): the stride is the
+    /// element's, a constant once specialised (``QueueLayout/slotShape(_:withSequence:)``
+    /// gives an SPSC slot exactly `MemoryLayout<Element>.stride`).
+    @inlinable @inline(__always)
+    func typedSlot<Element>(_ index: UInt64, _: Element.Type) -> UnsafeMutableRawPointer {
+        slots + Int(truncatingIfNeeded: index & mask) &* MemoryLayout<Element>.stride
+    }
+
     @inlinable @inline(__always)
     func sequence(_ slot: UnsafeMutableRawPointer) -> UnsafeAtomic<UInt64> {
         UnsafeAtomic(at: slot.assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
@@ -90,28 +105,33 @@ struct RingControl: @unchecked Sendable {
     // MARK: waking (the fast-path half of the Dekker pair)
 
     /// After publishing an element: wake a parked consumer, if any registered (the fast half
-    /// of ``ParkingWord``'s asymmetric pair, spelled out here: the out-of-line wake takes this
-    /// view, as it always has, so the SPSC loops' code stays what was measured; Notes/0007).
+    /// of ``ParkingWord``'s asymmetric pair, spelled out here). The out-of-line wake takes the
+    /// control block's address alone: given this view, a caller keeps a copy of the view on
+    /// its stack for the call (the MPMC put copied it on every call).
     @inlinable @inline(__always)
     func didPut(count: Int = 1) {
         Membarrier.fastSideBarrier(fenceOnFastPath)
         // Relaxed: the barrier above (with the parker's membarrier) orders this read after our
         // publication; see the type's documentation.
-        if notEmpty.waiters.load(ordering: .relaxed) != 0 { wakeConsumers(count) }
+        if notEmpty.waiters.load(ordering: .relaxed) != 0 { Self.wakeConsumers(state, count) }
     }
 
     /// After freeing a slot: wake a parked producer, if any registered.
     @inlinable @inline(__always)
     func didGet(count: Int = 1) {
         Membarrier.fastSideBarrier(fenceOnFastPath)
-        if notFull.waiters.load(ordering: .relaxed) != 0 { wakeProducers(count) }
+        if notFull.waiters.load(ordering: .relaxed) != 0 { Self.wakeProducers(state, count) }
     }
 
     @usableFromInline @inline(never)
-    func wakeConsumers(_ count: Int) { notEmpty.bump(waking: count) }
+    static func wakeConsumers(_ state: UnsafeMutablePointer<shmipc_queue_state>, _ count: Int) {
+        ParkingWord(state, offset: offset(\.not_empty_epoch)).bump(waking: count)
+    }
 
     @usableFromInline @inline(never)
-    func wakeProducers(_ count: Int) { notFull.bump(waking: count) }
+    static func wakeProducers(_ state: UnsafeMutablePointer<shmipc_queue_state>, _ count: Int) {
+        ParkingWord(state, offset: offset(\.not_full_epoch)).bump(waking: count)
+    }
 
     // MARK: parking (the slow half)
 

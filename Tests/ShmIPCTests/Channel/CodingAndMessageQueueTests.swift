@@ -177,6 +177,22 @@ extension ShmIPCTests {
             #expect(queue.isEmpty)
         }
 
+        /// A batch put of more than the queue holds times out after a prefix; `get(upTo:)`
+        /// takes what is ready, in order, and ends at the end of the stream.
+        @Test func aMessageQueueBatchIsAPrefixAndGetUpToTakesWhatIsReady() throws {
+            let queue = try MessageQueue(maxMessageSize: 64, capacity: 5, waitStrategy: .park)
+            let messages = (0..<8).map { [UInt8](repeating: UInt8($0), count: $0 + 1) }
+            #expect(throws: ChannelError.timedOut) { try queue.put(contentsOf: messages, timeout: .milliseconds(20)) }
+            #expect(try queue.get(upTo: 3, timeout: .seconds(1)) == Array(messages[0..<3]))
+            try queue.put(contentsOf: messages[5...], timeout: .seconds(1))
+            #expect(try queue.get(upTo: 10, timeout: .seconds(1)) == Array(messages[3..<5]) + Array(messages[5...]))
+            #expect(throws: ChannelError.timedOut) { _ = try queue.get(upTo: 2, timeout: .milliseconds(20)) }
+            try queue.put(contentsOf: [[9]])
+            queue.close()
+            #expect(try queue.get(upTo: 2, timeout: .seconds(1)) == [[9]])
+            #expect(throws: ChannelError.endOfStream) { _ = try queue.get(upTo: 2, timeout: .seconds(1)) }
+        }
+
         @Test func messagesOfEdgeSizesRoundTrip() throws {
             let queue = try MessageQueue(maxMessageSize: 100, capacity: 4)
             for size in [0, 1, 99, 100] { try queue.put(bytes: [UInt8](repeating: UInt8(size), count: size)) }

@@ -216,6 +216,55 @@ extension ShmIPCTests {
             #expect(try first.receiveInPlace { Array($0) } == [4])
         }
 
+        /// Batches: `send(contentsOf:)` of more than the ring holds (a 1 KiB ring, records of
+        /// 64–128 bytes) crosses the ring's end several times while the receiver takes batches
+        /// in place and as arrays; everything arrives once, in order, intact. A batch that
+        /// cannot finish times out having sent a prefix.
+        @Test func batchesCrossTheRingsEndInOrderAndAPartialBatchIsAPrefix() throws {
+            let pipe = try Pipe(maxMessageSize: 100, capacity: 1024)
+            let first = try pipe.connection(.first), second = try pipe.connection(.second)
+            let messages = (0..<200).map { index in [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: 1 + index % 100) }
+            var received: [[UInt8]] = []
+            var sent = 0
+            while sent < messages.count {
+                let batch = messages[sent..<min(sent + 7, messages.count)]
+                // Enough room for this batch? Seven records of at most 128 bytes fit an empty ring.
+                try second.send(contentsOf: batch, timeout: .seconds(10))
+                sent += batch.count
+                if sent % 2 == 0 {
+                    _ = try first.receiveInPlace(upTo: 3, timeout: .seconds(10)) { received.append(Array($0)) }
+                }
+                while try first.poll() { received += try first.receive(upTo: 5, timeout: .seconds(10)) }
+            }
+            #expect(received == messages)
+            // A batch that does not fit (a fresh ring, so no padding): a prefix is sent, then the
+            // timeout.
+            let fresh = try Pipe(maxMessageSize: 100, capacity: 1024)
+            let reader = try fresh.connection(.first), writer = try fresh.connection(.second)
+            let big = [UInt8](repeating: 7, count: 100)  // a 128-byte record: eight fill the ring
+            #expect(throws: ChannelError.timedOut) { try writer.send(contentsOf: Array(repeating: big, count: 10), timeout: .milliseconds(20)) }
+            var prefix = 0
+            while try reader.poll() { prefix += try reader.receive(upTo: 100, timeout: .seconds(1)).count }
+            #expect(prefix == 8)
+            // The buffer variant, and a reader that throws: what it was given is consumed.
+            struct Refused: Error {}
+            let words: [[UInt8]] = [[1], [2, 2], [3, 3, 3]]
+            try words[0].withUnsafeBytes { a in
+                try words[1].withUnsafeBytes { b in
+                    try words[2].withUnsafeBytes { c in try second.send(contentsOf: [a, b, c], timeout: .seconds(1)) }
+                }
+            }
+            var seen = 0
+            #expect(throws: Refused.self) {
+                _ = try first.receiveInPlace(upTo: 3, timeout: .seconds(1)) { _ in
+                    seen += 1
+                    if seen == 2 { throw Refused() }
+                }
+            }
+            #expect(seen == 2)
+            #expect(try first.receive(upTo: 3, timeout: .seconds(1)) == [[3, 3, 3]])
+        }
+
         @Test func eachEndIsHeldByOneConnectionAtATime() throws {
             let pipe = try Pipe(maxMessageSize: 64)
             var first: Connection? = try pipe.connection(.first)

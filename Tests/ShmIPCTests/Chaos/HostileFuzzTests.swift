@@ -43,7 +43,7 @@ extension ShmIPCTests {
                 case 1: _ = try sut.tryGet()
                 case 2: try sut.put(UInt64(round), timeout: .milliseconds(1))
                 case 3: _ = try sut.get(timeout: .milliseconds(1))
-                case 4: try sut.putMany([1, 2, 3], timeout: .milliseconds(1))
+                case 4: try sut.put(contentsOf: [1, 2, 3], timeout: .milliseconds(1))
                 default: _ = (sut.count, sut.abandoned, sut.isFull)
                 }
             }

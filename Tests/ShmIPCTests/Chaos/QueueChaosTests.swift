@@ -76,7 +76,10 @@ extension ShmIPCTests {
         /// item received is whole, each producer's items arrive in order with no gap and none
         /// twice, the queue never stalls, and at most one item per kill is lost (given up as
         /// abandoned).
-        @Test func producersKilledAtRandomInstantsLoseAtMostTheirItemInFlight() throws {
+        /// Also with producers putting batches of 5 (`put(contentsOf:)`): a batch cut short is
+        /// a prefix, so the same checks hold.
+        @Test(arguments: [1, 5])
+        func producersKilledAtRandomInstantsLoseAtMostTheirItemInFlight(batch: Int) throws {
             let kills = Chaos.kills(150)
             // Spinning: a waiter looks at the slot it waits on every 25 ms (parked: every slice).
             let sut = try Queue<ChaosItem>(capacity: Self.capacity, waitStrategy: .spin)
@@ -92,7 +95,7 @@ extension ShmIPCTests {
                 received += 1
             }
             for round in 0..<kills {
-                guard let producer = try Chaos.startRunning("queue-chaos-put", ["10", "\(Self.capacity)", "\(round + 1)"], descriptors: [(descriptor, 10)], round: round) else { return }
+                guard let producer = try Chaos.startRunning("queue-chaos-put", ["10", "\(Self.capacity)", "\(round + 1)", "\(batch)"], descriptors: [(descriptor, 10)], round: round) else { return }
                 let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
                 while !until.hasPassed { if let item = try sut.tryGet() { take(item) } }
                 #expect(producer.kill() == .signaled(SIGKILL), "round \(round): \(producer.output)")
@@ -104,7 +107,7 @@ extension ShmIPCTests {
                 try sut.put(ChaosItem(producer: 0, counter: counter), timeout: .seconds(10))
                 take(try sut.get(timeout: .seconds(10)))
             }
-            print("queue chaos (producers): \(kills) kills, \(received) items, \(sut.abandoned) abandoned")
+            print("queue chaos (producers, batch \(batch)): \(kills) kills, \(received) items, \(sut.abandoned) abandoned")
             #expect(sut.abandoned <= kills)
             #expect(sut.count == 0)
         }
@@ -363,7 +366,10 @@ extension ShmIPCTests {
         /// replaced by a new process that takes the role over: every item received is whole,
         /// each producer's items arrive in order without gaps or repeats (a put cut short is
         /// never published), and the queue keeps working.
-        @Test func aProducerKilledAtRandomInstantsNeverPublishesATornItem() throws {
+        /// Also with batches of 5 (`put(contentsOf:)`, one tail store per run that fits): a
+        /// batch cut short is published as a prefix or not at all.
+        @Test(arguments: [1, 5])
+        func aProducerKilledAtRandomInstantsNeverPublishesATornItem(batch: Int) throws {
             let capacity = 8
             let sut = try SPSCQueue<ChaosItem>(capacity: capacity)
             var consumer = try sut.makeConsumer(waitStrategy: .spin)
@@ -378,13 +384,13 @@ extension ShmIPCTests {
                 received += 1
             }
             for round in 0..<kills {
-                guard let producer = try Chaos.startRunning("spsc-chaos-put", ["10", "\(capacity)", "\(round + 1)"], descriptors: [(sut.inheritableDescriptor!, 10)], round: round) else { return }
+                guard let producer = try Chaos.startRunning("spsc-chaos-put", ["10", "\(capacity)", "\(round + 1)", "\(batch)"], descriptors: [(sut.inheritableDescriptor!, 10)], round: round) else { return }
                 let until = Deadline.after(.microseconds(Int.random(in: 0..<3000, using: &random)))
                 while !until.hasPassed { if let item = try consumer.tryGet() { take(item) } }
                 #expect(producer.kill() == .signaled(SIGKILL))
                 while let item = try consumer.tryGet() { take(item) }
             }
-            print("spsc chaos: \(kills) kills, \(received) items")
+            print("spsc chaos (batch \(batch)): \(kills) kills, \(received) items")
             #expect(next.count == kills)
         }
 

@@ -192,12 +192,35 @@ extension ShmIPCTests {
 
         @Test func batchesPutAndGetInOrder() throws {
             let sut = try Queue<Int>(capacity: 64)
-            try sut.putMany(0..<50, timeout: .seconds(1))
+            try sut.put(contentsOf: 0..<50, timeout: .seconds(1))
             let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: 100)
             defer { buffer.deallocate() }
-            let taken = try sut.getMany(into: buffer, timeout: .seconds(1))
+            let taken = try sut.get(into: buffer, timeout: .seconds(1))
             #expect(taken == 50)
             #expect(Array(buffer[0..<taken]) == Array(0..<50))
+        }
+
+        /// A batch larger than the room left is put as a prefix: `tryPut(contentsOf:)` says how
+        /// long; `put(contentsOf:)` times out after it (the timeout is the whole batch's). The
+        /// batch gets take what is ready and report an empty or closed queue.
+        @Test func aBatchThatDoesNotFitIsPutAsAPrefix() throws {
+            let sut = try Queue<Int>(capacity: 6)  // a bound below the ring's 8 slots
+            #expect(try sut.tryPut(contentsOf: 0..<10) == 6)
+            #expect(try sut.tryPut(contentsOf: [10]) == 0)
+            #expect(try sut.get(upTo: 2) == [0, 1])
+            #expect(throws: QueueError.timedOut) { try sut.put(contentsOf: 100..<110, timeout: .milliseconds(20)) }
+            #expect(try sut.get(upTo: 100, timeout: .seconds(1)) == [2, 3, 4, 5, 100, 101])
+            let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: 4)
+            defer { buffer.deallocate() }
+            #expect(try sut.tryGet(into: buffer) == 0)
+            #expect(throws: QueueError.timedOut) { _ = try sut.get(into: buffer, timeout: .milliseconds(20)) }
+            try sut.put(contentsOf: [7, 8])
+            sut.close()
+            #expect(throws: QueueError.closed) { _ = try sut.tryPut(contentsOf: [9]) }
+            #expect(try sut.tryGet(into: buffer) == 2)
+            #expect(Array(buffer[..<2]) == [7, 8])
+            #expect(throws: QueueError.closed) { _ = try sut.tryGet(into: buffer) }
+            #expect(throws: QueueError.closed) { _ = try sut.get(upTo: 3, timeout: .seconds(1)) }
         }
 
         @Test func attachingWithAnotherElementTypeOrCapacityFails() throws {

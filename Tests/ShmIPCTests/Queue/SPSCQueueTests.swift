@@ -57,11 +57,40 @@ extension ShmIPCTests {
             var producer = try sut.makeProducer()
             var consumer = try sut.makeConsumer()
             let values = Array(0..<12)
-            try values.withUnsafeBufferPointer { try producer.putMany($0, timeout: .seconds(1)) }
+            try values.withUnsafeBufferPointer { try producer.put(contentsOf: $0, timeout: .seconds(1)) }
             let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: 32)
             defer { buffer.deallocate() }
-            let taken = try consumer.getMany(into: buffer, timeout: .seconds(1))
+            let taken = try consumer.get(into: buffer, timeout: .seconds(1))
             #expect(Array(buffer[0..<taken]) == values)
+        }
+
+        /// A batch larger than the room left: `tryPut(contentsOf:)` puts the prefix that fits
+        /// and says how long it is; `put(contentsOf:)` times out having put a prefix; the
+        /// consumer's batch calls take what is there, in order, and report an empty or closed
+        /// queue as the single calls do.
+        @Test func aBatchThatDoesNotFitIsPutAsAPrefix() throws {
+            let sut = try SPSCQueue<Int>(capacity: 8)
+            var producer = try sut.makeProducer()
+            var consumer = try sut.makeConsumer()
+            try producer.put(-1)
+            let values = Array(0..<12)
+            #expect(try values.withUnsafeBufferPointer { try producer.tryPut(contentsOf: $0) } == 7)
+            #expect(try values.withUnsafeBufferPointer { try producer.tryPut(contentsOf: $0) } == 0)
+            #expect(try consumer.get(upTo: 3) == [-1, 0, 1])
+            #expect(throws: QueueError.timedOut) { try producer.put(contentsOf: Array(100..<110), timeout: .milliseconds(20)) }
+            // Room for 3 was left: the batch's first 3 went in, after the 5 still there.
+            #expect(try consumer.get(upTo: 100, timeout: .seconds(1)) == [2, 3, 4, 5, 6, 100, 101, 102])
+            let buffer = UnsafeMutableBufferPointer<Int>.allocate(capacity: 4)
+            defer { buffer.deallocate() }
+            #expect(try consumer.tryGet(into: buffer) == 0)
+            #expect(throws: QueueError.timedOut) { _ = try consumer.get(into: buffer, timeout: .milliseconds(20)) }
+            try producer.put(contentsOf: [7, 8])
+            sut.close()
+            #expect(throws: QueueError.closed) { _ = try producer.tryPut(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<1])) }
+            #expect(try consumer.tryGet(into: buffer) == 2)
+            #expect(Array(buffer[..<2]) == [7, 8])
+            #expect(throws: QueueError.closed) { _ = try consumer.tryGet(into: buffer) }
+            #expect(throws: QueueError.closed) { _ = try consumer.get(upTo: 4, timeout: .seconds(1)) }
         }
 
         @Test func closeFailsTheProducerAndLetsTheConsumerDrain() throws {
@@ -144,7 +173,7 @@ extension ShmIPCTests {
             defer { buffer.deallocate() }
             while expected < UInt64(items) {
                 let taken: Int
-                do { taken = try consumer.getMany(into: buffer, timeout: .seconds(60)) } catch {
+                do { taken = try consumer.get(into: buffer, timeout: .seconds(60)) } catch {
                     Issue.record("after \(expected) items: \(error); producer: \(producer.output)")
                     break
                 }
