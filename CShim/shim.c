@@ -59,6 +59,8 @@ int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end) {
 // The thread id cache: gettid is a syscall; the owner mark of every lock operation needs it.
 __thread int32_t shmipc_cached_thread_id __attribute__((tls_model("initial-exec")));
 __thread shmipc_intent_cache_line shmipc_intent_cache[SHMIPC_INTENT_CACHE_LINES] __attribute__((tls_model("initial-exec")));
+__thread const shmipc_queue_intent *shmipc_intent_last_table __attribute__((tls_model("initial-exec")));
+__thread shmipc_queue_intent *shmipc_intent_last_entry __attribute__((tls_model("initial-exec")));
 static pthread_once_t shmipc_atfork_once = PTHREAD_ONCE_INIT;
 static void shmipc_forget_tid(void) { shmipc_cached_thread_id = 0; }  // fork child: new thread id
 static void shmipc_register_atfork(void) { pthread_atfork(NULL, NULL, shmipc_forget_tid); }

@@ -4,6 +4,7 @@
 // cycle-counter ticks (0: no deadline) and returns -1 when it passes, so a dead peer never
 // hangs the benchmark.
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include "BenchShim.h"
 
@@ -50,7 +51,9 @@ __attribute__((always_inline)) static inline int produce(shmipc_ref_spsc *ring, 
     uint8_t *const slots = (uint8_t *)(ring + 1);
     uint64_t tail = LOAD_RLX(&ring->tail);   // only this side writes it
     uint64_t head = LOAD_ACQ(&ring->head);   // cached; reloaded only when the ring looks full
-    uint8_t item[256] = {0};
+    uint8_t small[256] = {0};
+    uint8_t *item = size <= sizeof small ? small : calloc(1, size);  // larger items: one buffer per call
+    if (!item) return -1;
     uint32_t spins = 0;
     if (batch == 0) batch = 1;
     for (uint64_t next = 0; next < count;) {
@@ -59,7 +62,10 @@ __attribute__((always_inline)) static inline int produce(shmipc_ref_spsc *ring, 
             head = LOAD_ACQ(&ring->head);  // pairs with the consumer's release store of head
             if (tail + n - head > capacity) {
                 relax();
-                if (expired(deadline, &spins)) return -1;
+                if (expired(deadline, &spins)) {
+                    if (item != small) free(item);
+                    return -1;
+                }
             }
         }
         for (uint64_t k = 0; k < n; k++) {
@@ -71,6 +77,7 @@ __attribute__((always_inline)) static inline int produce(shmipc_ref_spsc *ring, 
         next += n;
         STORE_REL(&ring->tail, tail);  // publishes the items; pairs with the consumer's acquire
     }
+    if (item != small) free(item);
     return 0;
 }
 
@@ -81,7 +88,9 @@ __attribute__((always_inline)) static inline int consume(shmipc_ref_spsc *ring, 
     uint64_t head = LOAD_RLX(&ring->head);   // only this side writes it
     uint64_t tail = LOAD_ACQ(&ring->tail);   // cached; reloaded only when the ring looks empty
     uint64_t sum = 0;
-    uint8_t item[256];
+    uint8_t small[256];
+    uint8_t *item = size <= sizeof small ? small : malloc(size);
+    if (!item) return -1;
     uint32_t spins = 0;
     if (batch == 0) batch = 1;
     for (uint64_t taken = 0; taken < count;) {
@@ -89,7 +98,10 @@ __attribute__((always_inline)) static inline int consume(shmipc_ref_spsc *ring, 
             tail = LOAD_ACQ(&ring->tail);  // pairs with the producer's release store of tail
             if (tail == head) {
                 relax();
-                if (expired(deadline, &spins)) return -1;
+                if (expired(deadline, &spins)) {
+                    if (item != small) free(item);
+                    return -1;
+                }
             }
         }
         uint64_t available = tail - head;
@@ -106,6 +118,7 @@ __attribute__((always_inline)) static inline int consume(shmipc_ref_spsc *ring, 
         STORE_REL(&ring->head, head);  // frees the slots; pairs with the producer's acquire
     }
     *checksum = sum;
+    if (item != small) free(item);
     return 0;
 }
 

@@ -322,12 +322,25 @@ static inline shmipc_intent_cache_line *shmipc_intent_cache_line_for(const shmip
     return &shmipc_intent_cache[((uintptr_t)table * 0x9E3779B97F4A7C15ull) >> (64 - SHMIPC_INTENT_CACHE_BITS)];
 }
 
+/// The table this thread used last and its entry there: checked before the hashed cache (a
+/// thread working one queue, the common case, skips the hash: MPMC put + get measured 195 → …
+/// instructions).
+extern __thread const shmipc_queue_intent *shmipc_intent_last_table __attribute__((tls_model("initial-exec")));
+extern __thread shmipc_queue_intent *shmipc_intent_last_entry __attribute__((tls_model("initial-exec")));
+
 /// This thread's entry in `table`, if the cache knows it and the entry is still this thread's
 /// (a table mapped again at the same address, or a fork child, misses); NULL otherwise.
 static inline shmipc_queue_intent *shmipc_intent_lookup(shmipc_queue_intent *table) {
-    const shmipc_intent_cache_line *line = shmipc_intent_cache_line_for(table);
-    if (__builtin_expect(line->table != table, 0)) return 0;
-    shmipc_queue_intent *entry = table + line->index;
+    shmipc_queue_intent *entry;
+    if (__builtin_expect(shmipc_intent_last_table == table, 1)) {
+        entry = shmipc_intent_last_entry;
+    } else {
+        const shmipc_intent_cache_line *line = shmipc_intent_cache_line_for(table);
+        if (__builtin_expect(line->table != table, 0)) return 0;
+        entry = table + line->index;
+        shmipc_intent_last_table = table;
+        shmipc_intent_last_entry = entry;
+    }
     uint32_t owner = __atomic_load_n(&entry->owner, __ATOMIC_RELAXED);
     int32_t me = shmipc_cached_thread_id;
     return __builtin_expect(me != 0 && owner == (uint32_t)me, 1) ? entry : 0;
@@ -338,6 +351,8 @@ static inline void shmipc_intent_remember(const shmipc_queue_intent *table, uint
     shmipc_intent_cache_line *line = shmipc_intent_cache_line_for(table);
     line->table = table;
     line->index = index < SHMIPC_QUEUE_INTENTS ? index : 0;
+    shmipc_intent_last_table = table;
+    shmipc_intent_last_entry = (shmipc_queue_intent *)table + line->index;
 }
 
 // MARK: byte messages

@@ -18,65 +18,6 @@ static inline uint64_t shmipc_cycle_counter(void) {
     return value;
 #else
     return 0;
-// MARK: C references (references.c)
-
-/// A classic single-producer single-consumer ring: the producer's tail and the consumer's head
-/// on lines of their own, each side caching the other's index and reloading it only when the
-/// ring looks full (or empty); one release store per item, or per batch. Items follow the
-/// header: `capacity` (a power of two) slots of `item_size` bytes (at most 256).
-typedef struct shmipc_ref_spsc {
-    uint64_t head;              ///< next slot to read: written by the consumer only
-    uint8_t pad0[BENCH_CACHE_PAIR - 8];
-    uint64_t tail;              ///< next slot to write: written by the producer only
-    uint8_t pad1[BENCH_CACHE_PAIR - 8];
-    uint64_t capacity;
-    uint64_t item_size;
-    uint8_t pad2[BENCH_CACHE_PAIR - 16];
-} shmipc_ref_spsc;
-
-size_t shmipc_ref_spsc_size(uint64_t capacity, uint64_t item_size);
-void shmipc_ref_spsc_init(shmipc_ref_spsc *ring, uint64_t capacity, uint64_t item_size);
-/// Puts items 0..<count (the number in each item's first 8 bytes), `batch` at a time (1: one
-/// publish per item). Returns 0, or -1 when `deadline` (cycle-counter ticks; 0: none) passed.
-int shmipc_ref_spsc_produce(shmipc_ref_spsc *ring, uint64_t count, uint64_t batch, uint64_t deadline);
-/// Takes `count` items, up to `batch` per publish, copying each whole; `checksum` gets the sum
-/// of their numbers.
-int shmipc_ref_spsc_consume(shmipc_ref_spsc *ring, uint64_t count, uint64_t batch, uint64_t deadline, uint64_t *checksum);
-
-/// Dmitry Vyukov's bounded MPMC queue: a sequence number per cell, the enqueue and dequeue
-/// positions on lines of their own, claimed by compare-and-swap.
-typedef struct shmipc_ref_mpmc_cell {
-    uint64_t sequence;
-    uint64_t value;
-} shmipc_ref_mpmc_cell;
-
-typedef struct shmipc_ref_mpmc {
-    uint64_t enqueue_position;
-    uint8_t pad0[BENCH_CACHE_PAIR - 8];
-    uint64_t dequeue_position;
-    uint8_t pad1[BENCH_CACHE_PAIR - 8];
-    uint64_t mask;
-    uint8_t pad2[BENCH_CACHE_PAIR - 8];
-} shmipc_ref_mpmc;
-
-size_t shmipc_ref_mpmc_size(uint64_t capacity);
-void shmipc_ref_mpmc_init(shmipc_ref_mpmc *queue, uint64_t capacity);
-int shmipc_ref_mpmc_put(shmipc_ref_mpmc *queue, uint64_t value, uint64_t deadline);
-int shmipc_ref_mpmc_get(shmipc_ref_mpmc *queue, uint64_t *value, uint64_t deadline);
-/// Puts 0..<count, one put each.
-int shmipc_ref_mpmc_produce(shmipc_ref_mpmc *queue, uint64_t count, uint64_t deadline);
-/// Takes `count` values, one get each; `checksum` gets their sum.
-int shmipc_ref_mpmc_consume(shmipc_ref_mpmc *queue, uint64_t count, uint64_t deadline, uint64_t *checksum);
-
-/// The spin floor with `pause`: round trips of a counter on one line. The ping side writes
-/// odd numbers and waits for the next even one, timing each of the `count` round trips after
-/// `warmup` untimed ones into `cycles` (cycle-counter ticks); the pong side answers `total`.
-int shmipc_ref_spin_ping(uint64_t *line, uint64_t warmup, uint64_t count, uint64_t *cycles, uint64_t deadline);
-int shmipc_ref_spin_pong(uint64_t *line, uint64_t total, uint64_t deadline);
-
-/// `count` relaxed fetch-adds of 1 on `counter`.
-void shmipc_ref_add(uint64_t *counter, uint64_t count);
-
 #endif
 }
 
@@ -112,7 +53,8 @@ _Static_assert(sizeof(shmipc_bench_control) == 5 * BENCH_CACHE_PAIR, "bench cont
 /// A classic single-producer single-consumer ring: the producer's tail and the consumer's head
 /// on lines of their own, each side caching the other's index and reloading it only when the
 /// ring looks full (or empty); one release store per item, or per batch. Items follow the
-/// header: `capacity` (a power of two) slots of `item_size` bytes (at most 256).
+/// header: `capacity` (a power of two) slots of `item_size` bytes (items over 256 bytes are
+/// copied through one heap buffer per call).
 typedef struct shmipc_ref_spsc {
     uint64_t head;              ///< next slot to read: written by the consumer only
     uint8_t pad0[BENCH_CACHE_PAIR - 8];

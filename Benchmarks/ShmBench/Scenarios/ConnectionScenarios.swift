@@ -68,7 +68,7 @@ struct ConnectionThroughput: Scenario {
     let defaultIterations: Int
     var name: String { "throughput.connection.\(label)" }
     let unit = Unit.messagesPerSecond
-    var summary: String { "\(label) messages through a Pipe, send(bytes:) and receive(into:) each, ring \(shape.capacity >> 10) KiB" }
+    var summary: String { "\(label) messages through a Pipe, send(bytes:) and receive(into:) each, ring \(SizeLabel.of(shape.capacity))" }
 
     func makeChannels() throws -> Channels { try shape.channels() }
 
@@ -101,25 +101,28 @@ struct ConnectionThroughput: Scenario {
     }
 }
 
-/// `throughput.loan.1MiB`: the child loans 1 MiB, stamps its sequence number in the first word
-/// and sends it; the parent reads it in place. Like iceoryx2's benchmark, the payload is
-/// written once before the timed loop (a warm-up fills the whole ring), so this measures the
-/// transport alone.
+/// `throughput.loan.<size>`: the child loans `size` bytes, stamps its sequence number in the
+/// first word and sends it; the parent reads it in place. Like iceoryx2's benchmark, the
+/// payload is written once before the timed loop (a warm-up fills the whole ring), so this
+/// measures the transport alone.
 struct LoanThroughput: Scenario {
-    let name = "throughput.loan.1MiB"
+    let size: Int
+    let defaultIterations: Int
+    var name: String { "throughput.loan.\(SizeLabel.of(size))" }
     let unit = Unit.messagesPerSecond
-    let summary = "1 MiB messages written in place (loan) and read in place, transport only, ring 16 MiB"
-    let defaultIterations = 2_000_000
-    static let size = 1 << 20
-    static let shape = PipeShape(limit: size, capacity: 16 << 20)
+    var summary: String {
+        "\(SizeLabel.of(size)) messages written in place (loan) and read in place, transport only, ring \(SizeLabel.of(shape.capacity))"
+    }
+    /// Sixteen messages' worth of ring, at least 64 KiB.
+    var shape: PipeShape { PipeShape(limit: size, capacity: max(16 * size, 64 << 10)) }
     /// Enough full messages to write every byte of the ring once.
-    static let warmupMessages = 16 + 1
+    var warmupMessages: Int { shape.capacity / RingRecordSize.of(size) + 1 }
 
-    func makeChannels() throws -> Channels { try Self.shape.channels() }
+    func makeChannels() throws -> Channels { try shape.channels() }
 
     func parent(_ session: Session) throws -> RunMeasurement {
         let connection = try PipeShape.pipe(session).connection(.first)
-        for _ in 0..<Self.warmupMessages { try connection.receiveInPlace(timeout: .seconds(30)) { _ in } }
+        for _ in 0..<warmupMessages { try connection.receiveInPlace(timeout: .seconds(30)) { _ in } }
         try session.barrier()
         var sink: UInt64 = 0
         let watch = Stopwatch()
@@ -132,19 +135,25 @@ struct LoanThroughput: Scenario {
     }
 
     func child(_ session: Session) throws {
-        let connection = try Self.shape.attach(session).connection(.second)
-        for _ in 0..<Self.warmupMessages {
-            let loan = try connection.loan(capacity: Self.size, timeout: .seconds(30))
+        let connection = try shape.attach(session).connection(.second)
+        for _ in 0..<warmupMessages {
+            let loan = try connection.loan(capacity: size, timeout: .seconds(30))
             _ = loan.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0x5A) }
             try connection.send(loan)
         }
         try session.barrier()
         for i in 0..<session.iterations {
-            let loan = try connection.loan(capacity: Self.size, timeout: .seconds(30))
+            let loan = try connection.loan(capacity: size, timeout: .seconds(30))
             loan.withUnsafeMutableBytes { $0.storeBytes(of: UInt64(i), as: UInt64.self) }
             try connection.send(loan)
         }
     }
+}
+
+/// The bytes a message of `size` takes in a Connection's ring: its 16-byte head and payload,
+/// padded to 64 (as the library's ring lays records out).
+enum RingRecordSize {
+    static func of(_ size: Int) -> Int { (16 + size + 63) & ~63 }
 }
 
 /// Checks that the first words received add up to 0 + 1 + … + (count − 1).

@@ -44,18 +44,33 @@ enum CycleDeadline {
     }
 }
 
-/// `throughput.ref.spsc.<size>[.batch32]`: the classic C SPSC ring (cached indices, one release
+/// The short form of a byte count in row names: 8B, 512B, 4KiB, 1MiB.
+enum SizeLabel {
+    static func of(_ bytes: Int) -> String {
+        if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20)MiB" }
+        if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10)KiB" }
+        return "\(bytes)B"
+    }
+}
+
+/// `throughput.ref.spsc.<size>[.batch32]`, `throughput.ref.copy.<size>`: the classic C SPSC ring (cached indices, one release
 /// store per item or per batch) at the capacity and item size of the ShmIPC row it is paired
 /// with. The child produces, the parent consumes and times the lot.
 struct ReferenceSPSCThroughput: Scenario {
     let itemSize: Int
     let batch: Int
     var capacity = 8192
-    let defaultIterations = 20_000_000
+    var defaultIterations = 20_000_000
+    /// A size-sweep reference (`throughput.ref.copy.<size>`): the ring holds as many bytes as
+    /// the Connection it is paired with (`capacity` items of `itemSize`).
+    var sweep = false
     let unit = Unit.messagesPerSecond
-    var name: String { "throughput.ref.spsc.\(itemSize)B" + (batch > 1 ? ".batch\(batch)" : "") }
+    var name: String {
+        sweep ? "throughput.ref.copy.\(SizeLabel.of(itemSize))"
+            : "throughput.ref.spsc.\(itemSize)B" + (batch > 1 ? ".batch\(batch)" : "")
+    }
     var summary: String {
-        "C reference: classic SPSC ring, \(itemSize)-byte items, \(capacity) slots, "
+        "C reference: classic SPSC ring, \(SizeLabel.of(itemSize)) items, \(capacity) slots, "
             + (batch > 1 ? "batches of \(batch)" : "one release store per item")
     }
 

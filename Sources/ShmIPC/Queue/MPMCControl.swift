@@ -34,6 +34,8 @@ struct MPMCControl: @unchecked Sendable {
     @usableFromInline let bound: UInt64
     /// A JoinableQueue's: an item given up with a dead producer or consumer also ends its task.
     let countsTasks: Bool
+    /// ``tryLimit(_:)`` of this ring, computed once.
+    @usableFromInline let tries: Int
 
     init(_ ring: RingControl, bound: Int, countsTasks: Bool = false) {
         precondition(bound >= 1 && bound <= ring.capacity, "a queue's bound must be in 1...its slots")
@@ -42,6 +44,7 @@ struct MPMCControl: @unchecked Sendable {
             .assumingMemoryBound(to: shmipc_queue_intent.self)
         self.bound = UInt64(bound)
         self.countsTasks = countsTasks
+        tries = Self.tryLimit(ring.mask)
     }
 
     /// Whether the bound is below the ring (then puts check it).
@@ -138,7 +141,7 @@ struct MPMCControl: @unchecked Sendable {
         defer { endOperation(entry) }
         let intending = Self.intending(entry, consumer: false)
         var position = tail.load(ordering: .relaxed)  // relaxed: the CAS below validates it
-        for _ in 0...Self.tryLimit(mask) {
+        for _ in 0...tries {
             let slot = ring.slot(position, stride: stride)
             // Acquire: pairs with the release store of the consumer that freed the slot, so its
             // read of the old element happens before our write.
@@ -199,7 +202,7 @@ struct MPMCControl: @unchecked Sendable {
         defer { endOperation(entry) }
         let intending = Self.intending(entry, consumer: true)
         var position = head.load(ordering: .relaxed)  // relaxed: the CAS below validates it
-        for _ in 0...Self.tryLimit(mask) {
+        for _ in 0...tries {
             let slot = ring.slot(position, stride: stride)
             // Acquire: pairs with the producer's (or repairer's) release of the sequence.
             let sequence = self.sequence(slot).load(ordering: .acquiring)

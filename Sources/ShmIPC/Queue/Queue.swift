@@ -102,13 +102,14 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
 
     /// Puts `value`, waiting at most `timeout` (`nil`: forever) for room.
     /// Throws ``QueueError/timedOut`` or ``QueueError/closed``.
-    @inlinable
+    @inlinable @inline(__always)
     public func put(_ value: Element, timeout: Duration? = nil) throws(QueueError) {
         if !control.isClosed, mpmc.mpmcTryPut(value) {
             control.didPut()
             return
         }
-        try putWaiting(value, deadline: .after(timeout))
+        var limit = RingControl.WaitLimit.after(timeout)
+        try putWaiting(value, limit: &limit)
     }
 
     /// Puts `value` if there is room, without waiting. Python: `put_nowait` (which raises
@@ -136,15 +137,14 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// ``tryPut(contentsOf:)``, which says.
     @inlinable
     public func put(contentsOf values: some Sequence<Element>, timeout: Duration? = nil) throws(QueueError) {
-        var deadline: Deadline?
+        var limit = RingControl.WaitLimit.after(timeout)  // one for the whole batch
         var pending = 0
         defer { if pending > 0 { control.didPut(count: pending) } }
         for value in values {
             if control.isClosed { throw .closed }
             if mpmc.mpmcTryPut(value) { pending += 1; continue }
             if pending > 0 { control.didPut(count: pending); pending = 0 }  // wake before we wait
-            if deadline == nil { deadline = .after(timeout) }
-            try putWaiting(value, deadline: deadline!)
+            try putWaiting(value, limit: &limit)
         }
     }
 
@@ -165,14 +165,14 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Out of line (the fast path stays small), but specialized for `Element` in the caller's
     /// module: the generic version measured +20 ns a spinning round trip.
     @inlinable @inline(never)
-    func putWaiting(_ value: Element, deadline: Deadline) throws(QueueError) {
+    func putWaiting(_ value: Element, limit: inout RingControl.WaitLimit) throws(QueueError) {
         while true {
             if control.isClosed { throw .closed }
             if mpmc.mpmcTryPut(value) {
                 control.didPut()
                 return
             }
-            try control.await(consumers: false, deadline: deadline, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNotFull() }
+            try control.await(consumers: false, limit: &limit, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNotFull() }
         }
     }
 
@@ -180,13 +180,13 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
 
     /// Takes the next element, waiting at most `timeout` (`nil`: forever) for one.
     /// Throws ``QueueError/timedOut``, or ``QueueError/closed`` once the queue is closed and empty.
-    @inlinable
+    @inlinable @inline(__always)
     public func get(timeout: Duration? = nil) throws(QueueError) -> Element {
         if let value = mpmc.mpmcTryGet(Element.self) {
             control.didGet()
             return value
         }
-        return try getWaiting(deadline: .after(timeout))
+        return try getWaiting(timeout: timeout)
     }
 
     /// Takes the next element if there is one, without waiting. Python: `get_nowait` (which
@@ -211,7 +211,7 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
         if let value = mpmc.mpmcTryGet(Element.self) {
             buffer.initializeElement(at: 0, to: value)
         } else {
-            buffer.initializeElement(at: 0, to: try getWaiting(deadline: .after(timeout)))
+            buffer.initializeElement(at: 0, to: try getWaiting(timeout: timeout))
             if buffer.count == 1 { return 1 }
             return 1 + takeReady(into: UnsafeMutableBufferPointer(rebasing: buffer[1...]), counted: 0)
         }
@@ -256,13 +256,14 @@ public final class Queue<Element: BitwiseCopyable>: @unchecked Sendable {
 
     /// See ``putWaiting(_:deadline:)``.
     @inlinable @inline(never)
-    func getWaiting(deadline: Deadline) throws(QueueError) -> Element {
+    func getWaiting(timeout: Duration?) throws(QueueError) -> Element {
+        var limit = RingControl.WaitLimit.after(timeout)
         while true {
             if let value = mpmc.mpmcTryGet(Element.self) {
                 control.didGet()
                 return value
             }
-            try control.await(consumers: true, deadline: deadline, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNonEmpty() }
+            try control.await(consumers: true, limit: &limit, strategy: waitStrategy, repairing: mpmc) { mpmc.mpmcLooksNonEmpty() }
         }
     }
 

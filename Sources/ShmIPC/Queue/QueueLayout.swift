@@ -115,8 +115,17 @@ extension RingControl {
     func await(
         consumers: Bool, deadline: Deadline, strategy: WaitStrategy, repairing mpmc: MPMCControl, ready: () -> Bool
     ) throws(QueueError) {
+        var limit = WaitLimit.at(deadline)
+        try self.await(consumers: consumers, limit: &limit, strategy: strategy, repairing: mpmc, ready: ready)
+    }
+
+    /// As above, until `limit` (see ``await(consumers:limit:strategy:peerGone:repairs:repair:ready:)``).
+    @inlinable @inline(__always)
+    func await(
+        consumers: Bool, limit: inout WaitLimit, strategy: WaitStrategy, repairing mpmc: MPMCControl, ready: () -> Bool
+    ) throws(QueueError) {
         try self.await(
-            consumers: consumers, deadline: deadline, strategy: strategy, peerGone: nil, repairs: true,
+            consumers: consumers, limit: &limit, strategy: strategy, peerGone: nil, repairs: true,
             repair: { mpmc.repairStalledSlot(at: mpmc.slotWaitedOn($0, consumers: consumers)) }, ready: ready)
     }
 }

@@ -180,10 +180,10 @@ extension SPSCQueue {
         @inlinable @inline(never)
         mutating func putWaiting(_ value: Element, timeout: Duration?) throws(QueueError) {
             if try tryPut(value) { return }
-            let deadline = Deadline.after(timeout)
+            var limit = RingControl.WaitLimit.after(timeout)
             while true {
                 let (next, control) = (tail, self.control)
-                try control.await(consumers: false, deadline: deadline, strategy: waitStrategy) {
+                try control.await(consumers: false, limit: &limit, strategy: waitStrategy) {
                     next &- control.head.load(ordering: .acquiring) <= control.mask
                 }
                 if try tryPut(value) { return }
@@ -316,10 +316,10 @@ extension SPSCQueue {
         @inlinable @inline(never)
         mutating func getWaiting(timeout: Duration?) throws(QueueError) -> Element {
             if let value = try tryGet() { return value }
-            let deadline = Deadline.after(timeout)
+            var limit = RingControl.WaitLimit.after(timeout)
             while true {
                 let (next, control) = (head, self.control)
-                try control.await(consumers: true, deadline: deadline, strategy: waitStrategy) {
+                try control.await(consumers: true, limit: &limit, strategy: waitStrategy) {
                     control.tail.load(ordering: .acquiring) != next
                 }
                 if let value = try tryGet() { return value }
