@@ -85,11 +85,17 @@ struct Report: Codable {
         return lines.joined(separator: "\n")
     }
 
-    private func format(_ value: Double) -> String {
+    func format(_ value: Double) -> String { Self.format(value) }
+
+    static func format(_ value: Double) -> String {
         if value.isNaN { return "nan" }
         if value >= 1e6 { return String(format: "%.3fM", value / 1e6) }
         if value >= 1e4 { return String(format: "%.0f", value) }
         return String(format: "%.1f", value)
+    }
+
+    static func ratio(_ value: Double) -> String {
+        String(format: "%.3g", value)
     }
 
     private func ratio(_ value: Double) -> String {

@@ -42,6 +42,9 @@ extension ShmBench {
         @Option(help: "Write the results as JSON to this path.")
         var json: String?
 
+        @Option(help: "Write report.html and SVG charts (round-trip distributions, throughput by size) to this directory.")
+        var report: String?
+
         @Option(help: "The two CPUs to pin the parent and the child to, as A,B.")
         var cpus: String = "0,1"
 
@@ -126,6 +129,16 @@ extension ShmBench {
             if let json {
                 try report.write(to: json)
                 print("wrote \(json)")
+            }
+            if let directory = self.report {
+                func pooled(_ runs: [RunMeasurement]?) -> [Double] {
+                    (runs ?? []).flatMap { run -> [Double] in if case .latencies(let samples, _) = run { samples } else { [] } }.sorted()
+                }
+                try ChartReport(
+                    report: report, samples: measurements.mapValues { pooled($0) },
+                    referenceSamples: referenceMeasurements.mapValues { pooled($0) }
+                ).write(to: directory)
+                print("wrote \(directory)/report.html")
             }
             if !failures.isEmpty {
                 let lines = failures.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
