@@ -56,7 +56,7 @@ struct ValueRead64: Scenario {
         try session.barrier()
         var sink: UInt64 = 0
         let watch = Stopwatch()
-        for _ in 0..<session.iterations { sink &+= value.load().words.0 }
+        for _ in 0..<session.iterations { sink &+= value.load().sequence }
         let elapsed = watch.elapsedNanoseconds()
         guard sink == 7 &* UInt64(session.iterations) else { throw BenchError.peerFailed("read \(sink)") }
         return .cost(Double(elapsed) / Double(session.iterations))
