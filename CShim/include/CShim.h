@@ -1,6 +1,6 @@
 // CShim: only what Swift cannot import by itself. Every group says why it is here.
 // No _GNU_SOURCE in this header: it would clash with the Glibc module Swift imports
-// (DESIGN.md, toolchain facts). GNU-only calls live out of line in shim.c.
+// (Notes/0000-ground-rules.md, toolchain facts). GNU-only calls live out of line in shim.c.
 #ifndef SHMIPC_CSHIM_H
 #define SHMIPC_CSHIM_H
 
@@ -149,7 +149,7 @@ enum {
     SHMIPC_INIT_READY = 2,        ///< every field and the object's state are published
 };
 
-/// The common header at offset 0 of every ShmIPC object (DESIGN.md, shared-memory contract).
+/// The common header at offset 0 of every ShmIPC object (Notes/0000-ground-rules.md, the shared-memory contract).
 /// Plain data only. Written once by the creator before init_state becomes READY
 /// (release); read by attachers after they load READY (acquire).
 typedef struct shmipc_segment_header {

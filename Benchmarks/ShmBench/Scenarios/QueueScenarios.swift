@@ -286,7 +286,7 @@ struct QueueBatchThroughput<Message: BenchMessage>: Scenario {
         var producer = try SPSCQueue<Message>(inheriting: FileDescriptor(rawValue: session.descriptors[0]), capacity: capacity).makeProducer()
         let buffer = UnsafeMutableBufferPointer<Message>.allocate(capacity: Self.batch)
         defer { buffer.deallocate() }
-        buffer.initialize(repeating: Message(sequence: 0))  // then only the sequences change, long before the copy
+        buffer.initialize(repeating: Message(sequence: 0))  // then only the sequences change, a whole batch before its copy
         try session.barrier()
         var next = 0
         while next < session.iterations {

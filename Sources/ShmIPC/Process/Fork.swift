@@ -18,7 +18,7 @@ extension Multiprocessing {
     ///
     /// Refused with ``ProcessError/forkUnsafe(threads:)`` unless this process has one thread:
     /// a child forked from a multi-threaded process can deadlock on a lock another thread held
-    /// (DESIGN.md).
+    /// (Notes/0000-ground-rules.md).
     public static func fork() throws(ProcessError) -> ForkResult {
         let parent = currentProcess
         let (name, identity) = nextChild(prefix: "Process")

@@ -23,7 +23,7 @@ struct ForkLauncher: Launcher {
     }
 
     /// fork(2), refused with ``ProcessError/forkUnsafe(threads:)`` unless this process has one
-    /// thread (DESIGN.md), stdio flushed first. Both ``StartMethod/fork`` and
+    /// thread (Notes/0000-ground-rules.md), stdio flushed first. Both ``StartMethod/fork`` and
     /// ``Multiprocessing/fork()`` fork here.
     static func fork() throws(ProcessError) -> Side {
         let threads = Sys.threadCount

@@ -11,7 +11,7 @@ public enum ProcessError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Two entry points share a name.
     case duplicateEntry(String)
     /// The fork start method was asked for in a process with more than one thread: the child
-    /// could deadlock on a lock another thread held at fork time (DESIGN.md, processes).
+    /// could deadlock on a lock another thread held at fork time (Notes/0000-ground-rules.md, processes).
     case forkUnsafe(threads: Int)
     /// `start()` was called twice.
     case alreadyStarted

@@ -4,7 +4,7 @@ internal import Glibc
 #endif
 package import SystemPackage
 
-/// A child process started with `posix_spawn` (never `fork`: DESIGN.md, processes), with its
+/// A child process started with `posix_spawn` (never `fork`: Notes/0000-ground-rules.md, processes), with its
 /// standard output and error captured, waited for against a deadline.
 ///
 /// Package-internal: the tests' helper runner and shm-bench use it; the public `Process`

@@ -178,7 +178,7 @@ extension Sys {
         }
     }
 
-    /// fork(2). Only for a single-threaded process (DESIGN.md, processes); the caller checks.
+    /// fork(2). Only for a single-threaded process (Notes/0000-ground-rules.md, processes); the caller checks.
     package static func fork() -> Result<Int32, Errno> {
         valueOrErrno(.fork) { shmipc_fork() }
     }

@@ -21,7 +21,7 @@ package enum SyscallName: String, Sendable, Hashable, CaseIterable {
     }
 }
 
-/// The one chokepoint between ShmIPC and libc/CShim (STYLE.md: one chokepoint for errno).
+/// The one chokepoint between ShmIPC and libc/CShim (Notes/0000-ground-rules.md: one chokepoint for errno).
 ///
 /// `body` follows the C convention: it returns `-1` and sets `errno` on failure. The result
 /// is the value, or the `Errno` it failed with. EINTR is retried as
