@@ -223,6 +223,71 @@ int shmipc_ref_mpmc_consume(shmipc_ref_mpmc *queue, uint64_t count, uint64_t dea
     return 0;
 }
 
+// MARK: a ping-pong over two classic SPSC rings (8-byte items)
+
+/// Puts `value` into `ring` (8-byte items), waiting while it is full.
+static inline int ring_put(shmipc_ref_spsc *ring, uint64_t *tail, uint64_t *head, uint64_t value, uint64_t deadline,
+                           uint32_t *spins) {
+    const uint64_t capacity = ring->capacity;
+    if (*tail - *head >= capacity) {
+        while ((*head = LOAD_ACQ(&ring->head)), *tail - *head >= capacity) {  // pairs with the consumer's release
+            relax();
+            if (expired(deadline, spins)) return -1;
+        }
+    }
+    ((uint64_t *)(ring + 1))[*tail & (capacity - 1)] = value;
+    *tail += 1;
+    STORE_REL(&ring->tail, *tail);  // publishes the item
+    return 0;
+}
+
+/// Takes the next item of `ring` into `value`, waiting while it is empty.
+static inline int ring_get(shmipc_ref_spsc *ring, uint64_t *head, uint64_t *tail, uint64_t *value, uint64_t deadline,
+                           uint32_t *spins) {
+    if (*head == *tail) {
+        while ((*tail = LOAD_ACQ(&ring->tail)) == *head) {  // pairs with the producer's release
+            relax();
+            if (expired(deadline, spins)) return -1;
+        }
+    }
+    *value = ((uint64_t *)(ring + 1))[*head & (ring->capacity - 1)];
+    *head += 1;
+    STORE_REL(&ring->head, *head);  // frees the slot
+    return 0;
+}
+
+int shmipc_ref_spsc_ping(shmipc_ref_spsc *there, shmipc_ref_spsc *back, uint64_t warmup, uint64_t count, uint64_t *cycles,
+                         uint64_t deadline) {
+    uint32_t spins = 0;
+    uint64_t tail = LOAD_RLX(&there->tail), cached_head = LOAD_ACQ(&there->head);
+    uint64_t head = LOAD_RLX(&back->head), cached_tail = LOAD_ACQ(&back->tail);
+    uint64_t previous = 0, value = 0;
+    for (uint64_t i = 0; i < warmup + count; i++) {
+        if (i == warmup) previous = shmipc_cycle_counter();
+        if (ring_put(there, &tail, &cached_head, i, deadline, &spins) != 0) return -1;
+        if (ring_get(back, &head, &cached_tail, &value, deadline, &spins) != 0) return -1;
+        if (value != i + 1) return -2;
+        if (i >= warmup) {
+            uint64_t now = shmipc_cycle_counter();
+            cycles[i - warmup] = now - previous;
+            previous = now;
+        }
+    }
+    return 0;
+}
+
+int shmipc_ref_spsc_pong(shmipc_ref_spsc *there, shmipc_ref_spsc *back, uint64_t total, uint64_t deadline) {
+    uint32_t spins = 0;
+    uint64_t head = LOAD_RLX(&there->head), cached_tail = LOAD_ACQ(&there->tail);
+    uint64_t tail = LOAD_RLX(&back->tail), cached_head = LOAD_ACQ(&back->head);
+    for (uint64_t i = 0; i < total; i++) {
+        uint64_t value;
+        if (ring_get(there, &head, &cached_tail, &value, deadline, &spins) != 0) return -1;
+        if (ring_put(back, &tail, &cached_head, value + 1, deadline, &spins) != 0) return -1;
+    }
+    return 0;
+}
+
 // MARK: the spin floor and the shared counter
 
 int shmipc_ref_spin_ping(uint64_t *line, uint64_t warmup, uint64_t count, uint64_t *cycles, uint64_t deadline) {

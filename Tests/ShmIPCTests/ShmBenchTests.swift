@@ -12,7 +12,7 @@ extension ShmIPCTests {
     /// speed targets belong in the benchmark, not in tests.)
     @Suite struct ShmBenchTests {
         static let scenarios = [
-            "rtt.ref.spin", "throughput.ref.spsc.8B", "throughput.ref.spsc.64B", "throughput.ref.spsc.8B.batch32",
+            "rtt.ref.spin", "rtt.ref.spsc", "throughput.ref.spsc.8B", "throughput.ref.spsc.64B", "throughput.ref.spsc.8B.batch32",
             "throughput.ref.spsc.64B.batch32", "throughput.ref.mpmc.8B", "throughput.ref.mpmc.8B.producers1",
             "throughput.ref.mpmc.8B.producers2", "throughput.ref.mpmc.8B.producers4", "throughput.ref.copy.8B",
             "throughput.ref.copy.512B", "throughput.ref.copy.4KiB", "throughput.ref.copy.64KiB", "throughput.ref.copy.1MiB",
@@ -31,7 +31,7 @@ extension ShmIPCTests {
             "throughput.loan.1MiB", "value.add.2proc", "value.read.64B", "value.lockedadd.2proc", "process.spawn", "process.fork",
             "process.forkserver", "pool.map.100k", "pool.imap.chunk1", "pool.apply.rtt", "manager.floor.dict.get",
             "manager.dict.get", "manager.dict.set", "manager.dict.increment.2proc", "manager.list.append", "rtt.queue.spsc.async",
-            "rtt.queue.spsc.async.park", "throughput.queue.spsc.async.8B", "queue.get.ready.sync", "queue.get.ready.async",
+            "rtt.queue.spsc.async.park", "rtt.queue.spsc.async.park.waiter", "throughput.queue.spsc.async.8B", "queue.get.ready.sync", "queue.get.ready.async",
             "rtt.async.fanout1000", "rtt.async.fanout1000.threads",
         ]
 
@@ -126,6 +126,7 @@ extension ShmIPCTests {
                 "throughput.queue.spsc.8B", "throughput.queue.spsc.64B", "throughput.queue.spsc.8B.batch32",
                 "throughput.queue.spsc.64B.batch32", "throughput.queue.mpmc.8B", "throughput.connection.64B",
                 "rtt.queue.spsc.spin", "rtt.connection.64B", "rtt.queue.mpmc.spin", "rtt.queue.spsc.async.park",
+                "rtt.queue.spsc.async.park.waiter",
             ]), "\(paired)")
         }
 

@@ -74,6 +74,14 @@ int shmipc_ref_spsc_produce(shmipc_ref_spsc *ring, uint64_t count, uint64_t batc
 /// of their numbers.
 int shmipc_ref_spsc_consume(shmipc_ref_spsc *ring, uint64_t count, uint64_t batch, uint64_t deadline, uint64_t *checksum);
 
+/// A ping-pong over two rings of 8-byte items, `there` and `back` (the classic ring at the
+/// shape of ShmIPC's SPSC round trip): the ping side puts i into `there` and takes i + 1 from
+/// `back`, recording each round trip's cycles after `warmup`; the pong side answers `total`.
+/// Both spin with pause. Return 0, -1 when `deadline` passed, -2 for a wrong answer.
+int shmipc_ref_spsc_ping(shmipc_ref_spsc *there, shmipc_ref_spsc *back, uint64_t warmup, uint64_t count, uint64_t *cycles,
+                         uint64_t deadline);
+int shmipc_ref_spsc_pong(shmipc_ref_spsc *there, shmipc_ref_spsc *back, uint64_t total, uint64_t deadline);
+
 /// Dmitry Vyukov's bounded MPMC queue: a sequence number per cell, the enqueue and dequeue
 /// positions on lines of their own, claimed by compare-and-swap.
 typedef struct shmipc_ref_mpmc_cell {

@@ -25,14 +25,24 @@ func runBlocking<Result: Sendable>(
 /// `await put`): a parked wait resumes through each process's async waiter.
 /// With `.park`, every wait suspends (no poll first): the parked path, against
 /// `rtt.floor.futex`.
+/// With `onWaiter`, both sides' tasks prefer ``WaiterExecutor`` (`….waiter`): a resumed task
+/// runs on the waiter thread that reaped its wake-up, not on a pool thread woken for it.
 struct AsyncSPSCRoundTrip: Scenario {
     let label: String
     let strategy: WaitStrategy
-    var name: String { "rtt.queue.spsc.async\(label)" }
+    var onWaiter = false
+    var name: String { "rtt.queue.spsc.async\(label)\(onWaiter ? ".waiter" : "")" }
     let unit = Unit.nanoseconds
     var summary: String {
         "8-byte ping-pong over two SPSC queues, each side awaiting (async get/put), "
             + (strategy == .park ? "every wait suspended: compare rtt.floor.futex" : "a short poll, then suspended")
+            + (onWaiter ? "; tasks run on the waiter thread (WaiterExecutor)" : "")
+    }
+
+    /// Runs `body` in a task, preferring the waiter's executor if `onWaiter`.
+    func run<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) throws -> Result {
+        guard onWaiter else { return try runBlocking(body) }
+        return try runBlocking { try await withTaskExecutorPreference(WaiterExecutor.shared) { try await body() } }
     }
     let defaultIterations = 20_000
     let startsThreads = true
@@ -45,7 +55,7 @@ struct AsyncSPSCRoundTrip: Scenario {
         }
         try session.barrier()
         let iterations = session.iterations, warmup = RoundTripSampler.warmup(for: iterations)
-        return try runBlocking {
+        return try run {
             var producer = try there.makeProducer(waitStrategy: strategy)
             var consumer = try back.makeConsumer(waitStrategy: strategy)
             for i in 0..<warmup {
@@ -70,7 +80,7 @@ struct AsyncSPSCRoundTrip: Scenario {
         let (there, back) = try SPSCRoundTrip.attachPair(session)
         try session.barrier()
         let total = session.iterations + RoundTripSampler.warmup(for: session.iterations)
-        try runBlocking {
+        try run {
             var consumer = try there.makeConsumer(waitStrategy: strategy)
             var producer = try back.makeProducer(waitStrategy: strategy)
             for _ in 0..<total { try await producer.put(try await consumer.get(timeout: .seconds(30)) &+ 1, timeout: .seconds(30)) }

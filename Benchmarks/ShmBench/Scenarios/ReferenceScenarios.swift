@@ -174,6 +174,60 @@ struct ReferenceSpinFloor: Scenario {
     }
 }
 
+/// `rtt.ref.spsc`: the 8-byte ping-pong over two classic C SPSC rings of 64 slots, one each
+/// way, both sides spinning: the shape of `rtt.queue.spsc.spin`, and what the best ring code
+/// of its kind pays over `rtt.ref.spin` (each leg moves the slot's line and the tail's, where
+/// the floor moves one line).
+struct ReferenceSPSCRoundTrip: Scenario {
+    let name = "rtt.ref.spsc"
+    let unit = Unit.nanoseconds
+    let summary = "C reference: 8-byte ping-pong over two classic SPSC rings (64 slots), both sides spinning with pause"
+    let defaultIterations = 200_000
+    static let capacity: UInt64 = 64
+
+    /// The two rings, one after the other (each a whole number of cache-line pairs).
+    static var ringSize: Int { shmipc_ref_spsc_size(capacity, 8) }
+
+    func makeChannels() throws -> Channels {
+        let segment = try ReferenceSegment(size: 2 * Self.ringSize)
+        for k in 0..<2 {
+            shmipc_ref_spsc_init((segment.base + k * Self.ringSize).assumingMemoryBound(to: shmipc_ref_spsc.self), Self.capacity, 8)
+        }
+        return try segment.channels()
+    }
+
+    static func rings(_ segment: ReferenceSegment) -> (there: UnsafeMutablePointer<shmipc_ref_spsc>, back: UnsafeMutablePointer<shmipc_ref_spsc>) {
+        (segment.base.assumingMemoryBound(to: shmipc_ref_spsc.self),
+         (segment.base + ringSize).assumingMemoryBound(to: shmipc_ref_spsc.self))
+    }
+
+    func parent(_ session: Session) throws -> RunMeasurement {
+        let (there, back) = Self.rings(try ReferenceSegment.parentSide(session))
+        let warmup = RoundTripSampler.warmup(for: session.iterations)
+        var cycles = [UInt64](repeating: 0, count: session.iterations)
+        try session.barrier()
+        let watch = Stopwatch()
+        let code = cycles.withUnsafeMutableBufferPointer { buffer in
+            shmipc_ref_spsc_ping(there, back, UInt64(warmup), UInt64(session.iterations), buffer.baseAddress!,
+                                 CycleDeadline.after(seconds: 60))
+        }
+        guard code == 0 else { throw code == -2 ? BenchError.peerFailed("reference rings: a wrong answer") : BenchError.peerTimedOut("reference rings") }
+        let nsPerCycle = watch.nanosecondsPerCycle()
+        let timed = cycles.reduce(0, &+)
+        return .latencies(cycles.map { Double($0) * nsPerCycle }, mean: Double(timed) * nsPerCycle / Double(session.iterations))
+    }
+
+    func child(_ session: Session) throws {
+        let segment = try ReferenceSegment(inheriting: session.descriptors[0])
+        let (there, back) = Self.rings(segment)
+        try session.barrier()
+        let total = session.iterations + RoundTripSampler.warmup(for: session.iterations)
+        guard shmipc_ref_spsc_pong(there, back, UInt64(total), CycleDeadline.after(seconds: 60)) == 0 else {
+            throw BenchError.peerTimedOut("reference rings")
+        }
+    }
+}
+
 /// `atomic.ref.add.2proc`: both processes fetch-add one shared counter in a C loop.
 struct ReferenceAtomicAdd: Scenario {
     let name = "atomic.ref.add.2proc"

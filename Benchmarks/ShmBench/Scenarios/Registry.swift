@@ -5,6 +5,7 @@ enum Registry {
         // The C references (Benchmarks/BenchShim/references.c): the hardware's best at each
         // row's shape, measured with the rows they are paired with (`references`).
         ReferenceSpinFloor(),
+        ReferenceSPSCRoundTrip(),
         ReferenceSPSCThroughput(itemSize: 8, batch: 1),
         ReferenceSPSCThroughput(itemSize: 64, batch: 1),
         ReferenceSPSCThroughput(itemSize: 8, batch: 32),
@@ -86,6 +87,7 @@ enum Registry {
         // after every round of the others (`startsThreads`), so process.fork still may fork.
         AsyncSPSCRoundTrip(label: "", strategy: .default),
         AsyncSPSCRoundTrip(label: ".park", strategy: .park),
+        AsyncSPSCRoundTrip(label: ".park", strategy: .park, onWaiter: true),
         AsyncSPSCThroughput(),
         ReadyGet(awaited: false),
         ReadyGet(awaited: true),
@@ -98,6 +100,7 @@ enum Registry {
     /// ratio is taken per run. A reference has the capacity and item size of its rows.
     static let references: [String: String] = [
         "rtt.floor.spin": "rtt.ref.spin",
+        "rtt.ref.spsc": "rtt.ref.spin",
         "rtt.queue.spsc.spin": "rtt.ref.spin",
         "rtt.queue.spsc.default": "rtt.ref.spin",
         "rtt.queue.mpmc.spin": "rtt.ref.spin",
@@ -105,6 +108,7 @@ enum Registry {
         "rtt.queue.spsc.park": "rtt.floor.futex",
         "rtt.event.park": "rtt.floor.futex",
         "rtt.queue.spsc.async.park": "rtt.floor.futex",
+        "rtt.queue.spsc.async.park.waiter": "rtt.floor.futex",
         "throughput.queue.spsc.8B": "throughput.ref.spsc.8B",
         "throughput.queue.spsc.64B": "throughput.ref.spsc.64B",
         "throughput.queue.spsc.8B.spin": "throughput.ref.spsc.8B",

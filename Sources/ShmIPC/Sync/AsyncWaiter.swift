@@ -73,6 +73,13 @@ final class AsyncWaiter: @unchecked Sendable {
         /// complete: one that completes woken took a wake-up meant for another waiter, and
         /// the reaper passes it on.
         var forwarding: [UInt64: UInt] = [:]  // id: the word's address
+        /// Jobs of tasks that prefer ``WaiterExecutor``, run by the reaping thread between
+        /// reaps, in the order they came.
+        var jobs: [UnownedJob] = []
+        /// A no-op request is on its way to wake the reaping thread for `jobs`.
+        var jobsWakeQueued = false
+        /// The reaping thread's id, once it runs (0 before).
+        var reaperThread: Int32 = 0
     }
 
     /// One wait: its id, deadline, check, and where it stands (`phase`, changed only under
@@ -274,6 +281,25 @@ final class AsyncWaiter: @unchecked Sendable {
         return continuation
     }
 
+    /// Whether tasks can run on the reaping thread (``WaiterExecutor``): there is a ring to reap.
+    var runsJobs: Bool { ring != nil }
+
+    /// Queues `job` for the reaping thread (``WaiterExecutor``); a job queued from another
+    /// thread wakes it with a no-op request, once until it takes the jobs. Requires ``runsJobs``.
+    func enqueue(_ job: UnownedJob) {
+        guard let ring else { preconditionFailure("ShmIPC: WaiterExecutor needs the async waiter's ring") }
+        state.withLock { state in
+            state.jobs.append(job)
+            startReaperIfNeeded(&state)
+            // The reaping thread queueing a job (a task it runs yielding, or a continuation it
+            // resumes) runs it before it next sleeps: no request needed.
+            guard !state.jobsWakeQueued, state.reaperThread != shmipc_thread_id() else { return }
+            state.jobsWakeQueued = true
+            _ = shmipc_uring_nop(ring, 0)
+            _ = shmipc_uring_submit(ring)
+        }
+    }
+
     private func startReaperIfNeeded(_ state: inout State) {
         guard !state.reaperStarted else { return }
         state.reaperStarted = true
@@ -294,9 +320,12 @@ final class AsyncWaiter: @unchecked Sendable {
         var due: [Suspension] = []
         var passed: [Bool] = []
         var forwards: [UInt] = []
+        var jobs: [UnownedJob] = []
+        state.withLock { $0.reaperThread = shmipc_thread_id() }
         while true {
-            let wakes = state.withLock { $0.reaperWakes }
-            let timeout: Int64 = wakes == .distantFuture
+            let (wakes, jobsWaiting) = state.withLock { ($0.reaperWakes, !$0.jobs.isEmpty) }
+            // With jobs waiting (queued by the jobs run last round), only look for completions.
+            let timeout: Int64 = jobsWaiting ? 0 : wakes == .distantFuture
                 ? -1 : Int64(clamping: wakes.uptimeNanoseconds &- min(wakes.uptimeNanoseconds, Deadline.now.uptimeNanoseconds))
             let count = shmipc_uring_wait(ring, timeout, userData, results, Int32(capacity))
             let now = Deadline.now
@@ -360,6 +389,17 @@ final class AsyncWaiter: @unchecked Sendable {
             // spurious wake-up, which every futex user tolerates.
             for word in forwards { _ = shmipc_futex_wake(UnsafeMutablePointer(bitPattern: word), 1) }
             forwards.removeAll(keepingCapacity: true)
+            // The tasks that prefer this thread: those resumed above run here now, with no hop
+            // onto another thread (one wake-up per resumption, as a parked thread's). The jobs
+            // they queue meanwhile wait for the next round, so deadlines and completions are
+            // reaped between rounds however often a task yields.
+            state.withLock { state in
+                jobs.append(contentsOf: state.jobs)
+                state.jobs.removeAll(keepingCapacity: true)
+                state.jobsWakeQueued = false
+            }
+            for job in jobs { job.runSynchronously(on: WaiterExecutor.shared.asUnownedTaskExecutor()) }
+            jobs.removeAll(keepingCapacity: true)
         }
     }
 
