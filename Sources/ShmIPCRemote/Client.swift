@@ -24,6 +24,36 @@ public enum Client {
         to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20
     ) async throws -> RemoteConnection {
         precondition(maxMessageSize > 0, "a message limit must be positive")
+        let (client, session) = try await open(address, authKey: authKey)
+        let connection = RemoteConnection(maxMessageSize: maxMessageSize) {
+            client.beginGracefulShutdown()
+        }
+        var options = CallOptions.defaults
+        options.maxRequestMessageBytes = maxMessageSize + Listener.frameOverhead
+        options.maxResponseMessageBytes = maxMessageSize + Listener.frameOverhead
+        let connections = Shmipc_Remote_V1_Connections.Client(wrapping: client)
+        Task {
+            do {
+                try await connections.connect(metadata: [Handshake.sessionKey: .string(session)], options: options) { writer in
+                    // The request stream is what this end sends: open until it closes (or
+                    // the response side below ends the stream).
+                    connection.attach(writer)
+                    await connection.untilClosed()
+                } onResponse: { response in
+                    await connection.pump(response.messages)
+                }
+            } catch {
+                connection.finishStream(RemoteConnection.remoteError(error))
+            }
+            connection.finishStream()
+            client.beginGracefulShutdown()
+        }
+        return connection
+    }
+
+    /// A gRPC client of the server at `address`, its connections running, and a session from
+    /// the handshake (the client shut down again if the handshake fails).
+    static func open(_ address: RemoteAddress, authKey: AuthKey) async throws -> (GRPCClient<HTTP2ClientTransport.Posix>, String) {
         let transport: HTTP2ClientTransport.Posix
         do {
             transport = try .http2NIOPosix(target: address.target(), transportSecurity: .plaintext)
@@ -33,31 +63,7 @@ public enum Client {
         let client = GRPCClient(transport: transport)
         Task { try? await client.runConnections() }
         do {
-            let session = try await authenticate(client, authKey: authKey)
-            let connection = RemoteConnection(maxMessageSize: maxMessageSize) {
-                client.beginGracefulShutdown()
-            }
-            var options = CallOptions.defaults
-            options.maxRequestMessageBytes = maxMessageSize + Listener.frameOverhead
-            options.maxResponseMessageBytes = maxMessageSize + Listener.frameOverhead
-            let connections = Shmipc_Remote_V1_Connections.Client(wrapping: client)
-            Task {
-                do {
-                    try await connections.connect(metadata: [Handshake.sessionKey: .string(session)], options: options) { writer in
-                        // The request stream is what this end sends: open until it closes (or
-                        // the response side below ends the stream).
-                        connection.attach(writer)
-                        await connection.untilClosed()
-                    } onResponse: { response in
-                        await connection.pump(response.messages)
-                    }
-                } catch {
-                    connection.finishStream(RemoteConnection.remoteError(error))
-                }
-                connection.finishStream()
-                client.beginGracefulShutdown()
-            }
-            return connection
+            return (client, try await authenticate(client, authKey: authKey))
         } catch {
             client.beginGracefulShutdown()
             throw error

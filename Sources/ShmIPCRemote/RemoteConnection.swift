@@ -228,6 +228,14 @@ public final class RemoteConnection: Sendable {
             case .resourceExhausted: return .protocolError("the peer refused a message: \(error.message)")
             case .deadlineExceeded: return .timedOut
             case .cancelled: return .endOfStream
+            case .notFound: return .notFound(error.message)
+            case .failedPrecondition: return .refused(error.message)
+            case .invalidArgument:
+                if let expected = error.metadata[stringValues: "shmipc-expected"].first(where: { _ in true }),
+                   let found = error.metadata[stringValues: "shmipc-found"].first(where: { _ in true }) {
+                    return .typeMismatch(expected: expected, found: found)
+                }
+                return .decodingFailed(error.message)
             default: return .protocolError("\(error.code): \(error.message)")
             }
         }

@@ -22,6 +22,11 @@ public enum RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
     case decodingFailed(String)
     /// The peer broke the protocol (its reason).
     case protocolError(String)
+    /// The server exports no object of that name.
+    case notFound(String)
+    /// The remote object refuses the call: a queue that was closed (its name), or a call its
+    /// kind does not have.
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -36,6 +41,8 @@ public enum RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
         case .typeMismatch(let expected, let found): "expected a \(expected), received a \(found)"
         case .decodingFailed(let reason): "the message did not decode: \(reason)"
         case .protocolError(let reason): "protocol error: \(reason)"
+        case .notFound(let name): "the server exports no object named '\(name)'"
+        case .refused(let reason): "refused: \(reason)"
         }
     }
 }

@@ -952,3 +952,1703 @@ extension Shmipc_Remote_V1_Connections.ClientProtocol {
         )
     }
 }
+
+// MARK: - shmipc.remote.v1.Objects
+
+/// Namespace containing generated types for the "shmipc.remote.v1.Objects" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+internal enum Shmipc_Remote_V1_Objects: Sendable {
+    /// Service descriptor for the "shmipc.remote.v1.Objects" service.
+    internal static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects")
+    /// Namespace for method metadata.
+    internal enum Method: Sendable {
+        /// Namespace for "List" metadata.
+        internal enum List: Sendable {
+            /// Request type for "List".
+            internal typealias Input = Shmipc_Remote_V1_ListRequest
+            /// Response type for "List".
+            internal typealias Output = Shmipc_Remote_V1_ListResponse
+            /// Descriptor for "List".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "List",
+                type: .unary
+            )
+        }
+        /// Namespace for "QueuePut" metadata.
+        internal enum QueuePut: Sendable {
+            /// Request type for "QueuePut".
+            internal typealias Input = Shmipc_Remote_V1_QueuePutRequest
+            /// Response type for "QueuePut".
+            internal typealias Output = Shmipc_Remote_V1_QueuePutResponse
+            /// Descriptor for "QueuePut".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "QueuePut",
+                type: .unary
+            )
+        }
+        /// Namespace for "QueueGet" metadata.
+        internal enum QueueGet: Sendable {
+            /// Request type for "QueueGet".
+            internal typealias Input = Shmipc_Remote_V1_QueueGetRequest
+            /// Response type for "QueueGet".
+            internal typealias Output = Shmipc_Remote_V1_QueueGetResponse
+            /// Descriptor for "QueueGet".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "QueueGet",
+                type: .unary
+            )
+        }
+        /// Namespace for "DictGet" metadata.
+        internal enum DictGet: Sendable {
+            /// Request type for "DictGet".
+            internal typealias Input = Shmipc_Remote_V1_DictKeyRequest
+            /// Response type for "DictGet".
+            internal typealias Output = Shmipc_Remote_V1_DictValueResponse
+            /// Descriptor for "DictGet".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "DictGet",
+                type: .unary
+            )
+        }
+        /// Namespace for "DictSet" metadata.
+        internal enum DictSet: Sendable {
+            /// Request type for "DictSet".
+            internal typealias Input = Shmipc_Remote_V1_DictSetRequest
+            /// Response type for "DictSet".
+            internal typealias Output = Shmipc_Remote_V1_DictValueResponse
+            /// Descriptor for "DictSet".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "DictSet",
+                type: .unary
+            )
+        }
+        /// Namespace for "DictRemove" metadata.
+        internal enum DictRemove: Sendable {
+            /// Request type for "DictRemove".
+            internal typealias Input = Shmipc_Remote_V1_DictKeyRequest
+            /// Response type for "DictRemove".
+            internal typealias Output = Shmipc_Remote_V1_DictValueResponse
+            /// Descriptor for "DictRemove".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "DictRemove",
+                type: .unary
+            )
+        }
+        /// Namespace for "DictKeys" metadata.
+        internal enum DictKeys: Sendable {
+            /// Request type for "DictKeys".
+            internal typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "DictKeys".
+            internal typealias Output = Shmipc_Remote_V1_DictKeysResponse
+            /// Descriptor for "DictKeys".
+            internal static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "DictKeys",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "shmipc.remote.v1.Objects" service.
+        internal static let descriptors: [GRPCCore.MethodDescriptor] = [
+            List.descriptor,
+            QueuePut.descriptor,
+            QueueGet.descriptor,
+            DictGet.descriptor,
+            DictSet.descriptor,
+            DictRemove.descriptor,
+            DictKeys.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "shmipc.remote.v1.Objects" service.
+    internal static let shmipc_remote_v1_Objects = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects")
+}
+
+// MARK: shmipc.remote.v1.Objects (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Shmipc_Remote_V1_Objects {
+    /// Streaming variant of the service protocol for the "shmipc.remote.v1.Objects" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A remote Manager: the objects a server exports by name (only those; any other name is
+    /// > NOT_FOUND). Errors: NOT_FOUND (no such export), INVALID_ARGUMENT (a value of another type
+    /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
+    /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
+    /// > get whose wait ran out).
+    internal protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server exports.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ListRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListResponse` messages.
+        func list(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListResponse>
+
+        /// Handle the "QueuePut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's put: waits for room at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_QueuePutRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueuePutResponse` messages.
+        func queuePut(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueuePutRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueuePutResponse>
+
+        /// Handle the "QueueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's get: waits for an item at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_QueueGetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueueGetResponse` messages.
+        func queueGet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueueGetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueGetResponse>
+
+        /// Handle the "DictGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's value for a key (absent if none).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_DictKeyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_DictValueResponse` messages.
+        func dictGet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse>
+
+        /// Handle the "DictSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets a dictionary's value for a key; returns the value it replaced, if any.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_DictSetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_DictValueResponse` messages.
+        func dictSet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse>
+
+        /// Handle the "DictRemove" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a dictionary's key; returns its value, if it had one.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_DictKeyRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_DictValueResponse` messages.
+        func dictRemove(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse>
+
+        /// Handle the "DictKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's keys, in its order.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_DictKeysResponse` messages.
+        func dictKeys(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictKeysResponse>
+    }
+
+    /// Service protocol for the "shmipc.remote.v1.Objects" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A remote Manager: the objects a server exports by name (only those; any other name is
+    /// > NOT_FOUND). Errors: NOT_FOUND (no such export), INVALID_ARGUMENT (a value of another type
+    /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
+    /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
+    /// > get whose wait ran out).
+    internal protocol ServiceProtocol: Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server exports.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListResponse` message.
+        func list(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListResponse>
+
+        /// Handle the "QueuePut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's put: waits for room at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueuePutRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_QueuePutResponse` message.
+        func queuePut(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueuePutRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueuePutResponse>
+
+        /// Handle the "QueueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's get: waits for an item at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_QueueGetResponse` message.
+        func queueGet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueueGetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueGetResponse>
+
+        /// Handle the "DictGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's value for a key (absent if none).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_DictValueResponse` message.
+        func dictGet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse>
+
+        /// Handle the "DictSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets a dictionary's value for a key; returns the value it replaced, if any.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_DictValueResponse` message.
+        func dictSet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse>
+
+        /// Handle the "DictRemove" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a dictionary's key; returns its value, if it had one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_DictValueResponse` message.
+        func dictRemove(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse>
+
+        /// Handle the "DictKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's keys, in its order.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_DictKeysResponse` message.
+        func dictKeys(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictKeysResponse>
+    }
+
+    /// Simple service protocol for the "shmipc.remote.v1.Objects" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A remote Manager: the objects a server exports by name (only those; any other name is
+    /// > NOT_FOUND). Errors: NOT_FOUND (no such export), INVALID_ARGUMENT (a value of another type
+    /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
+    /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
+    /// > get whose wait ran out).
+    internal protocol SimpleServiceProtocol: Shmipc_Remote_V1_Objects.ServiceProtocol {
+        /// Handle the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server exports.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ListRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListResponse` to respond with.
+        func list(
+            request: Shmipc_Remote_V1_ListRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListResponse
+
+        /// Handle the "QueuePut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's put: waits for room at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_QueuePutRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_QueuePutResponse` to respond with.
+        func queuePut(
+            request: Shmipc_Remote_V1_QueuePutRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_QueuePutResponse
+
+        /// Handle the "QueueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's get: waits for an item at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_QueueGetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_QueueGetResponse` to respond with.
+        func queueGet(
+            request: Shmipc_Remote_V1_QueueGetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_QueueGetResponse
+
+        /// Handle the "DictGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's value for a key (absent if none).
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_DictValueResponse` to respond with.
+        func dictGet(
+            request: Shmipc_Remote_V1_DictKeyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_DictValueResponse
+
+        /// Handle the "DictSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets a dictionary's value for a key; returns the value it replaced, if any.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_DictSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_DictValueResponse` to respond with.
+        func dictSet(
+            request: Shmipc_Remote_V1_DictSetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_DictValueResponse
+
+        /// Handle the "DictRemove" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a dictionary's key; returns its value, if it had one.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_DictValueResponse` to respond with.
+        func dictRemove(
+            request: Shmipc_Remote_V1_DictKeyRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_DictValueResponse
+
+        /// Handle the "DictKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's keys, in its order.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_DictKeysResponse` to respond with.
+        func dictKeys(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_DictKeysResponse
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
+    internal func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.List.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListResponse>(),
+            handler: { request, context in
+                try await self.list(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.QueuePut.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueuePutRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueuePutResponse>(),
+            handler: { request, context in
+                try await self.queuePut(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.QueueGet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueueGetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueueGetResponse>(),
+            handler: { request, context in
+                try await self.queueGet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.DictGet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictKeyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_DictValueResponse>(),
+            handler: { request, context in
+                try await self.dictGet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.DictSet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictSetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_DictValueResponse>(),
+            handler: { request, context in
+                try await self.dictSet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.DictRemove.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictKeyRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_DictValueResponse>(),
+            handler: { request, context in
+                try await self.dictRemove(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.DictKeys.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_DictKeysResponse>(),
+            handler: { request, context in
+                try await self.dictKeys(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Shmipc_Remote_V1_Objects.ServiceProtocol {
+    internal func list(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListResponse> {
+        let response = try await self.list(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    internal func queuePut(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueuePutRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueuePutResponse> {
+        let response = try await self.queuePut(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    internal func queueGet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueueGetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueGetResponse> {
+        let response = try await self.queueGet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    internal func dictGet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse> {
+        let response = try await self.dictGet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    internal func dictSet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse> {
+        let response = try await self.dictSet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    internal func dictRemove(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse> {
+        let response = try await self.dictRemove(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    internal func dictKeys(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictKeysResponse> {
+        let response = try await self.dictKeys(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
+    internal func list(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListResponse>(
+            message: try await self.list(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    internal func queuePut(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueuePutRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueuePutResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_QueuePutResponse>(
+            message: try await self.queuePut(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    internal func queueGet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueueGetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueGetResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueGetResponse>(
+            message: try await self.queueGet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    internal func dictGet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse>(
+            message: try await self.dictGet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    internal func dictSet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse>(
+            message: try await self.dictSet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    internal func dictRemove(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse>(
+            message: try await self.dictRemove(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    internal func dictKeys(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictKeysResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_DictKeysResponse>(
+            message: try await self.dictKeys(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: shmipc.remote.v1.Objects (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Shmipc_Remote_V1_Objects {
+    /// Generated client protocol for the "shmipc.remote.v1.Objects" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A remote Manager: the objects a server exports by name (only those; any other name is
+    /// > NOT_FOUND). Errors: NOT_FOUND (no such export), INVALID_ARGUMENT (a value of another type
+    /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
+    /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
+    /// > get whose wait ran out).
+    internal protocol ClientProtocol: Sendable {
+        /// Call the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server exports.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func list<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueuePut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's put: waits for room at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueuePutRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueuePutRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueuePutResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queuePut<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueuePutRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueuePutRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueuePutResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueuePutResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's get: waits for an item at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueueGetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueGetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queueGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueueGetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueGetResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueGetResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DictGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's value for a key (absent if none).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_DictKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dictGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DictSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets a dictionary's value for a key; returns the value it replaced, if any.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_DictSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dictSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DictRemove" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a dictionary's key; returns its value, if it had one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_DictKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dictRemove<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DictKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's keys, in its order.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func dictKeys<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictKeysResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictKeysResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "shmipc.remote.v1.Objects" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A remote Manager: the objects a server exports by name (only those; any other name is
+    /// > NOT_FOUND). Errors: NOT_FOUND (no such export), INVALID_ARGUMENT (a value of another type
+    /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
+    /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
+    /// > get whose wait ran out).
+    internal struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        internal init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "List" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What the server exports.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func list<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.List.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "QueuePut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's put: waits for room at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueuePutRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueuePutRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueuePutResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func queuePut<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueuePutRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueuePutRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueuePutResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueuePutResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.QueuePut.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "QueueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A queue's get: waits for an item at most `timeout_ms` (absent: as long as the call's deadline).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueueGetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueGetResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func queueGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueueGetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueGetResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueGetResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.QueueGet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DictGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's value for a key (absent if none).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_DictKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func dictGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.DictGet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DictSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets a dictionary's value for a key; returns the value it replaced, if any.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_DictSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func dictSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.DictSet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DictRemove" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Removes a dictionary's key; returns its value, if it had one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_DictKeyRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func dictRemove<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictKeyRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.DictRemove.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DictKeys" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A dictionary's keys, in its order.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_DictKeysResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        internal func dictKeys<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictKeysResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictKeysResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.DictKeys.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Shmipc_Remote_V1_Objects.ClientProtocol {
+    /// Call the "List" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What the server exports.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ListRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func list<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.list(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueuePut" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A queue's put: waits for room at most `timeout_ms` (absent: as long as the call's deadline).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_QueuePutRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func queuePut<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueuePutRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueuePutResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.queuePut(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueuePutRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueuePutResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A queue's get: waits for an item at most `timeout_ms` (absent: as long as the call's deadline).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func queueGet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueGetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.queueGet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueueGetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueueGetResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dictionary's value for a key (absent if none).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictGet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dictGet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_DictKeyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictSet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sets a dictionary's value for a key; returns the value it replaced, if any.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_DictSetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictSet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictSetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dictSet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_DictSetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictRemove" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes a dictionary's key; returns its value, if it had one.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_DictKeyRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictRemove<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dictRemove(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_DictKeyRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictKeys" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dictionary's keys, in its order.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictKeys<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.dictKeys(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictKeysResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Shmipc_Remote_V1_Objects.ClientProtocol {
+    /// Call the "List" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What the server exports.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func list<Result>(
+        _ message: Shmipc_Remote_V1_ListRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ListRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.list(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueuePut" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A queue's put: waits for room at most `timeout_ms` (absent: as long as the call's deadline).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func queuePut<Result>(
+        _ message: Shmipc_Remote_V1_QueuePutRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueuePutResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_QueuePutRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.queuePut(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A queue's get: waits for an item at most `timeout_ms` (absent: as long as the call's deadline).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func queueGet<Result>(
+        _ message: Shmipc_Remote_V1_QueueGetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueGetResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.queueGet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dictionary's value for a key (absent if none).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictGet<Result>(
+        _ message: Shmipc_Remote_V1_DictKeyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dictGet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictSet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sets a dictionary's value for a key; returns the value it replaced, if any.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictSet<Result>(
+        _ message: Shmipc_Remote_V1_DictSetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_DictSetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dictSet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictRemove" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Removes a dictionary's key; returns its value, if it had one.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictRemove<Result>(
+        _ message: Shmipc_Remote_V1_DictKeyRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dictRemove(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DictKeys" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dictionary's keys, in its order.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    internal func dictKeys<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictKeysResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.dictKeys(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}

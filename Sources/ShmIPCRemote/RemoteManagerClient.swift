@@ -1,0 +1,240 @@
+internal import Foundation
+internal import GRPCCore
+internal import GRPCNIOTransportHTTP2
+import ShmIPC
+import Synchronization
+
+/// An exported object, as ``RemoteManagerClient/list()`` tells it.
+public struct RemoteObjectInfo: Sendable, Hashable {
+    public let name: String
+    /// "queue" or "dictionary".
+    public let kind: String
+    /// The element type of a queue, the value type of a dictionary (fully qualified Swift names).
+    public let valueType: String
+    /// A dictionary's key type; empty for a queue.
+    public let keyType: String
+    /// Items or entries (a snapshot).
+    public let count: Int
+    /// A queue's capacity; 0 for a dictionary.
+    public let capacity: Int
+}
+
+/// A connection to a ``RemoteManager``: proxies for its exported objects, with the local
+/// types' method names (Python's `BaseManager.connect()` and its proxies). One gRPC connection
+/// serves every proxy; close it when done.
+public final class RemoteManagerClient: Sendable {
+    private let client: GRPCClient<HTTP2ClientTransport.Posix>
+    private let objects: Shmipc_Remote_V1_Objects.Client<HTTP2ClientTransport.Posix>
+    private let authKey: AuthKey
+    private let session: Mutex<String>
+    let options: CallOptions
+    let coder = BinaryMessageCoder()
+
+    private init(client: GRPCClient<HTTP2ClientTransport.Posix>, authKey: AuthKey, session: String, maxMessageSize: Int) {
+        self.client = client
+        objects = Shmipc_Remote_V1_Objects.Client(wrapping: client)
+        self.authKey = authKey
+        self.session = Mutex(session)
+        var options = CallOptions.defaults
+        options.maxRequestMessageBytes = maxMessageSize + Listener.frameOverhead
+        options.maxResponseMessageBytes = maxMessageSize + Listener.frameOverhead
+        self.options = options
+    }
+
+    static func connect(to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int) async throws -> RemoteManagerClient {
+        let (client, session) = try await Client.open(address, authKey: authKey)
+        return RemoteManagerClient(client: client, authKey: authKey, session: session, maxMessageSize: maxMessageSize)
+    }
+
+    /// Ends the connection (calls in flight finish first).
+    public func close() { client.beginGracefulShutdown() }
+
+    /// What the server exports.
+    public func list() async throws -> [RemoteObjectInfo] {
+        try await call { metadata, options in
+            try await self.objects.list(.init(), metadata: metadata, options: options).objects.map {
+                RemoteObjectInfo(
+                    name: $0.name, kind: $0.kind, valueType: $0.valueType, keyType: $0.keyType, count: Int($0.count),
+                    capacity: Int($0.capacity))
+            }
+        }
+    }
+
+    /// The exported queue `name` of `Element`s. Throws ``RemoteError/notFound(_:)``,
+    /// ``RemoteError/refused(_:)`` (not a queue) or ``RemoteError/typeMismatch(expected:found:)``.
+    public func queue<Element: Codable & Sendable>(_ name: String, of _: Element.Type = Element.self) async throws -> RemoteQueue<Element> {
+        try await check(name, kind: "queue", valueType: String(reflecting: Element.self), keyType: "")
+        return RemoteQueue(manager: self, name: name)
+    }
+
+    /// The exported dictionary `name` (see ``queue(_:of:)``).
+    public func dictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>(
+        _ name: String, of _: [Key: Value].Type = [Key: Value].self
+    ) async throws -> RemoteDictionary<Key, Value> {
+        try await check(name, kind: "dictionary", valueType: String(reflecting: Value.self), keyType: String(reflecting: Key.self))
+        return RemoteDictionary(manager: self, name: name)
+    }
+
+    private func check(_ name: String, kind: String, valueType: String, keyType: String) async throws {
+        guard let object = try await list().first(where: { $0.name == name }) else { throw RemoteError.notFound(name) }
+        guard object.kind == kind else { throw RemoteError.refused("'\(name)' is a \(object.kind), not a \(kind)") }
+        guard object.valueType == valueType else { throw RemoteError.typeMismatch(expected: valueType, found: object.valueType) }
+        guard object.keyType == keyType else { throw RemoteError.typeMismatch(expected: keyType, found: object.keyType) }
+    }
+
+    /// Runs a call with the session; if the server no longer knows the session (it expired,
+    /// or the server restarted), authenticates again and runs it once more: a refused call
+    /// never reached an object, so nothing runs twice.
+    func call<Result: Sendable>(
+        timeout: Duration? = nil, _ body: @Sendable (Metadata, CallOptions) async throws -> Result
+    ) async throws -> Result {
+        var options = self.options
+        options.timeout = timeout
+        for attempt in 0..<2 {
+            let metadata: Metadata = [Handshake.sessionKey: .string(session.withLock { $0 })]
+            do {
+                return try await body(metadata, options)
+            } catch let error as RPCError where error.code == .unauthenticated && attempt == 0 {
+                let renewed = try await Client.authenticate(client, authKey: authKey)
+                session.withLock { $0 = renewed }
+            } catch {
+                throw RemoteConnection.remoteError(error)
+            }
+        }
+        throw RemoteError.authenticationFailed
+    }
+
+    func value<T: Encodable>(_ value: T) throws -> Shmipc_Remote_V1_Value {
+        let bytes: [UInt8]
+        do { bytes = try coder.encode(value) } catch { throw RemoteError.decodingFailed("\(value) did not encode: \(error)") }
+        return .with {
+            $0.type = String(reflecting: T.self)
+            $0.data = Data(bytes)
+        }
+    }
+
+    func decode<T: Decodable>(_: T.Type, _ value: Shmipc_Remote_V1_Value) throws -> T {
+        let expected = String(reflecting: T.self)
+        guard value.type == expected else { throw RemoteError.typeMismatch(expected: expected, found: value.type) }
+        do {
+            return try value.data.withUnsafeBytes { bytes in try coder.decode(T.self, from: bytes) }
+        } catch {
+            throw RemoteError.decodingFailed("a \(expected): \(error)")
+        }
+    }
+
+    var objectsClient: Shmipc_Remote_V1_Objects.Client<HTTP2ClientTransport.Posix> { objects }
+}
+
+/// A queue another host exports (``RemoteManagerClient/queue(_:of:)``): `put` and `get` as
+/// `Queue`'s async forms. A wait's timeout travels to the server, and the call's deadline
+/// is that timeout plus ``RemoteQueue/grace``; with no timeout, the call waits as long as the
+/// item does. A put that fails with ``RemoteError/timedOut`` did not put; one that fails with
+/// ``RemoteError/unavailable(_:)`` may have (the answer was lost), as with any network call.
+public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
+    let manager: RemoteManagerClient
+    public let name: String
+    /// What a call's deadline allows beyond its wait: the round trip.
+    public static var grace: Duration { .seconds(10) }
+
+    /// Puts `value`, waiting at most `timeout` (`nil`: forever) for room.
+    public func put(_ value: Element, timeout: Duration? = nil) async throws {
+        let request = Shmipc_Remote_V1_QueuePutRequest.with {
+            $0.name = name
+            if let timeout { $0.timeoutMs = Self.milliseconds(timeout) }
+        }
+        let item = try manager.value(value)
+        let objects = manager.objectsClient
+        _ = try await manager.call(timeout: timeout.map { $0 + Self.grace }) { metadata, options in
+            var request = request
+            request.item = item
+            return try await objects.queuePut(request, metadata: metadata, options: options)
+        }
+    }
+
+    /// Takes the next item, waiting at most `timeout` (`nil`: forever).
+    public func get(timeout: Duration? = nil) async throws -> Element {
+        let request = Shmipc_Remote_V1_QueueGetRequest.with {
+            $0.name = name
+            if let timeout { $0.timeoutMs = Self.milliseconds(timeout) }
+        }
+        let objects = manager.objectsClient
+        let item = try await manager.call(timeout: timeout.map { $0 + Self.grace }) { metadata, options in
+            try await objects.queueGet(request, metadata: metadata, options: options).item
+        }
+        return try manager.decode(Element.self, item)
+    }
+
+    static func milliseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1000 + UInt64(max(0, attoseconds) / 1_000_000_000_000_000)
+    }
+}
+
+/// A dictionary another host exports (``RemoteManagerClient/dictionary(_:of:)``), with
+/// `SharedDictionary`'s method names; each call is one request, run by the server on the
+/// dictionary under its own lock.
+public struct RemoteDictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>: Sendable {
+    let manager: RemoteManagerClient
+    public let name: String
+
+    /// The value for `key`, if any.
+    public func value(forKey key: Key) async throws -> Value? {
+        try await keyCall(key) { objects, request, metadata, options in try await objects.dictGet(request, metadata: metadata, options: options) }
+    }
+
+    /// Sets the value for `key`.
+    public func setValue(_ value: Value, forKey key: Key) async throws {
+        _ = try await updateValue(value, forKey: key)
+    }
+
+    /// Sets the value for `key`; returns the value it replaced, if any.
+    @discardableResult
+    public func updateValue(_ value: Value, forKey key: Key) async throws -> Value? {
+        let request = try Shmipc_Remote_V1_DictSetRequest.with {
+            $0.name = name
+            $0.key = try manager.value(key)
+            $0.value = try manager.value(value)
+        }
+        let objects = manager.objectsClient
+        let response = try await manager.call { metadata, options in try await objects.dictSet(request, metadata: metadata, options: options) }
+        return try response.hasValue ? manager.decode(Value.self, response.value) : nil
+    }
+
+    /// Removes `key`; returns its value, if it had one.
+    @discardableResult
+    public func removeValue(forKey key: Key) async throws -> Value? {
+        try await keyCall(key) { objects, request, metadata, options in try await objects.dictRemove(request, metadata: metadata, options: options) }
+    }
+
+    /// A call on one key that answers with the key's value, if any.
+    private func keyCall(
+        _ key: Key,
+        _ rpc: @Sendable (Shmipc_Remote_V1_Objects.Client<HTTP2ClientTransport.Posix>, Shmipc_Remote_V1_DictKeyRequest, Metadata, CallOptions)
+            async throws -> Shmipc_Remote_V1_DictValueResponse
+    ) async throws -> Value? {
+        let request = try Shmipc_Remote_V1_DictKeyRequest.with {
+            $0.name = name
+            $0.key = try manager.value(key)
+        }
+        let objects = manager.objectsClient
+        let response = try await manager.call { metadata, options in try await rpc(objects, request, metadata, options) }
+        return try response.hasValue ? manager.decode(Value.self, response.value) : nil
+    }
+
+    /// The keys, in the dictionary's order.
+    public func keys() async throws -> [Key] {
+        let request = Shmipc_Remote_V1_ObjectRequest.with { $0.name = name }
+        let objects = manager.objectsClient
+        let response = try await manager.call { metadata, options in try await objects.dictKeys(request, metadata: metadata, options: options) }
+        return try response.keys.map { try manager.decode(Key.self, $0) }
+    }
+
+    /// Entries in the dictionary (a snapshot).
+    public var count: Int {
+        get async throws {
+            guard let object = try await manager.list().first(where: { $0.name == name }) else { throw RemoteError.notFound(name) }
+            return object.count
+        }
+    }
+}
