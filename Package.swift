@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "shmipc-test-helper", targets: ["ShmIPCTestHelper"]),
         .executable(name: "shmipc-examples", targets: ["ShmIPCExamples"]),
         .executable(name: "shmipc", targets: ["ShmIPCTool"]),
+        .executable(name: "shm-bench-remote", targets: ["ShmBenchRemote"]),
         // ShmIPC beyond one host, over gRPC: a product of its own, so that a user of the core
         // builds no networking (nothing of gRPC, NIO or protobuf is a dependency of ShmIPC).
         .library(name: "ShmIPCRemote", targets: ["ShmIPCRemote"]),
@@ -146,6 +147,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/ShmBench",
+            swiftSettings: strict
+        ),
+        // The remote rows over loopback (their own executable: shm-bench builds no gRPC).
+        .executableTarget(
+            name: "ShmBenchRemote",
+            dependencies: [
+                "ShmIPC", "ShmIPCRemote",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Benchmarks/ShmBenchRemote",
             swiftSettings: strict
         ),
         // In-process micro benchmarks (package-benchmark): `swift package benchmark`.

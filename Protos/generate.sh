@@ -11,8 +11,8 @@ swift build -c release --product protoc-gen-grpc-swift-2
 bin=$(swift build -c release --show-bin-path)
 out=Sources/ShmIPCRemote/Generated
 mkdir -p "$out"
-protoc --plugin=protoc-gen-swift="$bin/protoc-gen-swift" --swift_out="$out" --swift_opt=Visibility=Internal \
+protoc --plugin=protoc-gen-swift="$bin/protoc-gen-swift" --swift_out="$out" --swift_opt=Visibility=Package,UseAccessLevelOnImports=true \
   --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" --grpc-swift_out="$out" \
-  --grpc-swift_opt=Visibility=Internal,Server=true,Client=true \
+  --grpc-swift_opt=Visibility=Package,UseAccessLevelOnImports=true,Server=true,Client=true \
   -I Protos Protos/shmipc/remote/v1/remote.proto
 echo "generated: $(ls "$out")"

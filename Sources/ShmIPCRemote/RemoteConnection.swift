@@ -1,5 +1,5 @@
 internal import Foundation
-internal import GRPCCore
+package import GRPCCore
 import ShmIPC
 import Synchronization
 
@@ -23,7 +23,7 @@ public final class RemoteConnection: Sendable {
     /// The largest message either end accepts, in bytes (the two ends' limits should match).
     public let maxMessageSize: Int
 
-    typealias Frame = Shmipc_Remote_V1_Frame
+    package typealias Frame = Shmipc_Remote_V1_Frame
     let inbox = AsyncBuffer<Frame>(capacity: RemoteConnection.inboundCapacity)
     private let coder = BinaryMessageCoder()
 
@@ -39,7 +39,7 @@ public final class RemoteConnection: Sendable {
     /// Runs once, when this end closes (a client's shuts its gRPC client down).
     private let onClose: Mutex<(@Sendable () -> Void)?>
 
-    init(maxMessageSize: Int, onClose: (@Sendable () -> Void)? = nil) {
+    package init(maxMessageSize: Int, onClose: (@Sendable () -> Void)? = nil) {
         self.maxMessageSize = maxMessageSize
         self.onClose = Mutex(onClose)
     }
@@ -159,7 +159,7 @@ public final class RemoteConnection: Sendable {
     }
 
     /// Gives the connection the stream's writer: sends waiting for it go ahead.
-    func attach(_ writer: RPCWriter<Frame>) {
+    package func attach(_ writer: RPCWriter<Frame>) {
         let waiters = outbound.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.writer = writer
             defer { state.writerWaiters = [] }
@@ -172,7 +172,7 @@ public final class RemoteConnection: Sendable {
     /// or fails (the failure, for the receiver), or this end closes.
     /// The stream is marked over before the receiver learns it ended, so a send after a
     /// receive saw the end fails as a broken pipe.
-    func pump(_ inbound: some AsyncSequence<Frame, any Error>) async {
+    package func pump(_ inbound: some AsyncSequence<Frame, any Error>) async {
         do {
             for try await frame in inbound {
                 guard frame.data.count <= maxMessageSize else {
@@ -202,7 +202,7 @@ public final class RemoteConnection: Sendable {
     }
 
     /// Returns once this end closed or the stream is over (or the task is cancelled).
-    func untilClosed() async {
+    package func untilClosed() async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let now = outbound.withLock { state -> Bool in

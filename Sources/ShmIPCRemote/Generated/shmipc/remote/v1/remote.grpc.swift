@@ -18,46 +18,46 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/grpc/grpc-swift
 
-import GRPCCore
-import GRPCProtobuf
+package import GRPCCore
+internal import GRPCProtobuf
 
 // MARK: - shmipc.remote.v1.Auth
 
 /// Namespace containing generated types for the "shmipc.remote.v1.Auth" service.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
-internal enum Shmipc_Remote_V1_Auth: Sendable {
+package enum Shmipc_Remote_V1_Auth: Sendable {
     /// Service descriptor for the "shmipc.remote.v1.Auth" service.
-    internal static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Auth")
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Auth")
     /// Namespace for method metadata.
-    internal enum Method: Sendable {
+    package enum Method: Sendable {
         /// Namespace for "Begin" metadata.
-        internal enum Begin: Sendable {
+        package enum Begin: Sendable {
             /// Request type for "Begin".
-            internal typealias Input = Shmipc_Remote_V1_BeginRequest
+            package typealias Input = Shmipc_Remote_V1_BeginRequest
             /// Response type for "Begin".
-            internal typealias Output = Shmipc_Remote_V1_BeginResponse
+            package typealias Output = Shmipc_Remote_V1_BeginResponse
             /// Descriptor for "Begin".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Auth"),
                 method: "Begin",
                 type: .unary
             )
         }
         /// Namespace for "Prove" metadata.
-        internal enum Prove: Sendable {
+        package enum Prove: Sendable {
             /// Request type for "Prove".
-            internal typealias Input = Shmipc_Remote_V1_ProveRequest
+            package typealias Input = Shmipc_Remote_V1_ProveRequest
             /// Response type for "Prove".
-            internal typealias Output = Shmipc_Remote_V1_ProveResponse
+            package typealias Output = Shmipc_Remote_V1_ProveResponse
             /// Descriptor for "Prove".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Auth"),
                 method: "Prove",
                 type: .unary
             )
         }
         /// Descriptors for all methods in the "shmipc.remote.v1.Auth" service.
-        internal static let descriptors: [GRPCCore.MethodDescriptor] = [
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Begin.descriptor,
             Prove.descriptor
         ]
@@ -67,7 +67,7 @@ internal enum Shmipc_Remote_V1_Auth: Sendable {
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension GRPCCore.ServiceDescriptor {
     /// Service descriptor for the "shmipc.remote.v1.Auth" service.
-    internal static let shmipc_remote_v1_Auth = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Auth")
+    package static let shmipc_remote_v1_Auth = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Auth")
 }
 
 // MARK: shmipc.remote.v1.Auth (server)
@@ -90,7 +90,7 @@ extension Shmipc_Remote_V1_Auth {
     /// >
     /// > The authkey handshake (CPython 3.12's challenge-response, both ways, as two calls): the
     /// > server proves it knows the key too, so a client never talks to an impostor.
-    internal protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+    package protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "Begin" method.
         ///
         /// > Source IDL Documentation:
@@ -141,7 +141,7 @@ extension Shmipc_Remote_V1_Auth {
     /// >
     /// > The authkey handshake (CPython 3.12's challenge-response, both ways, as two calls): the
     /// > server proves it knows the key too, so a client never talks to an impostor.
-    internal protocol ServiceProtocol: Shmipc_Remote_V1_Auth.StreamingServiceProtocol {
+    package protocol ServiceProtocol: Shmipc_Remote_V1_Auth.StreamingServiceProtocol {
         /// Handle the "Begin" method.
         ///
         /// > Source IDL Documentation:
@@ -190,7 +190,7 @@ extension Shmipc_Remote_V1_Auth {
     /// >
     /// > The authkey handshake (CPython 3.12's challenge-response, both ways, as two calls): the
     /// > server proves it knows the key too, so a client never talks to an impostor.
-    internal protocol SimpleServiceProtocol: Shmipc_Remote_V1_Auth.ServiceProtocol {
+    package protocol SimpleServiceProtocol: Shmipc_Remote_V1_Auth.ServiceProtocol {
         /// Handle the "Begin" method.
         ///
         /// > Source IDL Documentation:
@@ -233,7 +233,7 @@ extension Shmipc_Remote_V1_Auth {
 // Default implementation of 'registerMethods(with:)'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Auth.StreamingServiceProtocol {
-    internal func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+    package func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Shmipc_Remote_V1_Auth.Method.Begin.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_BeginRequest>(),
@@ -262,7 +262,7 @@ extension Shmipc_Remote_V1_Auth.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Auth.ServiceProtocol {
-    internal func begin(
+    package func begin(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_BeginRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_BeginResponse> {
@@ -273,7 +273,7 @@ extension Shmipc_Remote_V1_Auth.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    internal func prove(
+    package func prove(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ProveRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ProveResponse> {
@@ -288,7 +288,7 @@ extension Shmipc_Remote_V1_Auth.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Auth.SimpleServiceProtocol {
-    internal func begin(
+    package func begin(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_BeginRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_BeginResponse> {
@@ -301,7 +301,7 @@ extension Shmipc_Remote_V1_Auth.SimpleServiceProtocol {
         )
     }
 
-    internal func prove(
+    package func prove(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ProveRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ProveResponse> {
@@ -328,7 +328,7 @@ extension Shmipc_Remote_V1_Auth {
     /// >
     /// > The authkey handshake (CPython 3.12's challenge-response, both ways, as two calls): the
     /// > server proves it knows the key too, so a client never talks to an impostor.
-    internal protocol ClientProtocol: Sendable {
+    package protocol ClientProtocol: Sendable {
         /// Call the "Begin" method.
         ///
         /// > Source IDL Documentation:
@@ -387,14 +387,14 @@ extension Shmipc_Remote_V1_Auth {
     /// >
     /// > The authkey handshake (CPython 3.12's challenge-response, both ways, as two calls): the
     /// > server proves it knows the key too, so a client never talks to an impostor.
-    internal struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
         /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
         ///
         /// - Parameters:
         ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
-        internal init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
             self.client = client
         }
 
@@ -413,7 +413,7 @@ extension Shmipc_Remote_V1_Auth {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func begin<Result>(
+        package func begin<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_BeginRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_BeginRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_BeginResponse>,
@@ -448,7 +448,7 @@ extension Shmipc_Remote_V1_Auth {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func prove<Result>(
+        package func prove<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ProveRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ProveRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ProveResponse>,
@@ -485,7 +485,7 @@ extension Shmipc_Remote_V1_Auth.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func begin<Result>(
+    package func begin<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_BeginRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_BeginResponse>) async throws -> Result = { response in
@@ -515,7 +515,7 @@ extension Shmipc_Remote_V1_Auth.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func prove<Result>(
+    package func prove<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ProveRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ProveResponse>) async throws -> Result = { response in
@@ -549,7 +549,7 @@ extension Shmipc_Remote_V1_Auth.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func begin<Result>(
+    package func begin<Result>(
         _ message: Shmipc_Remote_V1_BeginRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -583,7 +583,7 @@ extension Shmipc_Remote_V1_Auth.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func prove<Result>(
+    package func prove<Result>(
         _ message: Shmipc_Remote_V1_ProveRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -607,26 +607,26 @@ extension Shmipc_Remote_V1_Auth.ClientProtocol {
 
 /// Namespace containing generated types for the "shmipc.remote.v1.Connections" service.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
-internal enum Shmipc_Remote_V1_Connections: Sendable {
+package enum Shmipc_Remote_V1_Connections: Sendable {
     /// Service descriptor for the "shmipc.remote.v1.Connections" service.
-    internal static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Connections")
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Connections")
     /// Namespace for method metadata.
-    internal enum Method: Sendable {
+    package enum Method: Sendable {
         /// Namespace for "Connect" metadata.
-        internal enum Connect: Sendable {
+        package enum Connect: Sendable {
             /// Request type for "Connect".
-            internal typealias Input = Shmipc_Remote_V1_Frame
+            package typealias Input = Shmipc_Remote_V1_Frame
             /// Response type for "Connect".
-            internal typealias Output = Shmipc_Remote_V1_Frame
+            package typealias Output = Shmipc_Remote_V1_Frame
             /// Descriptor for "Connect".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Connections"),
                 method: "Connect",
                 type: .bidirectionalStreaming
             )
         }
         /// Descriptors for all methods in the "shmipc.remote.v1.Connections" service.
-        internal static let descriptors: [GRPCCore.MethodDescriptor] = [
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
             Connect.descriptor
         ]
     }
@@ -635,7 +635,7 @@ internal enum Shmipc_Remote_V1_Connections: Sendable {
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension GRPCCore.ServiceDescriptor {
     /// Service descriptor for the "shmipc.remote.v1.Connections" service.
-    internal static let shmipc_remote_v1_Connections = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Connections")
+    package static let shmipc_remote_v1_Connections = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Connections")
 }
 
 // MARK: shmipc.remote.v1.Connections (server)
@@ -658,7 +658,7 @@ extension Shmipc_Remote_V1_Connections {
     /// >
     /// > Listener/Client: a duplex connection of whole messages (Python's
     /// > multiprocessing.connection), one bidirectional stream per connection.
-    internal protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+    package protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "Connect" method.
         ///
         /// > Source IDL Documentation:
@@ -691,7 +691,7 @@ extension Shmipc_Remote_V1_Connections {
     /// >
     /// > Listener/Client: a duplex connection of whole messages (Python's
     /// > multiprocessing.connection), one bidirectional stream per connection.
-    internal protocol ServiceProtocol: Shmipc_Remote_V1_Connections.StreamingServiceProtocol {
+    package protocol ServiceProtocol: Shmipc_Remote_V1_Connections.StreamingServiceProtocol {
         /// Handle the "Connect" method.
         ///
         /// > Source IDL Documentation:
@@ -722,7 +722,7 @@ extension Shmipc_Remote_V1_Connections {
     /// >
     /// > Listener/Client: a duplex connection of whole messages (Python's
     /// > multiprocessing.connection), one bidirectional stream per connection.
-    internal protocol SimpleServiceProtocol: Shmipc_Remote_V1_Connections.ServiceProtocol {
+    package protocol SimpleServiceProtocol: Shmipc_Remote_V1_Connections.ServiceProtocol {
         /// Handle the "Connect" method.
         ///
         /// > Source IDL Documentation:
@@ -748,7 +748,7 @@ extension Shmipc_Remote_V1_Connections {
 // Default implementation of 'registerMethods(with:)'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Connections.StreamingServiceProtocol {
-    internal func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+    package func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Shmipc_Remote_V1_Connections.Method.Connect.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_Frame>(),
@@ -771,7 +771,7 @@ extension Shmipc_Remote_V1_Connections.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Connections.SimpleServiceProtocol {
-    internal func connect(
+    package func connect(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_Frame>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_Frame> {
@@ -802,7 +802,7 @@ extension Shmipc_Remote_V1_Connections {
     /// >
     /// > Listener/Client: a duplex connection of whole messages (Python's
     /// > multiprocessing.connection), one bidirectional stream per connection.
-    internal protocol ClientProtocol: Sendable {
+    package protocol ClientProtocol: Sendable {
         /// Call the "Connect" method.
         ///
         /// > Source IDL Documentation:
@@ -838,14 +838,14 @@ extension Shmipc_Remote_V1_Connections {
     /// >
     /// > Listener/Client: a duplex connection of whole messages (Python's
     /// > multiprocessing.connection), one bidirectional stream per connection.
-    internal struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
         /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
         ///
         /// - Parameters:
         ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
-        internal init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
             self.client = client
         }
 
@@ -865,7 +865,7 @@ extension Shmipc_Remote_V1_Connections {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func connect<Result>(
+        package func connect<Result>(
             request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_Frame>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_Frame>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_Frame>,
@@ -901,7 +901,7 @@ extension Shmipc_Remote_V1_Connections.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func connect<Result>(
+    package func connect<Result>(
         request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_Frame>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_Frame>) async throws -> Result
@@ -935,7 +935,7 @@ extension Shmipc_Remote_V1_Connections.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func connect<Result>(
+    package func connect<Result>(
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
         requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Shmipc_Remote_V1_Frame>) async throws -> Void,
@@ -957,104 +957,104 @@ extension Shmipc_Remote_V1_Connections.ClientProtocol {
 
 /// Namespace containing generated types for the "shmipc.remote.v1.Objects" service.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
-internal enum Shmipc_Remote_V1_Objects: Sendable {
+package enum Shmipc_Remote_V1_Objects: Sendable {
     /// Service descriptor for the "shmipc.remote.v1.Objects" service.
-    internal static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects")
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects")
     /// Namespace for method metadata.
-    internal enum Method: Sendable {
+    package enum Method: Sendable {
         /// Namespace for "List" metadata.
-        internal enum List: Sendable {
+        package enum List: Sendable {
             /// Request type for "List".
-            internal typealias Input = Shmipc_Remote_V1_ListRequest
+            package typealias Input = Shmipc_Remote_V1_ListRequest
             /// Response type for "List".
-            internal typealias Output = Shmipc_Remote_V1_ListResponse
+            package typealias Output = Shmipc_Remote_V1_ListResponse
             /// Descriptor for "List".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
                 method: "List",
                 type: .unary
             )
         }
         /// Namespace for "QueuePut" metadata.
-        internal enum QueuePut: Sendable {
+        package enum QueuePut: Sendable {
             /// Request type for "QueuePut".
-            internal typealias Input = Shmipc_Remote_V1_QueuePutRequest
+            package typealias Input = Shmipc_Remote_V1_QueuePutRequest
             /// Response type for "QueuePut".
-            internal typealias Output = Shmipc_Remote_V1_QueuePutResponse
+            package typealias Output = Shmipc_Remote_V1_QueuePutResponse
             /// Descriptor for "QueuePut".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
                 method: "QueuePut",
                 type: .unary
             )
         }
         /// Namespace for "QueueGet" metadata.
-        internal enum QueueGet: Sendable {
+        package enum QueueGet: Sendable {
             /// Request type for "QueueGet".
-            internal typealias Input = Shmipc_Remote_V1_QueueGetRequest
+            package typealias Input = Shmipc_Remote_V1_QueueGetRequest
             /// Response type for "QueueGet".
-            internal typealias Output = Shmipc_Remote_V1_QueueGetResponse
+            package typealias Output = Shmipc_Remote_V1_QueueGetResponse
             /// Descriptor for "QueueGet".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
                 method: "QueueGet",
                 type: .unary
             )
         }
         /// Namespace for "DictGet" metadata.
-        internal enum DictGet: Sendable {
+        package enum DictGet: Sendable {
             /// Request type for "DictGet".
-            internal typealias Input = Shmipc_Remote_V1_DictKeyRequest
+            package typealias Input = Shmipc_Remote_V1_DictKeyRequest
             /// Response type for "DictGet".
-            internal typealias Output = Shmipc_Remote_V1_DictValueResponse
+            package typealias Output = Shmipc_Remote_V1_DictValueResponse
             /// Descriptor for "DictGet".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
                 method: "DictGet",
                 type: .unary
             )
         }
         /// Namespace for "DictSet" metadata.
-        internal enum DictSet: Sendable {
+        package enum DictSet: Sendable {
             /// Request type for "DictSet".
-            internal typealias Input = Shmipc_Remote_V1_DictSetRequest
+            package typealias Input = Shmipc_Remote_V1_DictSetRequest
             /// Response type for "DictSet".
-            internal typealias Output = Shmipc_Remote_V1_DictValueResponse
+            package typealias Output = Shmipc_Remote_V1_DictValueResponse
             /// Descriptor for "DictSet".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
                 method: "DictSet",
                 type: .unary
             )
         }
         /// Namespace for "DictRemove" metadata.
-        internal enum DictRemove: Sendable {
+        package enum DictRemove: Sendable {
             /// Request type for "DictRemove".
-            internal typealias Input = Shmipc_Remote_V1_DictKeyRequest
+            package typealias Input = Shmipc_Remote_V1_DictKeyRequest
             /// Response type for "DictRemove".
-            internal typealias Output = Shmipc_Remote_V1_DictValueResponse
+            package typealias Output = Shmipc_Remote_V1_DictValueResponse
             /// Descriptor for "DictRemove".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
                 method: "DictRemove",
                 type: .unary
             )
         }
         /// Namespace for "DictKeys" metadata.
-        internal enum DictKeys: Sendable {
+        package enum DictKeys: Sendable {
             /// Request type for "DictKeys".
-            internal typealias Input = Shmipc_Remote_V1_ObjectRequest
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
             /// Response type for "DictKeys".
-            internal typealias Output = Shmipc_Remote_V1_DictKeysResponse
+            package typealias Output = Shmipc_Remote_V1_DictKeysResponse
             /// Descriptor for "DictKeys".
-            internal static let descriptor = GRPCCore.MethodDescriptor(
+            package static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
                 method: "DictKeys",
                 type: .unary
             )
         }
         /// Descriptors for all methods in the "shmipc.remote.v1.Objects" service.
-        internal static let descriptors: [GRPCCore.MethodDescriptor] = [
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
             List.descriptor,
             QueuePut.descriptor,
             QueueGet.descriptor,
@@ -1069,7 +1069,7 @@ internal enum Shmipc_Remote_V1_Objects: Sendable {
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension GRPCCore.ServiceDescriptor {
     /// Service descriptor for the "shmipc.remote.v1.Objects" service.
-    internal static let shmipc_remote_v1_Objects = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects")
+    package static let shmipc_remote_v1_Objects = GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects")
 }
 
 // MARK: shmipc.remote.v1.Objects (server)
@@ -1095,7 +1095,7 @@ extension Shmipc_Remote_V1_Objects {
     /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
     /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
     /// > get whose wait ran out).
-    internal protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+    package protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "List" method.
         ///
         /// > Source IDL Documentation:
@@ -1238,7 +1238,7 @@ extension Shmipc_Remote_V1_Objects {
     /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
     /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
     /// > get whose wait ran out).
-    internal protocol ServiceProtocol: Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
+    package protocol ServiceProtocol: Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
         /// Handle the "List" method.
         ///
         /// > Source IDL Documentation:
@@ -1379,7 +1379,7 @@ extension Shmipc_Remote_V1_Objects {
     /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
     /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
     /// > get whose wait ran out).
-    internal protocol SimpleServiceProtocol: Shmipc_Remote_V1_Objects.ServiceProtocol {
+    package protocol SimpleServiceProtocol: Shmipc_Remote_V1_Objects.ServiceProtocol {
         /// Handle the "List" method.
         ///
         /// > Source IDL Documentation:
@@ -1511,7 +1511,7 @@ extension Shmipc_Remote_V1_Objects {
 // Default implementation of 'registerMethods(with:)'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
-    internal func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+    package func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Shmipc_Remote_V1_Objects.Method.List.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListRequest>(),
@@ -1595,7 +1595,7 @@ extension Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Objects.ServiceProtocol {
-    internal func list(
+    package func list(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListResponse> {
@@ -1606,7 +1606,7 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    internal func queuePut(
+    package func queuePut(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueuePutRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueuePutResponse> {
@@ -1617,7 +1617,7 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    internal func queueGet(
+    package func queueGet(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueueGetRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueGetResponse> {
@@ -1628,7 +1628,7 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    internal func dictGet(
+    package func dictGet(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse> {
@@ -1639,7 +1639,7 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    internal func dictSet(
+    package func dictSet(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictSetRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse> {
@@ -1650,7 +1650,7 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    internal func dictRemove(
+    package func dictRemove(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictValueResponse> {
@@ -1661,7 +1661,7 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
-    internal func dictKeys(
+    package func dictKeys(
         request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictKeysResponse> {
@@ -1676,7 +1676,7 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
-    internal func list(
+    package func list(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListResponse> {
@@ -1689,7 +1689,7 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         )
     }
 
-    internal func queuePut(
+    package func queuePut(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueuePutRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueuePutResponse> {
@@ -1702,7 +1702,7 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         )
     }
 
-    internal func queueGet(
+    package func queueGet(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueueGetRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueGetResponse> {
@@ -1715,7 +1715,7 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         )
     }
 
-    internal func dictGet(
+    package func dictGet(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse> {
@@ -1728,7 +1728,7 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         )
     }
 
-    internal func dictSet(
+    package func dictSet(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictSetRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse> {
@@ -1741,7 +1741,7 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         )
     }
 
-    internal func dictRemove(
+    package func dictRemove(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_DictKeyRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictValueResponse> {
@@ -1754,7 +1754,7 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         )
     }
 
-    internal func dictKeys(
+    package func dictKeys(
         request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictKeysResponse> {
@@ -1784,7 +1784,7 @@ extension Shmipc_Remote_V1_Objects {
     /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
     /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
     /// > get whose wait ran out).
-    internal protocol ClientProtocol: Sendable {
+    package protocol ClientProtocol: Sendable {
         /// Call the "List" method.
         ///
         /// > Source IDL Documentation:
@@ -1960,14 +1960,14 @@ extension Shmipc_Remote_V1_Objects {
     /// > than the object holds, or bytes that do not decode), FAILED_PRECONDITION (a call the object's
     /// > kind does not have; a closed queue, with the message "closed"), DEADLINE_EXCEEDED (a put or
     /// > get whose wait ran out).
-    internal struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
         /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
         ///
         /// - Parameters:
         ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
-        internal init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
             self.client = client
         }
 
@@ -1986,7 +1986,7 @@ extension Shmipc_Remote_V1_Objects {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func list<Result>(
+        package func list<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListResponse>,
@@ -2020,7 +2020,7 @@ extension Shmipc_Remote_V1_Objects {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func queuePut<Result>(
+        package func queuePut<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueuePutRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueuePutRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueuePutResponse>,
@@ -2054,7 +2054,7 @@ extension Shmipc_Remote_V1_Objects {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func queueGet<Result>(
+        package func queueGet<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueueGetRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueGetResponse>,
@@ -2088,7 +2088,7 @@ extension Shmipc_Remote_V1_Objects {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func dictGet<Result>(
+        package func dictGet<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictKeyRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
@@ -2122,7 +2122,7 @@ extension Shmipc_Remote_V1_Objects {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func dictSet<Result>(
+        package func dictSet<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictSetRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictSetRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
@@ -2156,7 +2156,7 @@ extension Shmipc_Remote_V1_Objects {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func dictRemove<Result>(
+        package func dictRemove<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_DictKeyRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictValueResponse>,
@@ -2190,7 +2190,7 @@ extension Shmipc_Remote_V1_Objects {
         ///       the caller. Returning from the closure will cancel the RPC if it hasn't
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
-        internal func dictKeys<Result>(
+        package func dictKeys<Result>(
             request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
             serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictKeysResponse>,
@@ -2227,7 +2227,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func list<Result>(
+    package func list<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListResponse>) async throws -> Result = { response in
@@ -2256,7 +2256,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func queuePut<Result>(
+    package func queuePut<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueuePutRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueuePutResponse>) async throws -> Result = { response in
@@ -2285,7 +2285,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func queueGet<Result>(
+    package func queueGet<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueGetResponse>) async throws -> Result = { response in
@@ -2314,7 +2314,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictGet<Result>(
+    package func dictGet<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
@@ -2343,7 +2343,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictSet<Result>(
+    package func dictSet<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictSetRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
@@ -2372,7 +2372,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictRemove<Result>(
+    package func dictRemove<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_DictKeyRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictValueResponse>) async throws -> Result = { response in
@@ -2401,7 +2401,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictKeys<Result>(
+    package func dictKeys<Result>(
         request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictKeysResponse>) async throws -> Result = { response in
@@ -2435,7 +2435,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func list<Result>(
+    package func list<Result>(
         _ message: Shmipc_Remote_V1_ListRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -2468,7 +2468,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func queuePut<Result>(
+    package func queuePut<Result>(
         _ message: Shmipc_Remote_V1_QueuePutRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -2501,7 +2501,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func queueGet<Result>(
+    package func queueGet<Result>(
         _ message: Shmipc_Remote_V1_QueueGetRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -2534,7 +2534,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictGet<Result>(
+    package func dictGet<Result>(
         _ message: Shmipc_Remote_V1_DictKeyRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -2567,7 +2567,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictSet<Result>(
+    package func dictSet<Result>(
         _ message: Shmipc_Remote_V1_DictSetRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -2600,7 +2600,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictRemove<Result>(
+    package func dictRemove<Result>(
         _ message: Shmipc_Remote_V1_DictKeyRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
@@ -2633,7 +2633,7 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
-    internal func dictKeys<Result>(
+    package func dictKeys<Result>(
         _ message: Shmipc_Remote_V1_ObjectRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,

@@ -1,0 +1,221 @@
+import ArgumentParser
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import ShmIPC
+import ShmIPCRemote
+
+/// `shm-bench-remote`: the remote layer's rows over loopback, against the gRPC engine's own
+/// floor and Python's BaseManager in the same sitting. Its own executable, so that `shm-bench`
+/// builds nothing of gRPC.
+@main
+struct ShmBenchRemote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-bench-remote",
+        abstract: "Remote rows (gRPC over loopback): ShmIPCRemote against a bare gRPC echo and Python's BaseManager.",
+        subcommands: [Run.self, Serve.self], defaultSubcommand: Run.self)
+}
+
+/// The serving process: a RemoteManager exporting `dict` and `queue`, and a bare gRPC echo on
+/// a second port (the floor). Prints "ready <manager port> <echo port>", then serves until
+/// its standard input closes.
+struct Serve: AsyncParsableCommand {
+    @Option var cpu: Int?
+
+    func run() async throws {
+        if let cpu { _ = Sys.pinCurrentThread(to: cpu) }  // before any thread starts: all inherit it
+        let dictionary = try SharedDictionary<Int, Int>()
+        for k in 0..<1000 { try dictionary.setValue(k, forKey: k) }
+        let queue = try Queue<UInt64>(capacity: 1024)
+        let manager = RemoteManager(address: try RemoteAddress("127.0.0.1:0"), authKey: Bench.key)
+        manager.export("dict", dictionary)
+        manager.export("queue", queue)
+        let echo = GRPCServer(
+            transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
+            services: [BareEcho()])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await manager.run() }
+            group.addTask { try await echo.serve() }
+            let managerAddress = try await manager.listeningAddress
+            guard case .host(_, let managerPort) = managerAddress.kind, let echoPort = try await echo.listeningAddress?.ipv4?.port else {
+                throw ValidationError("no ports")
+            }
+            FileHandle.standardOutput.write(Data("ready \(managerPort) \(echoPort)\n".utf8))
+            // Until the parent goes (its end of our standard input closes).
+            _ = await Task.detached { FileHandle.standardInput.readDataToEndOfFile() }.value
+            group.cancelAll()
+            echo.beginGracefulShutdown()
+        }
+    }
+}
+
+/// The engine's floor: `Connections.Connect` answered by a bare echo, no handshake, no
+/// interceptor, no buffering of ours.
+struct BareEcho: Shmipc_Remote_V1_Connections.SimpleServiceProtocol {
+    func connect(
+        request: RPCAsyncSequence<Shmipc_Remote_V1_Frame, any Error>, response: RPCWriter<Shmipc_Remote_V1_Frame>,
+        context: ServerContext
+    ) async throws {
+        for try await frame in request { try await response.write(frame) }
+    }
+}
+
+enum Bench {
+    static let key = try! AuthKey("shm-bench-remote")
+}
+
+struct Run: AsyncParsableCommand {
+    @Option(help: "Runs; each row is measured once per run, paired with the floor.") var runs = 5
+    @Option(help: "Calls per row per run.") var iterations = 2000
+    @Option(help: "The CPUs of the client and the server, as A,B.") var cpus = "0,1"
+    @Flag(help: "Skip Python's BaseManager reference.") var noPython = false
+
+    func run() async throws {
+        let pair = cpus.split(separator: ",").compactMap { Int($0) }
+        guard pair.count == 2 else { throw ValidationError("--cpus A,B") }
+        _ = Sys.pinCurrentThread(to: pair[0])
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        server.arguments = ["serve", "--cpu", "\(pair[1])"]
+        let output = Pipe(), input = Pipe()
+        server.standardOutput = output
+        server.standardInput = input
+        try server.run()
+        defer { try? input.fileHandleForWriting.close(); server.waitUntilExit() }
+        guard let line = String(data: output.fileHandleForReading.availableDataLine(), encoding: .utf8),
+              case let words = line.split(separator: " "), words.count == 3, words[0] == "ready",
+              let managerPort = Int(words[1]), let echoPort = Int(words[2]) else { throw ValidationError("the server did not start") }
+
+        let client = try await RemoteManager.connect(to: try RemoteAddress("127.0.0.1:\(managerPort)"), authKey: Bench.key)
+        defer { client.close() }
+        let dict = try await client.dictionary("dict", of: [Int: Int].self)
+        let queue = try await client.queue("queue", of: UInt64.self)
+        let echoTransport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: echoPort), transportSecurity: .plaintext)
+        let rows: [(String, (Int) async throws -> Void)] = [
+            ("remote.dict.get", { i in _ = try await dict.value(forKey: i % 1000) }),
+            ("remote.dict.set", { i in try await dict.setValue(i, forKey: i % 1000) }),
+            ("remote.queue.put_get", { i in
+                try await queue.put(UInt64(i), timeout: .seconds(30))
+                _ = try await queue.get(timeout: .seconds(30))
+            }),
+        ]
+        print("shm-bench-remote: loopback, client on CPU \(pair[0]), server on CPU \(pair[1]), \(runs) runs of \(iterations) calls")
+        var medians: [String: [Double]] = [:], ratios: [String: [Double]] = [:]
+        try await withGRPCClient(transport: echoTransport) { grpc in
+            let echo = Shmipc_Remote_V1_Connections.Client(wrapping: grpc)
+            let floor = EchoFloor(client: echo)
+            for run in 0..<runs {
+                for (name, call) in rows {
+                    // The floor and the row back to back, the order alternating run by run.
+                    var row = 0.0, base = 0.0
+                    if run % 2 == 0 {
+                        base = try await floor.median(iterations)
+                        row = try await Self.median(iterations, call)
+                    } else {
+                        row = try await Self.median(iterations, call)
+                        base = try await floor.median(iterations)
+                    }
+                    medians[name, default: []].append(row)
+                    medians["remote.rtt.floor", default: []].append(base)
+                    ratios[name, default: []].append(row / base)
+                }
+            }
+        }
+        let python = noPython ? nil : Self.python()
+        let pythonRow = ["remote.dict.get": "dict.get", "remote.dict.set": "dict.set", "remote.queue.put_get": "queue.put_get"]
+        print("\n" + Self.pad("scenario", 24) + Self.pad("median µs", 12, right: true) + Self.pad("min", 10, right: true)
+            + Self.pad("max", 10, right: true) + "   ÷ floor (min–max)   Python's time ÷ row's")
+        for name in ["remote.rtt.floor"] + rows.map(\.0) {
+            let values = medians[name] ?? []
+            var line = Self.pad(name, 24) + String(format: "%12.1f%10.1f%10.1f", Self.middle(values), values.min() ?? 0, values.max() ?? 0)
+            if let r = ratios[name] {
+                line += String(format: "   %6.2f (%.2f–%.2f)", Self.middle(r), r.min() ?? 0, r.max() ?? 0)
+                if let python, let key = pythonRow[name], let figure = python[key] {
+                    line += String(format: "   %6.1f× (Python %.1f µs)", figure / Self.middle(values), figure)
+                }
+            }
+            print(line)
+        }
+        if python == nil && !noPython { print("(no python3 here: the Python reference was skipped)") }
+    }
+
+    static func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - text.count))
+        return right ? fill + text : text + fill
+    }
+
+    /// The median time of `count` calls, in µs (after a tenth as many unmeasured).
+    static func median(_ count: Int, _ call: (Int) async throws -> Void) async throws -> Double {
+        for i in 0..<max(10, count / 10) { try await call(i) }
+        var samples = [Double](repeating: 0, count: count)
+        for i in 0..<count {
+            let start = ContinuousClock.now
+            try await call(i)
+            let elapsed = ContinuousClock.now - start
+            samples[i] = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+        }
+        return middle(samples)
+    }
+
+    static func middle(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
+    }
+
+    /// Python's BaseManager figures (µs), from Benchmarks/python/remote_baseline.py.
+    static func python() -> [String: Double]? {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("python/remote_baseline.py").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, "3"]
+        let output = Pipe()
+        process.standardOutput = output
+        guard (try? process.run()) != nil else { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Double]] else { return nil }
+        return json.compactMapValues { $0["median_us"] }
+    }
+}
+
+/// One echo stream, held open: each round trip writes a frame and waits for it back.
+final class EchoFloor: Sendable {
+    let client: Shmipc_Remote_V1_Connections.Client<HTTP2ClientTransport.Posix>
+    init(client: Shmipc_Remote_V1_Connections.Client<HTTP2ClientTransport.Posix>) { self.client = client }
+
+    func median(_ count: Int) async throws -> Double {
+        let connection = RemoteConnection(maxMessageSize: 1 << 16)
+        let call = Task {
+            try await client.connect { writer in
+                connection.attach(writer)
+                await connection.untilClosed()
+            } onResponse: { response in
+                await connection.pump(response.messages)
+            }
+        }
+        defer {
+            connection.close()
+            call.cancel()
+        }
+        let frame: [UInt8] = Array(repeating: 7, count: 8)
+        return try await Run.median(count) { _ in
+            try await connection.send(bytes: frame)
+            _ = try await connection.receiveBytes(timeout: .seconds(30))
+        }
+    }
+}
+
+extension FileHandle {
+    /// Reads up to the first newline (or the end).
+    func availableDataLine() -> Data {
+        var line = Data()
+        while true {
+            let byte = readData(ofLength: 1)
+            if byte.isEmpty || byte.first == 0x0A { return line }
+            line.append(byte)
+        }
+    }
+}

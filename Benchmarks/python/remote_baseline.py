@@ -1,0 +1,67 @@
+"""Python's remote managers on this machine: the figures shm-bench-remote's remote.* rows are
+compared against (issue 26). A BaseManager served over TCP on loopback with an authkey, in a
+process of its own, and one client process (this one):
+  dict.get / dict.set   a registered dict of 1,000 int keys with int values, one call each
+  queue.put_get         a registered queue.Queue: one put, then one get
+Run: python3 Benchmarks/python/remote_baseline.py [runs]   (prints one JSON object)
+"""
+import json
+import multiprocessing as mp
+import queue
+import statistics
+import sys
+import time
+from multiprocessing.managers import BaseManager, DictProxy
+
+AUTHKEY = b"shm-bench-remote"
+the_dict = {}
+the_queue = queue.Queue()
+
+
+class Manager(BaseManager):
+    pass
+
+
+Manager.register("get_dict", callable=lambda: the_dict, proxytype=DictProxy)
+Manager.register("get_queue", callable=lambda: the_queue)
+
+
+def serve(port_queue):
+    manager = Manager(address=("127.0.0.1", 0), authkey=AUTHKEY)
+    server = manager.get_server()
+    port_queue.put(server.address[1])
+    server.serve_forever()
+
+
+def per_call_us(body, n):
+    start = time.perf_counter()
+    for i in range(n):
+        body(i)
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def main():
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    ports = mp.Queue()
+    server = mp.Process(target=serve, args=(ports,), daemon=True)
+    server.start()
+    port = ports.get(timeout=60)
+    client = Manager(address=("127.0.0.1", port), authkey=AUTHKEY)
+    client.connect()
+    d = client.get_dict()
+    q = client.get_queue()
+    for k in range(1000):
+        d[k] = k
+    figures = {"dict.get": [], "dict.set": [], "queue.put_get": []}
+    for _ in range(runs):
+        figures["dict.get"].append(per_call_us(lambda i: d.get(i % 1000), 5_000))
+        figures["dict.set"].append(per_call_us(lambda i: d.__setitem__(i % 1000, i), 5_000))
+        figures["queue.put_get"].append(per_call_us(lambda i: (q.put(i), q.get()), 2_000))
+    server.terminate()
+    server.join()
+    print(json.dumps({name: {"median_us": statistics.median(values), "min_us": min(values), "max_us": max(values)}
+                      for name, values in figures.items()}))
+
+
+if __name__ == "__main__":
+    main()
