@@ -69,14 +69,15 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Calls per row per run.") var iterations = 2000
     @Option(help: "The CPUs of the client and the server, as A,B.") var cpus = "0,1"
     @Flag(help: "Skip Python's BaseManager reference.") var noPython = false
+    @Flag(help: "Do not pin the processes (each side's event-loop and task threads then use every CPU).") var noPin = false
 
     func run() async throws {
         let pair = cpus.split(separator: ",").compactMap { Int($0) }
         guard pair.count == 2 else { throw ValidationError("--cpus A,B") }
-        _ = Sys.pinCurrentThread(to: pair[0])
+        if !noPin { _ = Sys.pinCurrentThread(to: pair[0]) }
         let server = Process()
         server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        server.arguments = ["serve", "--cpu", "\(pair[1])"]
+        server.arguments = ["serve"] + (noPin ? [] : ["--cpu", "\(pair[1])"])
         let output = Pipe(), input = Pipe()
         server.standardOutput = output
         server.standardInput = input
@@ -99,7 +100,8 @@ struct Run: AsyncParsableCommand {
                 _ = try await queue.get(timeout: .seconds(30))
             }),
         ]
-        print("shm-bench-remote: loopback, client on CPU \(pair[0]), server on CPU \(pair[1]), \(runs) runs of \(iterations) calls")
+        print("shm-bench-remote: loopback, " + (noPin ? "not pinned" : "client on CPU \(pair[0]), server on CPU \(pair[1])")
+            + ", \(runs) runs of \(iterations) calls")
         var medians: [String: [Double]] = [:], ratios: [String: [Double]] = [:]
         try await withGRPCClient(transport: echoTransport) { grpc in
             let echo = Shmipc_Remote_V1_Connections.Client(wrapping: grpc)
@@ -169,7 +171,7 @@ struct Run: AsyncParsableCommand {
             .appendingPathComponent("python/remote_baseline.py").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "3"]
+        process.arguments = ["timeout", "600", "python3", script, "3"]  // a bound on a stuck reference
         let output = Pipe()
         process.standardOutput = output
         guard (try? process.run()) != nil else { return nil }
