@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOCore
+import NIOPosix
 import ShmIPC
 import ShmIPCRemote
 
@@ -33,14 +35,23 @@ struct Serve: AsyncParsableCommand {
         let echo = GRPCServer(
             transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
             services: [BareEcho()])
+        let tcp = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await manager.run() }
             group.addTask { try await echo.serve() }
+            group.addTask { try await NIOEcho.serve(tcp) }
             let managerAddress = try await manager.listeningAddress
-            guard case .host(_, let managerPort) = managerAddress.kind, let echoPort = try await echo.listeningAddress?.ipv4?.port else {
+            guard case .host(_, let managerPort) = managerAddress.kind, let echoPort = try await echo.listeningAddress?.ipv4?.port,
+                  let tcpPort = tcp.channel.localAddress?.port else {
                 throw ValidationError("no ports")
             }
-            FileHandle.standardOutput.write(Data("ready \(managerPort) \(echoPort)\n".utf8))
+            FileHandle.standardOutput.write(Data("ready \(managerPort) \(echoPort) \(tcpPort)\n".utf8))
             // Until the parent goes (its end of our standard input closes).
             _ = await Task.detached { FileHandle.standardInput.readDataToEndOfFile() }.value
             group.cancelAll()
@@ -84,8 +95,9 @@ struct Run: AsyncParsableCommand {
         try server.run()
         defer { try? input.fileHandleForWriting.close(); server.waitUntilExit() }
         guard let line = String(data: output.fileHandleForReading.availableDataLine(), encoding: .utf8),
-              case let words = line.split(separator: " "), words.count == 3, words[0] == "ready",
-              let managerPort = Int(words[1]), let echoPort = Int(words[2]) else { throw ValidationError("the server did not start") }
+              case let words = line.split(separator: " "), words.count == 4, words[0] == "ready",
+              let managerPort = Int(words[1]), let echoPort = Int(words[2]), let tcpPort = Int(words[3])
+        else { throw ValidationError("the server did not start") }
 
         let client = try await RemoteManager.connect(to: try RemoteAddress("127.0.0.1:\(managerPort)"), authKey: Bench.key)
         defer { client.close() }
@@ -103,6 +115,8 @@ struct Run: AsyncParsableCommand {
         print("shm-bench-remote: loopback, " + (noPin ? "not pinned" : "client on CPU \(pair[0]), server on CPU \(pair[1])")
             + ", \(runs) runs of \(iterations) calls")
         var medians: [String: [Double]] = [:], ratios: [String: [Double]] = [:]
+        // Below gRPC: the same echo over a bare NIO TCP channel (no HTTP/2, no gRPC).
+        for _ in 0..<runs { medians["remote.rtt.nio", default: []].append(try await NIOEcho.median(port: tcpPort, iterations)) }
         try await withGRPCClient(transport: echoTransport) { grpc in
             let echo = Shmipc_Remote_V1_Connections.Client(wrapping: grpc)
             let floor = EchoFloor(client: echo)
@@ -127,7 +141,7 @@ struct Run: AsyncParsableCommand {
         let pythonRow = ["remote.dict.get": "dict.get", "remote.dict.set": "dict.set", "remote.queue.put_get": "queue.put_get"]
         print("\n" + Self.pad("scenario", 24) + Self.pad("median µs", 12, right: true) + Self.pad("min", 10, right: true)
             + Self.pad("max", 10, right: true) + "   ÷ floor (min–max)   Python's time ÷ row's")
-        for name in ["remote.rtt.floor"] + rows.map(\.0) {
+        for name in ["remote.rtt.nio", "remote.rtt.floor"] + rows.map(\.0) {
             let values = medians[name] ?? []
             var line = Self.pad(name, 24) + String(format: "%12.1f%10.1f%10.1f", Self.middle(values), values.min() ?? 0, values.max() ?? 0)
             if let r = ratios[name] {
@@ -218,6 +232,44 @@ extension FileHandle {
             let byte = readData(ofLength: 1)
             if byte.isEmpty || byte.first == 0x0A { return line }
             line.append(byte)
+        }
+    }
+}
+
+/// `remote.rtt.nio`: an 8-byte echo over a bare NIO TCP channel (`NIOAsyncChannel`, no HTTP/2,
+/// no gRPC): what the event loop and the task hand-offs cost without the protocol.
+enum NIOEcho {
+    static func serve(_ server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            try await server.executeThenClose { connections in
+                for try await connection in connections {
+                    group.addTask {
+                        try? await connection.executeThenClose { inbound, outbound in
+                            for try await buffer in inbound { try await outbound.write(buffer) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func median(port: Int, _ count: Int) async throws -> Double {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var iterator = inbound.makeAsyncIterator()
+            let message = ByteBuffer(bytes: Array(repeating: 7, count: 8))
+            return try await Run.median(count) { _ in
+                try await outbound.write(message)
+                var received = 0
+                while received < 8 {
+                    guard let buffer = try await iterator.next() else { throw ValidationError("the echo closed") }
+                    received += buffer.readableBytes
+                }
+            }
         }
     }
 }
