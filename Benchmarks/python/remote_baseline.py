@@ -57,7 +57,8 @@ def main():
         figures["dict.get"].append(per_call_us(lambda i: d.get(i % 1000), 5_000))
         figures["dict.set"].append(per_call_us(lambda i: d.__setitem__(i % 1000, i), 5_000))
         figures["queue.put_get"].append(per_call_us(lambda i: (q.put(i), q.get()), 2_000))
-    # SIGKILL: a process started from a Swift program may inherit SIGTERM blocked.
+    # SIGKILL: started by Foundation's Process from async Swift code (a Dispatch worker thread,
+    # which blocks nearly every signal), this process and its children inherit SIGTERM blocked.
     server.kill()
     server.join()
     print(json.dumps({name: {"median_us": statistics.median(values), "min_us": min(values), "max_us": max(values)}
