@@ -55,7 +55,8 @@ public final class RemoteManager: Service, Sendable {
         exports.withLock { $0[name] = nil }
     }
 
-    /// The address it listens on, once ``run()`` bound it (waits until then).
+    /// The address it listens on, once ``run()`` bound it (waits until then; throws what
+    /// ``run()`` failed with if it could not listen).
     public var listeningAddress: RemoteAddress {
         get async throws {
             let address = try await bound.take(deadline: nil)
@@ -65,22 +66,37 @@ public final class RemoteManager: Service, Sendable {
     }
 
     /// Serves until graceful shutdown (or cancellation); calls in flight finish first.
+    /// Throws ``RemoteError/invalidAddress(_:)`` or ``RemoteError/unavailable(_:)`` if it cannot
+    /// listen (and ``listeningAddress`` then throws the same).
     public func run() async throws {
-        let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
-            address: try address.bindAddress(), transportSecurity: .plaintext,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize + Listener.frameOverhead })
-        let server = GRPCServer(
-            transport: transport, services: [AuthService(sessions: sessions), ObjectService(manager: self)],
-            interceptors: [AuthInterceptor(sessions: sessions)])
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await server.serve() }
-                if let address = try await server.listeningAddress.flatMap(RemoteAddress.init) { _ = bound.tryPut(address) }
-                try await group.next()
+        do {
+            let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
+                address: try address.bindAddress(), transportSecurity: .plaintext,
+                config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize + Listener.frameOverhead })
+            let server = GRPCServer(
+                transport: transport, services: [AuthService(sessions: sessions), ObjectService(manager: self)],
+                interceptors: [AuthInterceptor(sessions: sessions)])
+            try await withGracefulShutdownHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await server.serve() }
+                    let listening: GRPCNIOTransportCore.SocketAddress?
+                    do { listening = try await server.listeningAddress } catch {
+                        throw RemoteError.unavailable("cannot listen at \(address): \(error)")
+                    }
+                    guard let listening, let reported = RemoteAddress(listening) else {
+                        throw RemoteError.unavailable("cannot listen at \(address)")
+                    }
+                    _ = bound.tryPut(reported)
+                    try await group.next()
+                }
+            } onGracefulShutdown: {
+                server.beginGracefulShutdown()
             }
-        } onGracefulShutdown: {
-            server.beginGracefulShutdown()
+        } catch {
+            bound.finish(RemoteConnection.remoteError(error))  // askers of the address learn it too
+            throw error
         }
+        bound.finish(.closed)
     }
 
     /// The export of `name`, or NOT_FOUND.

@@ -133,6 +133,24 @@ import Testing
         }
     }
 
+    /// A manager that cannot listen (the port is taken) fails its run, and whoever waits for its
+    /// address hears it too, instead of waiting forever.
+    @Test func aManagerThatCannotListenSaysSoToItsAddressAskers() async throws {
+        try await Self.withManager { manager, _, _ in
+            let taken = try await manager.listeningAddress
+            let second = RemoteManager(address: taken, authKey: Self.key)
+            let run = Task { try await second.run() }
+            let asking = Task { try await second.listeningAddress }
+            let watchdog = Task {
+                try await Task.sleep(for: Self.watchdog)
+                asking.cancel()  // a hang becomes a CancellationError, which fails the check below
+            }
+            defer { watchdog.cancel() }
+            await #expect(throws: RemoteError.self) { _ = try await asking.value }
+            await #expect(throws: (any Error).self) { try await run.value }
+        }
+    }
+
     @Test func aWrongKeyOrNoSessionReachesNoObject() async throws {
         try await Self.withManager { manager, jobs, _ in
             let address = try await manager.listeningAddress
