@@ -13,18 +13,20 @@ import ShmIPC
 /// let result: JobResult = try await connection.receive(timeout: .seconds(30))
 /// ```
 public enum Client {
-    /// How long the handshake may take before ``RemoteError/timedOut``.
-    public static let handshakeTimeout: Duration = .seconds(30)
+    /// How long each of the handshake's two calls may take by default before
+    /// ``RemoteError/timedOut``.
+    public static let defaultHandshakeTimeout: Duration = .seconds(30)
 
     /// Connects to the listener at `address`: the authkey handshake (both ends prove they hold
     /// `authKey`), then a connection. Throws ``RemoteError/authenticationFailed`` if the keys
     /// differ (or the server's answer does not check), ``RemoteError/unavailable(_:)`` if
     /// nothing listens there, ``RemoteError/timedOut``.
     public static func connect(
-        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20
+        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20,
+        handshakeTimeout: Duration = defaultHandshakeTimeout
     ) async throws -> RemoteConnection {
         precondition(maxMessageSize > 0, "a message limit must be positive")
-        let (client, session) = try await open(address, authKey: authKey)
+        let (client, session) = try await open(address, authKey: authKey, timeout: handshakeTimeout)
         let connection = RemoteConnection(maxMessageSize: maxMessageSize) {
             client.beginGracefulShutdown()
         }
@@ -53,7 +55,9 @@ public enum Client {
 
     /// A gRPC client of the server at `address`, its connections running, and a session from
     /// the handshake (the client shut down again if the handshake fails).
-    static func open(_ address: RemoteAddress, authKey: AuthKey) async throws -> (GRPCClient<HTTP2ClientTransport.Posix>, String) {
+    static func open(
+        _ address: RemoteAddress, authKey: AuthKey, timeout: Duration
+    ) async throws -> (GRPCClient<HTTP2ClientTransport.Posix>, String) {
         let transport: HTTP2ClientTransport.Posix
         do {
             transport = try .http2NIOPosix(target: address.target(), transportSecurity: .plaintext)
@@ -63,7 +67,7 @@ public enum Client {
         let client = GRPCClient(transport: transport)
         Task { try? await client.runConnections() }
         do {
-            return (client, try await authenticate(client, authKey: authKey))
+            return (client, try await authenticate(client, authKey: authKey, timeout: timeout))
         } catch {
             client.beginGracefulShutdown()
             throw error
@@ -71,10 +75,12 @@ public enum Client {
     }
 
     /// The handshake: a challenge, the answer and the server's answer; the session token.
-    static func authenticate(_ client: GRPCClient<HTTP2ClientTransport.Posix>, authKey: AuthKey) async throws -> String {
+    static func authenticate(
+        _ client: GRPCClient<HTTP2ClientTransport.Posix>, authKey: AuthKey, timeout: Duration
+    ) async throws -> String {
         let auth = Shmipc_Remote_V1_Auth.Client(wrapping: client)
         var options = CallOptions.defaults
-        options.timeout = handshakeTimeout
+        options.timeout = timeout
         do {
             let challenge = try await auth.begin(.with { $0.protocol = Handshake.protocolName }, options: options)
             let serverNonce = Array(challenge.serverNonce)

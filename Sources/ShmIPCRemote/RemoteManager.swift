@@ -109,9 +109,14 @@ public final class RemoteManager: Service, Sendable {
 
     var allExports: [(String, Exported)] { exports.withLock { $0.sorted { $0.key < $1.key } } }
 
-    /// Connects to the manager at `address` (the authkey handshake first).
-    public static func connect(to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20) async throws -> RemoteManagerClient {
-        try await RemoteManagerClient.connect(to: address, authKey: authKey, maxMessageSize: maxMessageSize)
+    /// Connects to the manager at `address` (the authkey handshake first; each of its two calls
+    /// may take `handshakeTimeout`).
+    public static func connect(
+        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20,
+        handshakeTimeout: Duration = Client.defaultHandshakeTimeout
+    ) async throws -> RemoteManagerClient {
+        try await RemoteManagerClient.connect(
+            to: address, authKey: authKey, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout)
     }
 }
 

@@ -27,11 +27,16 @@ public final class RemoteManagerClient: Sendable {
     private let objects: Shmipc_Remote_V1_Objects.Client<HTTP2ClientTransport.Posix>
     private let authKey: AuthKey
     private let session: Mutex<String>
+    private let handshakeTimeout: Duration
     let options: CallOptions
     let coder = BinaryMessageCoder()
 
-    private init(client: GRPCClient<HTTP2ClientTransport.Posix>, authKey: AuthKey, session: String, maxMessageSize: Int) {
+    private init(
+        client: GRPCClient<HTTP2ClientTransport.Posix>, authKey: AuthKey, session: String, maxMessageSize: Int,
+        handshakeTimeout: Duration
+    ) {
         self.client = client
+        self.handshakeTimeout = handshakeTimeout
         objects = Shmipc_Remote_V1_Objects.Client(wrapping: client)
         self.authKey = authKey
         self.session = Mutex(session)
@@ -41,9 +46,12 @@ public final class RemoteManagerClient: Sendable {
         self.options = options
     }
 
-    static func connect(to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int) async throws -> RemoteManagerClient {
-        let (client, session) = try await Client.open(address, authKey: authKey)
-        return RemoteManagerClient(client: client, authKey: authKey, session: session, maxMessageSize: maxMessageSize)
+    static func connect(
+        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int, handshakeTimeout: Duration
+    ) async throws -> RemoteManagerClient {
+        let (client, session) = try await Client.open(address, authKey: authKey, timeout: handshakeTimeout)
+        return RemoteManagerClient(
+            client: client, authKey: authKey, session: session, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout)
     }
 
     /// Ends the connection (calls in flight finish first).
@@ -95,7 +103,7 @@ public final class RemoteManagerClient: Sendable {
             do {
                 return try await body(metadata, options)
             } catch let error as RPCError where error.code == .unauthenticated && attempt == 0 {
-                let renewed = try await Client.authenticate(client, authKey: authKey)
+                let renewed = try await Client.authenticate(client, authKey: authKey, timeout: handshakeTimeout)
                 session.withLock { $0 = renewed }
             } catch {
                 throw RemoteConnection.remoteError(error)

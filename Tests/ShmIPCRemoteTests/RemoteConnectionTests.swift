@@ -15,9 +15,10 @@ import Testing
 
     static let key = try! AuthKey("a shared secret")
     static let loopback = try! RemoteAddress("127.0.0.1:0")
-    /// Every wait in these tests: long enough never to fail a slow machine, short enough to
-    /// turn a hang into a failure.
-    static let watchdog: Duration = .seconds(120)
+    /// Every wait in these tests, the handshake's included: long enough never to fail a slow
+    /// machine (in CI the rest of the suite, in the same process, starves the cooperative pool
+    /// for tens of seconds at a time), short enough to turn a hang into a failure.
+    static let watchdog: Duration = .seconds(600)
 
     /// A listener on loopback, a client connected to it and the listener's end of that
     /// connection, all closed after `body`.
@@ -26,7 +27,7 @@ import Testing
     ) async throws {
         let listener = try await Listener.bind(loopback, authKey: key)
         defer { listener.close() }
-        let client = try await Client.connect(to: listener.address, authKey: key)
+        let client = try await Client.connect(to: listener.address, authKey: key, handshakeTimeout: watchdog)
         defer { client.close() }
         let server = try await listener.accept(timeout: watchdog)
         defer { server.close() }
@@ -78,7 +79,7 @@ import Testing
     @Test func closingEndsThePeersStreamAfterWhatWasSent() async throws {
         let listener = try await Listener.bind(Self.loopback, authKey: Self.key)
         defer { listener.close() }
-        let client = try await Client.connect(to: listener.address, authKey: Self.key)
+        let client = try await Client.connect(to: listener.address, authKey: Self.key, handshakeTimeout: Self.watchdog)
         let server = try await listener.accept(timeout: Self.watchdog)
         defer { server.close() }
         try await client.send(bytes: [1])
@@ -93,7 +94,7 @@ import Testing
         await #expect(throws: RemoteError.brokenPipe) { try await server.send(bytes: [4]) }
 
         // The other way round: the server closes, the client sees the end.
-        let second = try await Client.connect(to: listener.address, authKey: Self.key)
+        let second = try await Client.connect(to: listener.address, authKey: Self.key, handshakeTimeout: Self.watchdog)
         defer { second.close() }
         let accepted = try await listener.accept(timeout: Self.watchdog)
         try await accepted.send("last")
@@ -106,10 +107,10 @@ import Testing
         let listener = try await Listener.bind(Self.loopback, authKey: Self.key)
         defer { listener.close() }
         await #expect(throws: RemoteError.authenticationFailed) {
-            _ = try await Client.connect(to: listener.address, authKey: try AuthKey("another secret"))
+            _ = try await Client.connect(to: listener.address, authKey: try AuthKey("another secret"), handshakeTimeout: Self.watchdog)
         }
         await #expect(throws: RemoteError.timedOut) { _ = try await listener.accept(timeout: .milliseconds(200)) }
-        let client = try await Client.connect(to: listener.address, authKey: Self.key)
+        let client = try await Client.connect(to: listener.address, authKey: Self.key, handshakeTimeout: Self.watchdog)
         defer { client.close() }
         let server = try await listener.accept(timeout: Self.watchdog)
         defer { server.close() }
@@ -145,7 +146,7 @@ import Testing
     @Test func aMessageOverTheLimitIsRefusedOnBothSides() async throws {
         let listener = try await Listener.bind(Self.loopback, authKey: Self.key, maxMessageSize: 1024)
         defer { listener.close() }
-        let client = try await Client.connect(to: listener.address, authKey: Self.key, maxMessageSize: 1024)
+        let client = try await Client.connect(to: listener.address, authKey: Self.key, maxMessageSize: 1024, handshakeTimeout: Self.watchdog)
         defer { client.close() }
         let server = try await listener.accept(timeout: Self.watchdog)
         defer { server.close() }
@@ -155,7 +156,7 @@ import Testing
 
         // A client that allows itself more than the listener: the listener refuses the frame
         // (its stream fails), and goes on serving others.
-        let greedy = try await Client.connect(to: listener.address, authKey: Self.key, maxMessageSize: 1 << 20)
+        let greedy = try await Client.connect(to: listener.address, authKey: Self.key, maxMessageSize: 1 << 20, handshakeTimeout: Self.watchdog)
         defer { greedy.close() }
         let greedyServer = try await listener.accept(timeout: Self.watchdog)
         defer { greedyServer.close() }
@@ -172,7 +173,7 @@ import Testing
         let listener = try await Listener.bind(address, authKey: Self.key)
         defer { listener.close() }
         #expect(listener.address == address)
-        let client = try await Client.connect(to: address, authKey: Self.key)
+        let client = try await Client.connect(to: address, authKey: Self.key, handshakeTimeout: Self.watchdog)
         defer { client.close() }
         let server = try await listener.accept(timeout: Self.watchdog)
         defer { server.close() }
@@ -186,7 +187,7 @@ import Testing
         let address = listener.address
         listener.close()
         try await Task.sleep(for: .milliseconds(100))
-        await #expect(throws: RemoteError.self) { _ = try await Client.connect(to: address, authKey: Self.key) }
+        await #expect(throws: RemoteError.self) { _ = try await Client.connect(to: address, authKey: Self.key, handshakeTimeout: Self.watchdog) }
     }
 }
 

@@ -9,7 +9,8 @@ import Testing
 /// names, typed errors, and nothing touched for a wrong name, type or key.
 @Suite struct RemoteManagerTests {
     static let key = try! AuthKey("manager secret")
-    static let watchdog: Duration = .seconds(120)
+    /// Every wait, the handshake's included (see RemoteConnectionTests.watchdog).
+    static let watchdog: Duration = .seconds(600)
 
     /// A manager exporting `jobs` (a Queue<UInt64> of 4) and `counts` (a SharedDictionary<String,
     /// Int>), serving on loopback while `body` runs, then stopped (cancelled, as a service group
@@ -36,7 +37,7 @@ import Testing
 
     @Test func proxiesUseTheLocalObjectsByName() async throws {
         try await Self.withManager { manager, jobs, counts in
-            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key)
+            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key, handshakeTimeout: Self.watchdog)
             defer { client.close() }
             let listing = try await client.list()
             #expect(listing.map(\.name) == ["counts", "jobs"])
@@ -78,7 +79,7 @@ import Testing
 
     @Test func oneGenericFunctionRunsOnLocalAndRemoteObjects() async throws {
         try await Self.withManager { manager, jobs, counts in
-            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key)
+            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key, handshakeTimeout: Self.watchdog)
             defer { client.close() }
             #expect(try await Self.exercise(jobs, counts) == [nil, 5, nil, 0])
             let remote = try await Self.exercise(try await client.queue("jobs"), try await client.dictionary("counts", of: [String: Int].self))
@@ -88,7 +89,7 @@ import Testing
 
     @Test func waitsTimeOutOnTheServerAndAFullQueueTakesNothing() async throws {
         try await Self.withManager { manager, jobs, _ in
-            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key)
+            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key, handshakeTimeout: Self.watchdog)
             defer { client.close() }
             let remoteJobs = try await client.queue("jobs", of: UInt64.self)
             let before = Deadline.after(.milliseconds(100))
@@ -110,7 +111,7 @@ import Testing
 
     @Test func unknownNamesKindsAndTypesAreTypedErrorsAndTouchNothing() async throws {
         try await Self.withManager { manager, jobs, _ in
-            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key)
+            let client = try await RemoteManager.connect(to: try await manager.listeningAddress, authKey: Self.key, handshakeTimeout: Self.watchdog)
             defer { client.close() }
             await #expect(throws: RemoteError.notFound("nosuch")) { _ = try await client.queue("nosuch", of: UInt64.self) }
             await #expect(throws: RemoteError.refused("'counts' is a dictionary, not a queue")) {
@@ -155,7 +156,7 @@ import Testing
         try await Self.withManager { manager, jobs, _ in
             let address = try await manager.listeningAddress
             await #expect(throws: RemoteError.authenticationFailed) {
-                _ = try await RemoteManager.connect(to: address, authKey: try AuthKey("not the key"))
+                _ = try await RemoteManager.connect(to: address, authKey: try AuthKey("not the key"), handshakeTimeout: Self.watchdog)
             }
             // A peer that skips the handshake: refused before the handler.
             let transport = try HTTP2ClientTransport.Posix(target: address.target(), transportSecurity: .plaintext)
