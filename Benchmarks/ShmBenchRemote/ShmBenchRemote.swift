@@ -61,7 +61,7 @@ struct Serve: AsyncParsableCommand {
 }
 
 /// The engine's floor: `Connections.Connect` answered by a bare echo, no handshake, no
-/// interceptor, no buffering of ours.
+/// interceptor (the client reads it through a `RemoteConnection`'s inbound buffer).
 struct BareEcho: Shmipc_Remote_V1_Connections.SimpleServiceProtocol {
     func connect(
         request: RPCAsyncSequence<Shmipc_Remote_V1_Frame, any Error>, response: RPCWriter<Shmipc_Remote_V1_Frame>,

@@ -115,9 +115,6 @@ final class AsyncBuffer<Element: Sendable>: Sendable {
         }
     }
 
-    /// Whether nothing more can be put (ended or closed).
-    var hasEnded: Bool { state.withLock { $0.end != nil } }
-
     // MARK: waiting
 
     /// Sleeps until the other side changes something, `deadline` passes, or the task is

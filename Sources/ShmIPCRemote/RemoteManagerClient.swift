@@ -147,16 +147,14 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
 
     /// Puts `value`, waiting at most `timeout` (`nil`: forever) for room.
     public func put(_ value: Element, timeout: Duration? = nil) async throws {
-        let request = Shmipc_Remote_V1_QueuePutRequest.with {
+        let request = try Shmipc_Remote_V1_QueuePutRequest.with {
             $0.name = name
+            $0.item = try manager.value(value)
             if let timeout { $0.timeoutMs = Self.milliseconds(timeout) }
         }
-        let item = try manager.value(value)
         let objects = manager.objectsClient
         _ = try await manager.call(timeout: timeout.map { $0 + Self.grace }) { metadata, options in
-            var request = request
-            request.item = item
-            return try await objects.queuePut(request, metadata: metadata, options: options)
+            try await objects.queuePut(request, metadata: metadata, options: options)
         }
     }
 

@@ -242,13 +242,15 @@ struct MPMCControl: @unchecked Sendable {
     /// as abandoned by its repairer): its sequence becomes `next`, "free for the next lap".
     /// Static, on plain values: as a method (or given the ring's view) the call made every get
     /// copy the view to the stack first, on the fast path too (MPMC put + get: 136
-    /// instructions, now 127).
+    /// instructions, now 125).
     @usableFromInline @inline(never)
     static func skipGivenUp(_ slot: UnsafeMutableRawPointer, freeingFor next: UInt64, _ state: UnsafeMutablePointer<shmipc_queue_state>) {
         UnsafeAtomic<UInt64>(at: slot.assumingMemoryBound(to: UInt64.AtomicRepresentation.self))
             .store(next, ordering: .releasing)  // as a get frees
         // As didGet(), with a full fence for its asymmetric half (this path is cold).
         atomicMemoryFence(ordering: .sequentiallyConsistent)
+        // Relaxed: ordered after our release store by the fence above (a parker's membarrier
+        // or fence pairs with it, as with didGet()'s barrier).
         let parked = ParkingWord(state, offset: RingControl.offset(\.not_full_epoch)).waiters.load(ordering: .relaxed)
         if parked != 0 { RingControl.wakeProducers(state, 1) }
     }
