@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ShmIPC", targets: ["ShmIPC"]),
         .executable(name: "shm-bench", targets: ["ShmBench"]),
         .executable(name: "shmipc-test-helper", targets: ["ShmIPCTestHelper"]),
+        .executable(name: "shmipc-remote-test-helper", targets: ["ShmIPCRemoteTestHelper"]),
         .executable(name: "shmipc-examples", targets: ["ShmIPCExamples"]),
         .executable(name: "shmipc", targets: ["ShmIPCTool"]),
         .executable(name: "shm-bench-remote", targets: ["ShmBenchRemote"]),
@@ -121,10 +122,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The other process of the remote tests (a lease holder to kill, a bridge).
+        .executableTarget(
+            name: "ShmIPCRemoteTestHelper",
+            dependencies: ["ShmIPCRemote", "ShmIPC"],
+            path: "Tests/ShmIPCRemoteTestHelper",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ShmIPCRemoteTests",
             dependencies: [
-                "ShmIPCRemote", "ShmIPC",
+                "ShmIPCRemote", "ShmIPC", "ShmIPCRemoteTestHelper",
                 // To speak to a listener as a peer that skips the handshake would.
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -27,6 +27,9 @@ public enum RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The remote object refuses the call: a queue that was closed (its name), or a call its
     /// kind does not have.
     case refused(String)
+    /// The lease on the remote lock of that name ran out (or was never this holder's): another
+    /// client may hold the lock now.
+    case leaseLost(String)
 
     public var description: String {
         switch self {
@@ -43,6 +46,7 @@ public enum RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
         case .protocolError(let reason): "protocol error: \(reason)"
         case .notFound(let name): "the server exports no object named '\(name)'"
         case .refused(let reason): "refused: \(reason)"
+        case .leaseLost(let name): "the lease on the lock '\(name)' ran out; another holder may have it"
         }
     }
 }

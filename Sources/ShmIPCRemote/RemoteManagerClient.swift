@@ -83,7 +83,7 @@ public final class RemoteManagerClient: Sendable {
         return RemoteDictionary(manager: self, name: name)
     }
 
-    private func check(_ name: String, kind: String, valueType: String, keyType: String) async throws {
+    func check(_ name: String, kind: String, valueType: String, keyType: String) async throws {
         guard let object = try await list().first(where: { $0.name == name }) else { throw RemoteError.notFound(name) }
         guard object.kind == kind else { throw RemoteError.refused("'\(name)' is a \(object.kind), not a \(kind)") }
         guard object.valueType == valueType else { throw RemoteError.typeMismatch(expected: valueType, found: object.valueType) }
@@ -113,12 +113,31 @@ public final class RemoteManagerClient: Sendable {
     }
 
     func value<T: Encodable>(_ value: T) throws -> Shmipc_Remote_V1_Value {
-        let bytes: [UInt8]
-        do { bytes = try coder.encode(value) } catch { throw RemoteError.decodingFailed("\(value) did not encode: \(error)") }
+        let data = try bytes(value)
         return .with {
             $0.type = String(reflecting: T.self)
-            $0.data = Data(bytes)
+            $0.data = data
         }
+    }
+
+    func bytes<T: Encodable>(_ value: T) throws -> Data {
+        do { return Data(try coder.encode(value)) } catch { throw RemoteError.decodingFailed("\(value) did not encode: \(error)") }
+    }
+
+    /// Bytes of a batch the server tagged as `T` (the batch's tag was checked).
+    func decode<T: Decodable>(_: T.Type, _ data: Data) throws -> T {
+        do {
+            return try data.withUnsafeBytes { bytes in try coder.decode(T.self, from: bytes) }
+        } catch {
+            throw RemoteError.decodingFailed("a \(String(reflecting: T.self)): \(error)")
+        }
+    }
+
+    /// Runs a streaming call with the session, authenticating again once if the server refused
+    /// it as UNAUTHENTICATED (before any handler ran); no deadline: a stream lasts as long as it
+    /// is used.
+    func stream<Result: Sendable>(_ body: @Sendable (Metadata, CallOptions) async throws -> Result) async throws -> Result {
+        try await call(timeout: nil, body)
     }
 
     func decode<T: Decodable>(_: T.Type, _ value: Shmipc_Remote_V1_Value) throws -> T {
@@ -169,6 +188,120 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
             try await objects.queueGet(request, metadata: metadata, options: options).item
         }
         return try manager.decode(Element.self, item)
+    }
+
+    /// Puts every value, in order, over one stream in batches of `batchSize` (the throughput
+    /// path: batches are written without waiting for each other's answer, and HTTP/2's flow
+    /// control and the queue's room pace them). Returns when the server has put them all; the
+    /// count put. A failure part-way (the connection broke, the queue closed) throws, and
+    /// then a prefix of the values was put, as a loop of ``put(_:timeout:)`` would leave it.
+    @discardableResult
+    public func put(contentsOf values: some Sequence<Element> & Sendable, batchSize: Int = 256) async throws -> Int {
+        precondition(batchSize > 0, "a batch holds at least one item")
+        let (name, type, manager) = (name, String(reflecting: Element.self), manager)
+        return try await manager.stream { metadata, options in
+            try await manager.objectsClient.queuePutStream(metadata: metadata, options: options) { writer in
+                var batch = Shmipc_Remote_V1_QueuePutBatch.with {
+                    $0.name = name
+                    $0.type = type
+                    $0.firstSequence = 1
+                }
+                batch.items.reserveCapacity(batchSize)
+                for value in values {
+                    batch.items.append(try manager.bytes(value))
+                    if batch.items.count == batchSize {
+                        try await writer.write(batch)
+                        batch.firstSequence += UInt64(batchSize)
+                        batch.items.removeAll(keepingCapacity: true)
+                        batch.name = ""
+                        batch.type = ""
+                    }
+                }
+                if !batch.items.isEmpty { try await writer.write(batch) }
+            } onResponse: { response in
+                var through: UInt64 = 0
+                for try await ack in response.messages { through = ack.throughSequence }
+                return Int(through)
+            }
+        }
+    }
+
+    /// The queue's items as they come, taken by the server in batches of up to `maxBatch` over
+    /// one stream (the throughput path). The server takes an item when it sends it: items it
+    /// sent that this end never read (the iteration ended early, the connection broke) are
+    /// lost with the stream, at most once. Ends by throwing the failure: a closed queue is
+    /// ``RemoteError/refused(_:)``.
+    public func elements(maxBatch: Int = 256) -> Elements {
+        precondition(maxBatch > 0 && maxBatch <= 65_536, "a batch of 1 to 65,536 items")
+        return Elements(queue: self, maxBatch: maxBatch)
+    }
+
+    /// ``elements(maxBatch:)``'s sequence: each iterator opens a stream of its own.
+    public struct Elements: AsyncSequence, Sendable {
+        let queue: RemoteQueue
+        let maxBatch: Int
+
+        public func makeAsyncIterator() -> Iterator { Iterator(stream: Stream(queue: queue, maxBatch: maxBatch)) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let stream: Stream
+            var batch: [Element] = []
+            var index = 0
+
+            public mutating func next() async throws -> Element? {
+                if index == batch.count {
+                    guard let next = try await stream.nextBatch() else { return nil }
+                    (batch, index) = (next, 0)
+                }
+                defer { index += 1 }
+                return batch[index]
+            }
+        }
+
+        /// The stream behind an iterator: started on first use, cancelled when the iterator
+        /// goes away. Batches wait in a buffer of two, so a slow reader slows the server.
+        final class Stream: Sendable {
+            private let buffer = AsyncBuffer<[Element]>(capacity: 2)
+            private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+            let queue: RemoteQueue
+            let maxBatch: Int
+
+            init(queue: RemoteQueue, maxBatch: Int) {
+                self.queue = queue
+                self.maxBatch = maxBatch
+            }
+
+            deinit { task.withLock { $0?.cancel() } }
+
+            func nextBatch() async throws -> [Element]? {
+                task.withLock { task in
+                    guard task == nil else { return }
+                    let (buffer, queue, maxBatch) = (buffer, queue, maxBatch)
+                    task = Task {
+                        do {
+                            let request = Shmipc_Remote_V1_QueueGetStreamRequest.with {
+                                $0.name = queue.name
+                                $0.maxBatch = UInt32(maxBatch)
+                            }
+                            try await queue.manager.stream { metadata, options in
+                                try await queue.manager.objectsClient.queueGetStream(request, metadata: metadata, options: options) { response in
+                                    for try await batch in response.messages {
+                                        let type = String(reflecting: Element.self)
+                                        guard batch.type == type else { throw RemoteError.typeMismatch(expected: type, found: batch.type) }
+                                        let items = try batch.items.map { try queue.manager.decode(Element.self, $0) }
+                                        guard await buffer.put(items) else { return }
+                                    }
+                                }
+                            }
+                            buffer.finish(.endOfStream)
+                        } catch {
+                            buffer.finish(RemoteConnection.remoteError(error))
+                        }
+                    }
+                }
+                do { return try await buffer.take(deadline: nil) } catch RemoteError.endOfStream { return nil }
+            }
+        }
     }
 
     static func milliseconds(_ duration: Duration) -> UInt64 {

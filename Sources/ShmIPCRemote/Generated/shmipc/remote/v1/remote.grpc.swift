@@ -1053,6 +1053,162 @@ package enum Shmipc_Remote_V1_Objects: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "QueuePutStream" metadata.
+        package enum QueuePutStream: Sendable {
+            /// Request type for "QueuePutStream".
+            package typealias Input = Shmipc_Remote_V1_QueuePutBatch
+            /// Response type for "QueuePutStream".
+            package typealias Output = Shmipc_Remote_V1_QueueAck
+            /// Descriptor for "QueuePutStream".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "QueuePutStream",
+                type: .bidirectionalStreaming
+            )
+        }
+        /// Namespace for "QueueGetStream" metadata.
+        package enum QueueGetStream: Sendable {
+            /// Request type for "QueueGetStream".
+            package typealias Input = Shmipc_Remote_V1_QueueGetStreamRequest
+            /// Response type for "QueueGetStream".
+            package typealias Output = Shmipc_Remote_V1_QueueBatch
+            /// Descriptor for "QueueGetStream".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "QueueGetStream",
+                type: .serverStreaming
+            )
+        }
+        /// Namespace for "LockAcquire" metadata.
+        package enum LockAcquire: Sendable {
+            /// Request type for "LockAcquire".
+            package typealias Input = Shmipc_Remote_V1_LockAcquireRequest
+            /// Response type for "LockAcquire".
+            package typealias Output = Shmipc_Remote_V1_LockGrant
+            /// Descriptor for "LockAcquire".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "LockAcquire",
+                type: .unary
+            )
+        }
+        /// Namespace for "LockRenew" metadata.
+        package enum LockRenew: Sendable {
+            /// Request type for "LockRenew".
+            package typealias Input = Shmipc_Remote_V1_LockTokenRequest
+            /// Response type for "LockRenew".
+            package typealias Output = Shmipc_Remote_V1_LockGrant
+            /// Descriptor for "LockRenew".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "LockRenew",
+                type: .unary
+            )
+        }
+        /// Namespace for "LockRelease" metadata.
+        package enum LockRelease: Sendable {
+            /// Request type for "LockRelease".
+            package typealias Input = Shmipc_Remote_V1_LockTokenRequest
+            /// Response type for "LockRelease".
+            package typealias Output = Shmipc_Remote_V1_LockReleaseResponse
+            /// Descriptor for "LockRelease".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "LockRelease",
+                type: .unary
+            )
+        }
+        /// Namespace for "ValueGet" metadata.
+        package enum ValueGet: Sendable {
+            /// Request type for "ValueGet".
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "ValueGet".
+            package typealias Output = Shmipc_Remote_V1_ValueResponse
+            /// Descriptor for "ValueGet".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ValueGet",
+                type: .unary
+            )
+        }
+        /// Namespace for "ValueSet" metadata.
+        package enum ValueSet: Sendable {
+            /// Request type for "ValueSet".
+            package typealias Input = Shmipc_Remote_V1_ValueSetRequest
+            /// Response type for "ValueSet".
+            package typealias Output = Shmipc_Remote_V1_ValueResponse
+            /// Descriptor for "ValueSet".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ValueSet",
+                type: .unary
+            )
+        }
+        /// Namespace for "EventSet" metadata.
+        package enum EventSet: Sendable {
+            /// Request type for "EventSet".
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "EventSet".
+            package typealias Output = Shmipc_Remote_V1_EventResponse
+            /// Descriptor for "EventSet".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "EventSet",
+                type: .unary
+            )
+        }
+        /// Namespace for "EventClear" metadata.
+        package enum EventClear: Sendable {
+            /// Request type for "EventClear".
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "EventClear".
+            package typealias Output = Shmipc_Remote_V1_EventResponse
+            /// Descriptor for "EventClear".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "EventClear",
+                type: .unary
+            )
+        }
+        /// Namespace for "EventWait" metadata.
+        package enum EventWait: Sendable {
+            /// Request type for "EventWait".
+            package typealias Input = Shmipc_Remote_V1_WaitRequest
+            /// Response type for "EventWait".
+            package typealias Output = Shmipc_Remote_V1_EventResponse
+            /// Descriptor for "EventWait".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "EventWait",
+                type: .unary
+            )
+        }
+        /// Namespace for "SemaphoreAcquire" metadata.
+        package enum SemaphoreAcquire: Sendable {
+            /// Request type for "SemaphoreAcquire".
+            package typealias Input = Shmipc_Remote_V1_WaitRequest
+            /// Response type for "SemaphoreAcquire".
+            package typealias Output = Shmipc_Remote_V1_SemaphoreResponse
+            /// Descriptor for "SemaphoreAcquire".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "SemaphoreAcquire",
+                type: .unary
+            )
+        }
+        /// Namespace for "SemaphoreRelease" metadata.
+        package enum SemaphoreRelease: Sendable {
+            /// Request type for "SemaphoreRelease".
+            package typealias Input = Shmipc_Remote_V1_SemaphoreReleaseRequest
+            /// Response type for "SemaphoreRelease".
+            package typealias Output = Shmipc_Remote_V1_SemaphoreResponse
+            /// Descriptor for "SemaphoreRelease".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "SemaphoreRelease",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "shmipc.remote.v1.Objects" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             List.descriptor,
@@ -1061,7 +1217,19 @@ package enum Shmipc_Remote_V1_Objects: Sendable {
             DictGet.descriptor,
             DictSet.descriptor,
             DictRemove.descriptor,
-            DictKeys.descriptor
+            DictKeys.descriptor,
+            QueuePutStream.descriptor,
+            QueueGetStream.descriptor,
+            LockAcquire.descriptor,
+            LockRenew.descriptor,
+            LockRelease.descriptor,
+            ValueGet.descriptor,
+            ValueSet.descriptor,
+            EventSet.descriptor,
+            EventClear.descriptor,
+            EventWait.descriptor,
+            SemaphoreAcquire.descriptor,
+            SemaphoreRelease.descriptor
         ]
     }
 }
@@ -1221,6 +1389,221 @@ extension Shmipc_Remote_V1_Objects {
             request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictKeysResponse>
+
+        /// Handle the "QueuePutStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts batches into a queue over one stream (the throughput path, and a bridge's). Each
+        /// > batch's items are put in order, each waiting for room as long as the stream lasts; the
+        /// > server answers every batch with an ack once all its items are in the queue. A batch
+        /// > carries the sequence number of its first item; the server skips items of a stream id whose
+        /// > sequence it has already acknowledged (a bridge that resends after a restart), so a resend
+        /// > is never put twice.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_QueuePutBatch` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueueAck` messages.
+        func queuePutStream(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueuePutBatch>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueAck>
+
+        /// Handle the "QueueGetStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes from a queue over one stream: the server waits for an item, takes it and whatever
+        /// > else is there (up to `max_batch`), and sends them as one batch, for as long as the stream
+        /// > lasts. Items in a batch the client never read are lost with the stream (at most once).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_QueueGetStreamRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueueBatch` messages.
+        func queueGetStream(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueueGetStreamRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueBatch>
+
+        /// Handle the "LockAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A lease lock (see LockGrant): waits at most `timeout_ms` (absent: the call's deadline) for
+        /// > the lock, and grants it for `lease_ms`. DEADLINE_EXCEEDED if the wait ran out.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_LockAcquireRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_LockGrant` messages.
+        func lockAcquire(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_LockAcquireRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_LockGrant>
+
+        /// Handle the "LockRenew" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extends a lease still held (by its token) by its lease time from now; FAILED_PRECONDITION
+        /// > with the message "lease lost" if the lease ran out or another holder has the lock.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_LockTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_LockGrant` messages.
+        func lockRenew(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_LockGrant>
+
+        /// Handle the "LockRelease" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a lease still held; FAILED_PRECONDITION "lease lost" as LockRenew.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_LockTokenRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_LockReleaseResponse` messages.
+        func lockRelease(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_LockReleaseResponse>
+
+        /// Handle the "ValueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A shared Value's current value.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ValueResponse` messages.
+        func valueGet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ValueResponse>
+
+        /// Handle the "ValueSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stores a shared Value's value; returns the one it replaced.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ValueSetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ValueResponse` messages.
+        func valueSet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ValueSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ValueResponse>
+
+        /// Handle the "EventSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An Event: set, clear, and wait (at most `timeout_ms`; absent: as long as the call's
+        /// > deadline); each answers whether the flag is set.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_EventResponse` messages.
+        func eventSet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_EventResponse>
+
+        /// Handle the "EventClear" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_EventResponse` messages.
+        func eventClear(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_EventResponse>
+
+        /// Handle the "EventWait" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_EventResponse` messages.
+        func eventWait(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_WaitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_EventResponse>
+
+        /// Handle the "SemaphoreAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Semaphore: acquire waits at most `timeout_ms` (DEADLINE_EXCEEDED: nothing taken);
+        /// > release adds `count` (FAILED_PRECONDITION past the semaphore's maximum).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_SemaphoreResponse` messages.
+        func semaphoreAcquire(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_WaitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
+
+        /// Handle the "SemaphoreRelease" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_SemaphoreReleaseRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_SemaphoreResponse` messages.
+        func semaphoreRelease(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
     }
 
     /// Service protocol for the "shmipc.remote.v1.Objects" service.
@@ -1364,6 +1747,221 @@ extension Shmipc_Remote_V1_Objects {
             request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictKeysResponse>
+
+        /// Handle the "QueuePutStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts batches into a queue over one stream (the throughput path, and a bridge's). Each
+        /// > batch's items are put in order, each waiting for room as long as the stream lasts; the
+        /// > server answers every batch with an ack once all its items are in the queue. A batch
+        /// > carries the sequence number of its first item; the server skips items of a stream id whose
+        /// > sequence it has already acknowledged (a bridge that resends after a restart), so a resend
+        /// > is never put twice.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_QueuePutBatch` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueueAck` messages.
+        func queuePutStream(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueuePutBatch>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueAck>
+
+        /// Handle the "QueueGetStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes from a queue over one stream: the server waits for an item, takes it and whatever
+        /// > else is there (up to `max_batch`), and sends them as one batch, for as long as the stream
+        /// > lasts. Items in a batch the client never read are lost with the stream (at most once).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetStreamRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueueBatch` messages.
+        func queueGetStream(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueueGetStreamRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueBatch>
+
+        /// Handle the "LockAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A lease lock (see LockGrant): waits at most `timeout_ms` (absent: the call's deadline) for
+        /// > the lock, and grants it for `lease_ms`. DEADLINE_EXCEEDED if the wait ran out.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockAcquireRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_LockGrant` message.
+        func lockAcquire(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_LockAcquireRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_LockGrant>
+
+        /// Handle the "LockRenew" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extends a lease still held (by its token) by its lease time from now; FAILED_PRECONDITION
+        /// > with the message "lease lost" if the lease ran out or another holder has the lock.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_LockGrant` message.
+        func lockRenew(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_LockGrant>
+
+        /// Handle the "LockRelease" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a lease still held; FAILED_PRECONDITION "lease lost" as LockRenew.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_LockReleaseResponse` message.
+        func lockRelease(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_LockReleaseResponse>
+
+        /// Handle the "ValueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A shared Value's current value.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ValueResponse` message.
+        func valueGet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ValueResponse>
+
+        /// Handle the "ValueSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stores a shared Value's value; returns the one it replaced.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ValueSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ValueResponse` message.
+        func valueSet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ValueSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ValueResponse>
+
+        /// Handle the "EventSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An Event: set, clear, and wait (at most `timeout_ms`; absent: as long as the call's
+        /// > deadline); each answers whether the flag is set.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_EventResponse` message.
+        func eventSet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse>
+
+        /// Handle the "EventClear" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_EventResponse` message.
+        func eventClear(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse>
+
+        /// Handle the "EventWait" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_EventResponse` message.
+        func eventWait(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_WaitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse>
+
+        /// Handle the "SemaphoreAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Semaphore: acquire waits at most `timeout_ms` (DEADLINE_EXCEEDED: nothing taken);
+        /// > release adds `count` (FAILED_PRECONDITION past the semaphore's maximum).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_SemaphoreResponse` message.
+        func semaphoreAcquire(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_WaitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
+
+        /// Handle the "SemaphoreRelease" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_SemaphoreReleaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_SemaphoreResponse` message.
+        func semaphoreRelease(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
     }
 
     /// Simple service protocol for the "shmipc.remote.v1.Objects" service.
@@ -1505,6 +2103,223 @@ extension Shmipc_Remote_V1_Objects {
             request: Shmipc_Remote_V1_ObjectRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Shmipc_Remote_V1_DictKeysResponse
+
+        /// Handle the "QueuePutStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts batches into a queue over one stream (the throughput path, and a bridge's). Each
+        /// > batch's items are put in order, each waiting for room as long as the stream lasts; the
+        /// > server answers every batch with an ack once all its items are in the queue. A batch
+        /// > carries the sequence number of its first item; the server skips items of a stream id whose
+        /// > sequence it has already acknowledged (a bridge that resends after a restart), so a resend
+        /// > is never put twice.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Shmipc_Remote_V1_QueuePutBatch` messages.
+        ///   - response: A response stream of `Shmipc_Remote_V1_QueueAck` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func queuePutStream(
+            request: GRPCCore.RPCAsyncSequence<Shmipc_Remote_V1_QueuePutBatch, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Shmipc_Remote_V1_QueueAck>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
+        /// Handle the "QueueGetStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes from a queue over one stream: the server waits for an item, takes it and whatever
+        /// > else is there (up to `max_batch`), and sends them as one batch, for as long as the stream
+        /// > lasts. Items in a batch the client never read are lost with the stream (at most once).
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_QueueGetStreamRequest` message.
+        ///   - response: A response stream of `Shmipc_Remote_V1_QueueBatch` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func queueGetStream(
+            request: Shmipc_Remote_V1_QueueGetStreamRequest,
+            response: GRPCCore.RPCWriter<Shmipc_Remote_V1_QueueBatch>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
+        /// Handle the "LockAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A lease lock (see LockGrant): waits at most `timeout_ms` (absent: the call's deadline) for
+        /// > the lock, and grants it for `lease_ms`. DEADLINE_EXCEEDED if the wait ran out.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_LockAcquireRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_LockGrant` to respond with.
+        func lockAcquire(
+            request: Shmipc_Remote_V1_LockAcquireRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_LockGrant
+
+        /// Handle the "LockRenew" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extends a lease still held (by its token) by its lease time from now; FAILED_PRECONDITION
+        /// > with the message "lease lost" if the lease ran out or another holder has the lock.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_LockGrant` to respond with.
+        func lockRenew(
+            request: Shmipc_Remote_V1_LockTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_LockGrant
+
+        /// Handle the "LockRelease" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a lease still held; FAILED_PRECONDITION "lease lost" as LockRenew.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_LockReleaseResponse` to respond with.
+        func lockRelease(
+            request: Shmipc_Remote_V1_LockTokenRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_LockReleaseResponse
+
+        /// Handle the "ValueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A shared Value's current value.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ValueResponse` to respond with.
+        func valueGet(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ValueResponse
+
+        /// Handle the "ValueSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stores a shared Value's value; returns the one it replaced.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ValueSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ValueResponse` to respond with.
+        func valueSet(
+            request: Shmipc_Remote_V1_ValueSetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ValueResponse
+
+        /// Handle the "EventSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An Event: set, clear, and wait (at most `timeout_ms`; absent: as long as the call's
+        /// > deadline); each answers whether the flag is set.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_EventResponse` to respond with.
+        func eventSet(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_EventResponse
+
+        /// Handle the "EventClear" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_EventResponse` to respond with.
+        func eventClear(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_EventResponse
+
+        /// Handle the "EventWait" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_EventResponse` to respond with.
+        func eventWait(
+            request: Shmipc_Remote_V1_WaitRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_EventResponse
+
+        /// Handle the "SemaphoreAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Semaphore: acquire waits at most `timeout_ms` (DEADLINE_EXCEEDED: nothing taken);
+        /// > release adds `count` (FAILED_PRECONDITION past the semaphore's maximum).
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_SemaphoreResponse` to respond with.
+        func semaphoreAcquire(
+            request: Shmipc_Remote_V1_WaitRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_SemaphoreResponse
+
+        /// Handle the "SemaphoreRelease" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_SemaphoreReleaseRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_SemaphoreResponse` to respond with.
+        func semaphoreRelease(
+            request: Shmipc_Remote_V1_SemaphoreReleaseRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_SemaphoreResponse
     }
 }
 
@@ -1589,6 +2404,138 @@ extension Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.QueuePutStream.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueuePutBatch>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueueAck>(),
+            handler: { request, context in
+                try await self.queuePutStream(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.QueueGetStream.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueueGetStreamRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueueBatch>(),
+            handler: { request, context in
+                try await self.queueGetStream(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.LockAcquire.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_LockAcquireRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_LockGrant>(),
+            handler: { request, context in
+                try await self.lockAcquire(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.LockRenew.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_LockTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_LockGrant>(),
+            handler: { request, context in
+                try await self.lockRenew(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.LockRelease.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_LockTokenRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_LockReleaseResponse>(),
+            handler: { request, context in
+                try await self.lockRelease(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ValueGet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ValueResponse>(),
+            handler: { request, context in
+                try await self.valueGet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ValueSet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ValueSetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ValueResponse>(),
+            handler: { request, context in
+                try await self.valueSet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.EventSet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_EventResponse>(),
+            handler: { request, context in
+                try await self.eventSet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.EventClear.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_EventResponse>(),
+            handler: { request, context in
+                try await self.eventClear(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.EventWait.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_WaitRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_EventResponse>(),
+            handler: { request, context in
+                try await self.eventWait(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.SemaphoreAcquire.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_WaitRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_SemaphoreResponse>(),
+            handler: { request, context in
+                try await self.semaphoreAcquire(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.SemaphoreRelease.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_SemaphoreReleaseRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_SemaphoreResponse>(),
+            handler: { request, context in
+                try await self.semaphoreRelease(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -1666,6 +2613,127 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_DictKeysResponse> {
         let response = try await self.dictKeys(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func queueGetStream(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueueGetStreamRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueBatch> {
+        let response = try await self.queueGetStream(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    package func lockAcquire(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_LockAcquireRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_LockGrant> {
+        let response = try await self.lockAcquire(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func lockRenew(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_LockGrant> {
+        let response = try await self.lockRenew(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func lockRelease(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_LockReleaseResponse> {
+        let response = try await self.lockRelease(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func valueGet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ValueResponse> {
+        let response = try await self.valueGet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func valueSet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ValueSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ValueResponse> {
+        let response = try await self.valueSet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func eventSet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_EventResponse> {
+        let response = try await self.eventSet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func eventClear(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_EventResponse> {
+        let response = try await self.eventClear(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func eventWait(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_WaitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_EventResponse> {
+        let response = try await self.eventWait(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func semaphoreAcquire(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_WaitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_SemaphoreResponse> {
+        let response = try await self.semaphoreAcquire(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func semaphoreRelease(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_SemaphoreResponse> {
+        let response = try await self.semaphoreRelease(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1760,6 +2828,170 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_DictKeysResponse> {
         return GRPCCore.ServerResponse<Shmipc_Remote_V1_DictKeysResponse>(
             message: try await self.dictKeys(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func queuePutStream(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_QueuePutBatch>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueAck> {
+        return GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueAck>(
+            metadata: [:],
+            producer: { writer in
+                try await self.queuePutStream(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    package func queueGetStream(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_QueueGetStreamRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueBatch> {
+        return GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueBatch>(
+            metadata: [:],
+            producer: { writer in
+                try await self.queueGetStream(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    package func lockAcquire(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_LockAcquireRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_LockGrant> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_LockGrant>(
+            message: try await self.lockAcquire(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func lockRenew(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_LockGrant> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_LockGrant>(
+            message: try await self.lockRenew(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func lockRelease(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_LockTokenRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_LockReleaseResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_LockReleaseResponse>(
+            message: try await self.lockRelease(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func valueGet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ValueResponse>(
+            message: try await self.valueGet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func valueSet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ValueSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ValueResponse>(
+            message: try await self.valueSet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func eventSet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse>(
+            message: try await self.eventSet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func eventClear(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse>(
+            message: try await self.eventClear(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func eventWait(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_WaitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_EventResponse>(
+            message: try await self.eventWait(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func semaphoreAcquire(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_WaitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse>(
+            message: try await self.semaphoreAcquire(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func semaphoreRelease(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse>(
+            message: try await self.semaphoreRelease(
                 request: request.message,
                 context: context
             ),
@@ -1944,6 +3176,281 @@ extension Shmipc_Remote_V1_Objects {
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_DictKeysResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_DictKeysResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueuePutStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts batches into a queue over one stream (the throughput path, and a bridge's). Each
+        /// > batch's items are put in order, each waiting for room as long as the stream lasts; the
+        /// > server answers every batch with an ack once all its items are in the queue. A batch
+        /// > carries the sequence number of its first item; the server skips items of a stream id whose
+        /// > sequence it has already acknowledged (a bridge that resends after a restart), so a resend
+        /// > is never put twice.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Shmipc_Remote_V1_QueuePutBatch` messages.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueuePutBatch` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueAck` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queuePutStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_QueuePutBatch>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueuePutBatch>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueAck>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueAck>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueueGetStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes from a queue over one stream: the server waits for an item, takes it and whatever
+        /// > else is there (up to `max_batch`), and sends them as one batch, for as long as the stream
+        /// > lasts. Items in a batch the client never read are lost with the stream (at most once).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetStreamRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueueGetStreamRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueBatch` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queueGetStream<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetStreamRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueueGetStreamRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueBatch>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueBatch>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LockAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A lease lock (see LockGrant): waits at most `timeout_ms` (absent: the call's deadline) for
+        /// > the lock, and grants it for `lease_ms`. DEADLINE_EXCEEDED if the wait ran out.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockAcquireRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_LockAcquireRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_LockGrant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func lockAcquire<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockAcquireRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_LockAcquireRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_LockGrant>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LockRenew" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extends a lease still held (by its token) by its lease time from now; FAILED_PRECONDITION
+        /// > with the message "lease lost" if the lease ran out or another holder has the lock.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_LockTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_LockGrant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func lockRenew<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_LockTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_LockGrant>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LockRelease" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a lease still held; FAILED_PRECONDITION "lease lost" as LockRenew.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_LockTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_LockReleaseResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func lockRelease<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_LockTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_LockReleaseResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockReleaseResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ValueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A shared Value's current value.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func valueGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ValueSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stores a shared Value's value; returns the one it replaced.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ValueSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ValueSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func valueSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ValueSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ValueSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "EventSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An Event: set, clear, and wait (at most `timeout_ms`; absent: as long as the call's
+        /// > deadline); each answers whether the flag is set.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_EventResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func eventSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_EventResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "EventClear" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_EventResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func eventClear<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_EventResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "EventWait" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_EventResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func eventWait<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_WaitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_EventResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SemaphoreAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Semaphore: acquire waits at most `timeout_ms` (DEADLINE_EXCEEDED: nothing taken);
+        /// > release adds `count` (FAILED_PRECONDITION past the semaphore's maximum).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_SemaphoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func semaphoreAcquire<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_WaitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_SemaphoreResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SemaphoreRelease" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_SemaphoreReleaseRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_SemaphoreReleaseRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_SemaphoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func semaphoreRelease<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_SemaphoreResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -2208,6 +3715,409 @@ extension Shmipc_Remote_V1_Objects {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "QueuePutStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Puts batches into a queue over one stream (the throughput path, and a bridge's). Each
+        /// > batch's items are put in order, each waiting for room as long as the stream lasts; the
+        /// > server answers every batch with an ack once all its items are in the queue. A batch
+        /// > carries the sequence number of its first item; the server skips items of a stream id whose
+        /// > sequence it has already acknowledged (a bridge that resends after a restart), so a resend
+        /// > is never put twice.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Shmipc_Remote_V1_QueuePutBatch` messages.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueuePutBatch` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueAck` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func queuePutStream<Result>(
+            request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_QueuePutBatch>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueuePutBatch>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueAck>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueAck>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.QueuePutStream.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "QueueGetStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes from a queue over one stream: the server waits for an item, takes it and whatever
+        /// > else is there (up to `max_batch`), and sends them as one batch, for as long as the stream
+        /// > lasts. Items in a batch the client never read are lost with the stream (at most once).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetStreamRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_QueueGetStreamRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueBatch` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func queueGetStream<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetStreamRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_QueueGetStreamRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueBatch>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueBatch>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.QueueGetStream.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "LockAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A lease lock (see LockGrant): waits at most `timeout_ms` (absent: the call's deadline) for
+        /// > the lock, and grants it for `lease_ms`. DEADLINE_EXCEEDED if the wait ran out.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockAcquireRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_LockAcquireRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_LockGrant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func lockAcquire<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockAcquireRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_LockAcquireRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_LockGrant>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.LockAcquire.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "LockRenew" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Extends a lease still held (by its token) by its lease time from now; FAILED_PRECONDITION
+        /// > with the message "lease lost" if the lease ran out or another holder has the lock.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_LockTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_LockGrant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func lockRenew<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_LockTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_LockGrant>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.LockRenew.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "LockRelease" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Releases a lease still held; FAILED_PRECONDITION "lease lost" as LockRenew.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_LockTokenRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_LockReleaseResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func lockRelease<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_LockTokenRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_LockReleaseResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockReleaseResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.LockRelease.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ValueGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A shared Value's current value.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func valueGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ValueGet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ValueSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Stores a shared Value's value; returns the one it replaced.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ValueSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ValueSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func valueSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ValueSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ValueSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ValueSet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "EventSet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > An Event: set, clear, and wait (at most `timeout_ms`; absent: as long as the call's
+        /// > deadline); each answers whether the flag is set.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_EventResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func eventSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_EventResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.EventSet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "EventClear" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_EventResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func eventClear<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_EventResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.EventClear.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "EventWait" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_EventResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func eventWait<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_WaitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_EventResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.EventWait.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SemaphoreAcquire" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Semaphore: acquire waits at most `timeout_ms` (DEADLINE_EXCEEDED: nothing taken);
+        /// > release adds `count` (FAILED_PRECONDITION past the semaphore's maximum).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_SemaphoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func semaphoreAcquire<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_WaitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_SemaphoreResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.SemaphoreAcquire.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SemaphoreRelease" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_SemaphoreReleaseRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_SemaphoreReleaseRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_SemaphoreResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func semaphoreRelease<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_SemaphoreResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.SemaphoreRelease.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -2412,6 +4322,349 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_DictKeysResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueuePutStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Puts batches into a queue over one stream (the throughput path, and a bridge's). Each
+    /// > batch's items are put in order, each waiting for room as long as the stream lasts; the
+    /// > server answers every batch with an ack once all its items are in the queue. A batch
+    /// > carries the sequence number of its first item; the server skips items of a stream id whose
+    /// > sequence it has already acknowledged (a bridge that resends after a restart), so a resend
+    /// > is never put twice.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Shmipc_Remote_V1_QueuePutBatch` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queuePutStream<Result>(
+        request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_QueuePutBatch>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueAck>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.queuePutStream(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueuePutBatch>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueueAck>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueGetStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Takes from a queue over one stream: the server waits for an item, takes it and whatever
+    /// > else is there (up to `max_batch`), and sends them as one batch, for as long as the stream
+    /// > lasts. Items in a batch the client never read are lost with the stream (at most once).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_QueueGetStreamRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queueGetStream<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetStreamRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueBatch>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.queueGetStream(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueueGetStreamRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueueBatch>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LockAcquire" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A lease lock (see LockGrant): waits at most `timeout_ms` (absent: the call's deadline) for
+    /// > the lock, and grants it for `lease_ms`. DEADLINE_EXCEEDED if the wait ran out.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_LockAcquireRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func lockAcquire<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockAcquireRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.lockAcquire(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_LockAcquireRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_LockGrant>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LockRenew" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Extends a lease still held (by its token) by its lease time from now; FAILED_PRECONDITION
+    /// > with the message "lease lost" if the lease ran out or another holder has the lock.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func lockRenew<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.lockRenew(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_LockTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_LockGrant>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LockRelease" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Releases a lease still held; FAILED_PRECONDITION "lease lost" as LockRenew.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_LockTokenRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func lockRelease<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockReleaseResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.lockRelease(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_LockTokenRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_LockReleaseResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ValueGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A shared Value's current value.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func valueGet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.valueGet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ValueSet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Stores a shared Value's value; returns the one it replaced.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ValueSetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func valueSet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ValueSetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.valueSet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ValueSetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EventSet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An Event: set, clear, and wait (at most `timeout_ms`; absent: as long as the call's
+    /// > deadline); each answers whether the flag is set.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func eventSet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.eventSet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_EventResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EventClear" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func eventClear<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.eventClear(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_EventResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EventWait" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func eventWait<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.eventWait(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_WaitRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_EventResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SemaphoreAcquire" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A Semaphore: acquire waits at most `timeout_ms` (DEADLINE_EXCEEDED: nothing taken);
+    /// > release adds `count` (FAILED_PRECONDITION past the semaphore's maximum).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func semaphoreAcquire<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.semaphoreAcquire(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_WaitRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_SemaphoreResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SemaphoreRelease" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_SemaphoreReleaseRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func semaphoreRelease<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.semaphoreRelease(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_SemaphoreReleaseRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_SemaphoreResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2646,6 +4899,398 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
             metadata: metadata
         )
         return try await self.dictKeys(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueuePutStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Puts batches into a queue over one stream (the throughput path, and a bridge's). Each
+    /// > batch's items are put in order, each waiting for room as long as the stream lasts; the
+    /// > server answers every batch with an ack once all its items are in the queue. A batch
+    /// > carries the sequence number of its first item; the server skips items of a stream id whose
+    /// > sequence it has already acknowledged (a bridge that resends after a restart), so a resend
+    /// > is never put twice.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queuePutStream<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Shmipc_Remote_V1_QueuePutBatch>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueAck>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_QueuePutBatch>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.queuePutStream(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueGetStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Takes from a queue over one stream: the server waits for an item, takes it and whatever
+    /// > else is there (up to `max_batch`), and sends them as one batch, for as long as the stream
+    /// > lasts. Items in a batch the client never read are lost with the stream (at most once).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queueGetStream<Result>(
+        _ message: Shmipc_Remote_V1_QueueGetStreamRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_QueueBatch>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_QueueGetStreamRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.queueGetStream(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LockAcquire" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A lease lock (see LockGrant): waits at most `timeout_ms` (absent: the call's deadline) for
+    /// > the lock, and grants it for `lease_ms`. DEADLINE_EXCEEDED if the wait ran out.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func lockAcquire<Result>(
+        _ message: Shmipc_Remote_V1_LockAcquireRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_LockAcquireRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.lockAcquire(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LockRenew" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Extends a lease still held (by its token) by its lease time from now; FAILED_PRECONDITION
+    /// > with the message "lease lost" if the lease ran out or another holder has the lock.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func lockRenew<Result>(
+        _ message: Shmipc_Remote_V1_LockTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockGrant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.lockRenew(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LockRelease" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Releases a lease still held; FAILED_PRECONDITION "lease lost" as LockRenew.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func lockRelease<Result>(
+        _ message: Shmipc_Remote_V1_LockTokenRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_LockReleaseResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_LockTokenRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.lockRelease(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ValueGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A shared Value's current value.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func valueGet<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.valueGet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ValueSet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Stores a shared Value's value; returns the one it replaced.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func valueSet<Result>(
+        _ message: Shmipc_Remote_V1_ValueSetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ValueSetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.valueSet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EventSet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > An Event: set, clear, and wait (at most `timeout_ms`; absent: as long as the call's
+    /// > deadline); each answers whether the flag is set.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func eventSet<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.eventSet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EventClear" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func eventClear<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.eventClear(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "EventWait" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func eventWait<Result>(
+        _ message: Shmipc_Remote_V1_WaitRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_EventResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.eventWait(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SemaphoreAcquire" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A Semaphore: acquire waits at most `timeout_ms` (DEADLINE_EXCEEDED: nothing taken);
+    /// > release adds `count` (FAILED_PRECONDITION past the semaphore's maximum).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func semaphoreAcquire<Result>(
+        _ message: Shmipc_Remote_V1_WaitRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.semaphoreAcquire(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SemaphoreRelease" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func semaphoreRelease<Result>(
+        _ message: Shmipc_Remote_V1_SemaphoreReleaseRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.semaphoreRelease(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -1,0 +1,115 @@
+import ShmIPC
+import Synchronization
+
+/// A lock a ``RemoteManager`` grants to clients as leases, each with a fencing token.
+///
+/// A local `Lock` can tell its holder died (the kernel says so); across a network a silent
+/// holder may be dead, partitioned or paused, and nothing can tell which. So a remote holder
+/// has the lock for a lease: until `lease` after the grant (or its last renewal). Past that,
+/// the next asker gets it whether or not the old holder still runs. Every grant carries a
+/// token larger than all before it; a resource the lock guards keeps the largest token it has
+/// seen and refuses smaller ones, so a holder that outlived its lease (and does not know it)
+/// cannot write over its successor's work (Kleppmann's fencing tokens).
+///
+/// Export one with ``RemoteManager/export(_:_:)-(_,LeaseLock)``; clients use it through
+/// ``RemoteLock``. It lives in the server's memory: a restarted server starts with a free
+/// lock, and with tokens from ``init(firstToken:defaultLease:)`` (pass one above any token the
+/// last run handed out, for example from the clock, if tokens must grow across restarts).
+public final class LeaseLock: Sendable {
+    /// The lease a grant gets when the asker does not say.
+    public let defaultLease: Duration
+    /// The longest lease a grant gets, whatever the asker says.
+    public static let maximumLease: Duration = .seconds(3600)
+
+    private struct State {
+        var holder: UInt64?
+        var expiry = Deadline.distantFuture
+        var lease = Duration.zero
+        var lastToken: UInt64
+        /// Askers waiting for the lock, oldest first, each woken through its own buffer.
+        var waiters: [(id: UInt64, wake: AsyncBuffer<Void>)] = []
+        var nextWaiter: UInt64 = 0
+    }
+    private let state: Mutex<State>
+
+    /// A free lock whose first grant gets `firstToken`.
+    public init(firstToken: UInt64 = 1, defaultLease: Duration = .seconds(10)) {
+        precondition(firstToken > 0, "tokens start at 1")
+        precondition(defaultLease > .zero, "a lease must be positive")
+        self.defaultLease = defaultLease
+        state = Mutex(State(lastToken: firstToken - 1))
+    }
+
+    /// A grant: the token and the lease it holds for.
+    public struct Grant: Sendable, Hashable {
+        public let token: UInt64
+        public let lease: Duration
+    }
+
+    /// Why a call on a lease failed.
+    enum Failure: Error { case timedOut, leaseLost }
+
+    /// Waits until the lock is free (released, or its lease ran out) and grants it for `lease`
+    /// (`nil`: ``defaultLease``), at most until `deadline`. Throws ``Failure/timedOut`` or
+    /// `CancellationError`.
+    func acquire(lease: Duration?, deadline: Deadline?) async throws -> Grant {
+        let lease = min(lease ?? defaultLease, Self.maximumLease)
+        while true {
+            /// A grant, a time to look again (a lease's end or the deadline), or nil: timed out.
+            enum Attempt { case granted(Grant), wait(until: Deadline) }
+            let attempt = state.withLock { state -> Attempt? in
+                if state.holder == nil || state.expiry.hasPassed {
+                    state.lastToken += 1
+                    state.holder = state.lastToken
+                    state.expiry = .after(lease)
+                    state.lease = lease
+                    return .granted(Grant(token: state.lastToken, lease: lease))
+                }
+                if let deadline, deadline.hasPassed { return nil }
+                return .wait(until: min(state.expiry, deadline ?? .distantFuture))
+            }
+            switch attempt {
+            case .granted(let grant)?: return grant
+            case nil: throw Failure.timedOut
+            case .wait(let wakeAt)?:
+                let wake = AsyncBuffer<Void>(capacity: 1)
+                let id = state.withLock { state in
+                    defer { state.nextWaiter += 1 }
+                    state.waiters.append((state.nextWaiter, wake))
+                    return state.nextWaiter
+                }
+                defer { state.withLock { $0.waiters.removeAll { $0.id == id } } }
+                do { try await wake.take(deadline: wakeAt) } catch RemoteError.timedOut {}
+                try Task.checkCancellation()
+            }
+        }
+    }
+
+    /// Extends the lease of `token` by its lease time from now. Throws ``Failure/leaseLost``
+    /// if it ran out or another holder has the lock.
+    func renew(_ token: UInt64) throws -> Grant {
+        try state.withLock { state throws(Failure) in
+            guard state.holder == token, !state.expiry.hasPassed else { throw .leaseLost }
+            state.expiry = .after(state.lease)
+            return Grant(token: token, lease: state.lease)
+        }
+    }
+
+    /// Releases the lease of `token` and wakes the oldest waiter. Throws ``Failure/leaseLost``
+    /// as ``renew(_:)``.
+    func release(_ token: UInt64) throws {
+        let next = try state.withLock { state throws(Failure) -> AsyncBuffer<Void>? in
+            guard state.holder == token, !state.expiry.hasPassed else { throw .leaseLost }
+            state.holder = nil
+            state.expiry = .distantFuture
+            return state.waiters.first?.wake
+        }
+        _ = next?.tryPut(())
+    }
+
+    /// Whether a lease is held now.
+    public var isLocked: Bool { state.withLock { $0.holder != nil && !$0.expiry.hasPassed } }
+
+    /// The token of the last grant (0 if none yet).
+    public var lastToken: UInt64 { state.withLock { $0.lastToken } }
+}

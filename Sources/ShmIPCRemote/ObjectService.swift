@@ -1,0 +1,258 @@
+internal import Foundation
+internal import GRPCCore
+import ShmIPC
+
+/// The `Objects` service over a manager's exports.
+struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
+    let manager: RemoteManager
+
+    /// A batch of a get stream when the client does not say, and the most it may ask for.
+    static let defaultBatch = 256
+    static let maximumBatch = 65_536
+    /// The longest stream id a put stream may give.
+    static let maximumStreamID = 64
+
+    /// The object `name`, checked to be of `kind` and to hold values of `type` (the value's).
+    private func object(_ name: String, kind: Exported.Kind, valueType: String? = nil, keyType: String? = nil) throws -> Exported {
+        let object = try manager.exported(name)
+        guard object.kind == kind else {
+            throw RPCError(code: .failedPrecondition, message: "'\(name)' is a \(object.kind.rawValue), not a \(kind.rawValue)")
+        }
+        for (sent, held) in [(valueType, object.valueType), (keyType, object.keyType)] {
+            if let sent, sent != held { throw Self.typeMismatch(name, held: held, sent: sent) }
+        }
+        return object
+    }
+
+    private static func typeMismatch(_ name: String, held: String, sent: String) -> RPCError {
+        RPCError(
+            code: .invalidArgument, message: "type mismatch: '\(name)' holds \(held), not \(sent)",
+            metadata: ["shmipc-expected": .string(held), "shmipc-found": .string(sent)])
+    }
+
+    private static func timeout(_ present: Bool, _ milliseconds: UInt64) -> Duration? {
+        present ? .milliseconds(Int64(clamping: milliseconds)) : nil
+    }
+
+    private static func value(_ type: String, _ bytes: [UInt8]) -> Shmipc_Remote_V1_Value {
+        .with {
+            $0.type = type
+            $0.data = Data(bytes)
+        }
+    }
+
+    func list(request: Shmipc_Remote_V1_ListRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_ListResponse {
+        .with {
+            $0.objects = manager.allExports.map { name, object in
+                .with {
+                    $0.name = name
+                    $0.kind = object.kind.rawValue
+                    $0.valueType = object.valueType
+                    $0.keyType = object.keyType
+                    $0.count = Int64(object.count())
+                    $0.capacity = Int64(object.capacity)
+                }
+            }
+        }
+    }
+
+    // MARK: queues
+
+    func queuePut(request: Shmipc_Remote_V1_QueuePutRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_QueuePutResponse {
+        let object = try object(request.name, kind: .queue, valueType: request.item.type)
+        try await object.queue!.put(request.item.data, Self.timeout(request.hasTimeoutMs, request.timeoutMs))
+        return .init()
+    }
+
+    func queueGet(request: Shmipc_Remote_V1_QueueGetRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_QueueGetResponse {
+        let object = try object(request.name, kind: .queue)
+        let bytes = try await object.queue!.get(Self.timeout(request.hasTimeoutMs, request.timeoutMs))
+        return .with { $0.item = Self.value(object.valueType, bytes) }
+    }
+
+    func queuePutStream(
+        request: RPCAsyncSequence<Shmipc_Remote_V1_QueuePutBatch, any Error>, response: RPCWriter<Shmipc_Remote_V1_QueueAck>,
+        context: ServerContext
+    ) async throws {
+        var opened: (name: String, type: String, object: Exported, dedup: (entry: SequenceTable.Entry, owner: UInt64)?)?
+        for try await batch in request {
+            if let opened {
+                guard batch.name.isEmpty || batch.name == opened.name else {
+                    throw RPCError(code: .invalidArgument, message: "a put stream serves one queue ('\(opened.name)'), not '\(batch.name)'")
+                }
+                guard batch.type.isEmpty || batch.type == opened.type else {
+                    throw Self.typeMismatch(opened.name, held: opened.type, sent: batch.type)
+                }
+            } else {
+                guard !batch.name.isEmpty, !batch.type.isEmpty else {
+                    throw RPCError(code: .invalidArgument, message: "a put stream's first batch names the queue and the items' type")
+                }
+                guard batch.streamID.count <= Self.maximumStreamID else {
+                    throw RPCError(code: .invalidArgument, message: "a stream id of \(batch.streamID.count) bytes (at most \(Self.maximumStreamID))")
+                }
+                let object = try object(batch.name, kind: .queue, valueType: batch.type)
+                let dedup = batch.streamID.isEmpty ? nil : try await manager.sequences.claim(queue: batch.name, stream: batch.streamID)
+                opened = (batch.name, batch.type, object, dedup)
+            }
+            let (object, dedup) = (opened!.object, opened!.dedup)
+            let first = batch.firstSequence
+            guard dedup == nil || first > 0 else {
+                throw RPCError(code: .invalidArgument, message: "a numbered stream's sequences start at 1")
+            }
+            var skipped = 0
+            if let (entry, owner) = dedup {
+                try await entry.turn.take(deadline: nil)
+                do {
+                    let last = try entry.state.withLock { state in
+                        guard state.owner == owner else {
+                            throw RPCError(code: .failedPrecondition, message: "superseded: a newer stream took this stream id over")
+                        }
+                        return state.last
+                    }
+                    skipped = last >= first ? Int(min(UInt64(batch.items.count), last - first + 1)) : 0
+                    var done = UInt64(skipped)
+                    try await object.queue!.putAll(Array(batch.items.dropFirst(skipped))) { count in
+                        done += UInt64(count)
+                        let through = first + done - 1
+                        entry.state.withLock { $0.last = max($0.last, through) }
+                    }
+                } catch {
+                    _ = entry.turn.tryPut(())
+                    throw error
+                }
+                _ = entry.turn.tryPut(())
+            } else {
+                try await object.queue!.putAll(batch.items) { _ in }
+            }
+            try await response.write(.with {
+                $0.throughSequence = batch.items.isEmpty ? (first > 0 ? first - 1 : 0) : first + UInt64(batch.items.count) - 1
+                $0.duplicates = UInt64(skipped)
+            })
+        }
+    }
+
+    func queueGetStream(
+        request: Shmipc_Remote_V1_QueueGetStreamRequest, response: RPCWriter<Shmipc_Remote_V1_QueueBatch>, context: ServerContext
+    ) async throws {
+        let object = try object(request.name, kind: .queue)
+        let maxBatch = request.maxBatch == 0 ? Self.defaultBatch : Int(request.maxBatch)
+        guard maxBatch <= Self.maximumBatch else {
+            throw RPCError(code: .invalidArgument, message: "a batch of \(maxBatch) (at most \(Self.maximumBatch))")
+        }
+        while true {
+            let items: [[UInt8]]
+            do { items = try await object.queue!.take(maxBatch) } catch let error as RPCError where error.code == .cancelled {
+                return  // the client ended the stream
+            }
+            try await response.write(.with {
+                $0.type = object.valueType
+                $0.items = items.map { Data($0) }
+            })
+        }
+    }
+
+    // MARK: dictionaries
+
+    func dictGet(request: Shmipc_Remote_V1_DictKeyRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_DictValueResponse {
+        let object = try object(request.name, kind: .dictionary, keyType: request.key.type)
+        return Self.response(object, try object.dictionary!.get(request.key.data))
+    }
+
+    func dictSet(request: Shmipc_Remote_V1_DictSetRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_DictValueResponse {
+        let object = try object(request.name, kind: .dictionary, valueType: request.value.type, keyType: request.key.type)
+        return Self.response(object, try object.dictionary!.set(request.key.data, request.value.data))
+    }
+
+    func dictRemove(request: Shmipc_Remote_V1_DictKeyRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_DictValueResponse {
+        let object = try object(request.name, kind: .dictionary, keyType: request.key.type)
+        return Self.response(object, try object.dictionary!.remove(request.key.data))
+    }
+
+    func dictKeys(request: Shmipc_Remote_V1_ObjectRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_DictKeysResponse {
+        let object = try object(request.name, kind: .dictionary)
+        let keys = try object.dictionary!.keys()
+        return .with { $0.keys = keys.map { Self.value(object.keyType, $0) } }
+    }
+
+    private static func response(_ object: Exported, _ bytes: [UInt8]?) -> Shmipc_Remote_V1_DictValueResponse {
+        .with { response in if let bytes { response.value = value(object.valueType, bytes) } }
+    }
+
+    // MARK: lease locks
+
+    func lockAcquire(request: Shmipc_Remote_V1_LockAcquireRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_LockGrant {
+        let lock = try object(request.name, kind: .lock).lock!
+        let lease = request.leaseMs == 0 ? nil : Duration.milliseconds(Int64(clamping: request.leaseMs))
+        let timeout = Self.timeout(request.hasTimeoutMs, request.timeoutMs)
+        do {
+            return Self.grant(try await lock.acquire(lease: lease, deadline: timeout.map { .after($0) }))
+        } catch { throw Exported.rpcError(error) }
+    }
+
+    func lockRenew(request: Shmipc_Remote_V1_LockTokenRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_LockGrant {
+        let lock = try object(request.name, kind: .lock).lock!
+        do { return Self.grant(try lock.renew(request.token)) } catch { throw Exported.rpcError(error) }
+    }
+
+    func lockRelease(request: Shmipc_Remote_V1_LockTokenRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_LockReleaseResponse {
+        let lock = try object(request.name, kind: .lock).lock!
+        do { try lock.release(request.token) } catch { throw Exported.rpcError(error) }
+        return .init()
+    }
+
+    private static func grant(_ grant: LeaseLock.Grant) -> Shmipc_Remote_V1_LockGrant {
+        .with {
+            $0.token = grant.token
+            $0.leaseMs = UInt64(grant.lease.components.seconds) * 1000 + UInt64(grant.lease.components.attoseconds / 1_000_000_000_000_000)
+        }
+    }
+
+    // MARK: values, events, semaphores
+
+    func valueGet(request: Shmipc_Remote_V1_ObjectRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_ValueResponse {
+        let object = try object(request.name, kind: .value)
+        let bytes = try object.value!.load()
+        return .with { $0.value = Self.value(object.valueType, bytes) }
+    }
+
+    func valueSet(request: Shmipc_Remote_V1_ValueSetRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_ValueResponse {
+        let object = try object(request.name, kind: .value, valueType: request.value.type)
+        let old = try object.value!.exchange(request.value.data)
+        return .with { $0.value = Self.value(object.valueType, old) }
+    }
+
+    func eventSet(request: Shmipc_Remote_V1_ObjectRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_EventResponse {
+        let event = try object(request.name, kind: .event).event!
+        event.set()
+        return .with { $0.isSet = event.isSet }
+    }
+
+    func eventClear(request: Shmipc_Remote_V1_ObjectRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_EventResponse {
+        let event = try object(request.name, kind: .event).event!
+        event.clear()
+        return .with { $0.isSet = event.isSet }
+    }
+
+    func eventWait(request: Shmipc_Remote_V1_WaitRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_EventResponse {
+        let event = try object(request.name, kind: .event).event!
+        let isSet: Bool
+        do { isSet = try await event.wait(timeout: Self.timeout(request.hasTimeoutMs, request.timeoutMs)) } catch {
+            throw Exported.rpcError(error)
+        }
+        return .with { $0.isSet = isSet }
+    }
+
+    func semaphoreAcquire(request: Shmipc_Remote_V1_WaitRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_SemaphoreResponse {
+        let semaphore = try object(request.name, kind: .semaphore).semaphore!
+        do { try await semaphore.acquire(timeout: Self.timeout(request.hasTimeoutMs, request.timeoutMs)) } catch {
+            throw Exported.rpcError(error)
+        }
+        return .with { $0.value = Int64(semaphore.currentValue) }
+    }
+
+    func semaphoreRelease(request: Shmipc_Remote_V1_SemaphoreReleaseRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_SemaphoreResponse {
+        let semaphore = try object(request.name, kind: .semaphore).semaphore!
+        do { try semaphore.release(Int(max(1, request.count))) } catch { throw Exported.rpcError(error) }
+        return .with { $0.value = Int64(semaphore.currentValue) }
+    }
+}

@@ -1,0 +1,50 @@
+// The other process of the remote layer's tests: `shmipc-remote-test-helper <scenario> …`.
+// It exits when its standard input ends, so a test that dies leaves no helper behind (the
+// test holds the pipe's other end); tests end it earlier with SIGKILL, by pid.
+import Foundation
+import ShmIPC
+import ShmIPCRemote
+
+@main
+enum RemoteHelper {
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        guard !arguments.isEmpty else { fail("usage: shmipc-remote-test-helper <scenario> [arguments…]") }
+        let scenario = arguments.removeFirst()
+        // Standard input's end (the test went away) ends this process.
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while read(0, &byte, 1) > 0 {}
+            exit(3)
+        }
+        do {
+            switch scenario {
+            case "hold-lock":
+                // hold-lock ADDRESS KEY NAME LEASE_MS: holds the lease lock NAME, renewing it,
+                // until killed; prints "held TOKEN" once it has it.
+                guard arguments.count == 4, let lease = Int64(arguments[3]) else { fail("hold-lock ADDRESS KEY NAME LEASE_MS") }
+                let manager = try await RemoteManager.connect(to: try RemoteAddress(arguments[0]), authKey: try AuthKey(arguments[1]))
+                let lock = try await manager.lock(arguments[2])
+                try await lock.withLock(lease: .milliseconds(lease), timeout: .seconds(600)) { grant in
+                    say("held \(grant.token)")
+                    try await Task.sleep(for: .seconds(3600))
+                }
+            default:
+                fail("unknown scenario '\(scenario)'")
+            }
+        } catch {
+            fail("\(scenario): \(error)")
+        }
+        exit(0)
+    }
+
+    static func say(_ line: String) {
+        print(line)
+        fflush(nil)  // all streams: `stdout` is a C global Swift 6 will not touch
+    }
+
+    static func fail(_ message: String) -> Never {
+        say("FAIL: \(message)")
+        exit(1)
+    }
+}

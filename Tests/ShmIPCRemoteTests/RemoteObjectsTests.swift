@@ -1,0 +1,272 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+@testable import ShmIPC
+@testable import ShmIPCRemote
+import SystemPackage
+import Testing
+
+/// The remote kinds beyond queues and dictionaries (lease locks, values, events, semaphores)
+/// and the streamed queue paths, over loopback.
+@Suite struct RemoteObjectsTests {
+    static let key = try! AuthKey("objects secret")
+    static let watchdog = RemoteManagerTests.watchdog
+
+    /// A manager serving `exports` on loopback while `body` runs with a client of it.
+    static func withClient(
+        _ exports: (RemoteManager) throws -> Void,
+        _ body: (_ client: RemoteManagerClient, _ address: RemoteAddress) async throws -> Void
+    ) async throws {
+        let manager = RemoteManager(address: try RemoteAddress("127.0.0.1:0"), authKey: key)
+        try exports(manager)
+        let serving = Task { try await manager.run() }
+        defer { serving.cancel() }
+        let address = try await manager.listeningAddress
+        let client = try await RemoteManager.connect(to: address, authKey: key, handshakeTimeout: watchdog)
+        defer { client.close() }
+        try await body(client, address)
+    }
+
+    @Test func aStreamedPutAndAStreamedTakeMoveManyItemsInOrder() async throws {
+        let queue = try Queue<UInt64>(capacity: 64)  // far smaller than the stream: both sides wait
+        try await Self.withClient({ $0.export("items", queue) }) { client, _ in
+            let remote = try await client.queue("items", of: UInt64.self)
+            let count = 20_000
+            let putting = Task { try await remote.put(contentsOf: Array(1...UInt64(count)), batchSize: 100) }
+            var received: [UInt64] = []
+            for try await item in remote.elements(maxBatch: 50) {
+                received.append(item)
+                if received.count == count { break }
+            }
+            #expect(try await putting.value == count)
+            #expect(received == Array(1...UInt64(count)))
+            #expect(queue.count == 0)
+        }
+    }
+
+    @Test func aResentNumberedBatchIsPutOnceAndAnOlderStreamIsSuperseded() async throws {
+        let queue = try Queue<UInt64>(capacity: 64)
+        try await Self.withClient({ $0.export("items", queue) }) { _, address in
+            let (grpc, session) = try await Client.open(address, authKey: Self.key, timeout: Self.watchdog)
+            defer { grpc.beginGracefulShutdown() }
+            let objects = Shmipc_Remote_V1_Objects.Client(wrapping: grpc)
+            let metadata: Metadata = [Handshake.sessionKey: .string(session)]
+            let stream = Data((0..<16).map { UInt8($0) })
+            func batch(_ first: UInt64, _ items: [UInt64]) -> Shmipc_Remote_V1_QueuePutBatch {
+                .with {
+                    $0.name = "items"
+                    $0.type = String(reflecting: UInt64.self)
+                    $0.firstSequence = first
+                    $0.items = items.map { Data(try! BinaryMessageCoder().encode($0)) }
+                    $0.streamID = stream
+                }
+            }
+            func send(_ batches: [Shmipc_Remote_V1_QueuePutBatch]) async throws -> [Shmipc_Remote_V1_QueueAck] {
+                try await objects.queuePutStream(metadata: metadata) { writer in
+                    for batch in batches { try await writer.write(batch) }
+                } onResponse: { response in
+                    var acks: [Shmipc_Remote_V1_QueueAck] = []
+                    for try await ack in response.messages { acks.append(ack) }
+                    return acks
+                }
+            }
+            let first = try await send([batch(1, [10, 20, 30])])
+            #expect(first.map(\.throughSequence) == [3])
+            // A sender restarted after a crash resends from its oldest unacknowledged item.
+            let resent = try await send([batch(2, [20, 30, 40]), batch(5, [50])])
+            #expect(resent.map(\.throughSequence) == [4, 5])
+            #expect(resent.map(\.duplicates) == [2, 0])
+            var items: [UInt64] = []
+            while let item = try queue.tryGet() { items.append(item) }
+            #expect(items == [10, 20, 30, 40, 50])
+
+            // Two streams with one id: the newer takes it over, the older's next batch fails.
+            let (older, olderWriter) = AsyncStream.makeStream(of: Shmipc_Remote_V1_QueuePutBatch.self)
+            let olderCall = Task {
+                try await objects.queuePutStream(metadata: metadata) { writer in
+                    for await batch in older { try await writer.write(batch) }
+                } onResponse: { response in
+                    var through: [UInt64] = []
+                    for try await ack in response.messages { through.append(ack.throughSequence) }
+                    return through
+                }
+            }
+            olderWriter.yield(batch(6, [60]))
+            #expect(try await queue.get(timeout: Self.watchdog) == 60)  // the older stream has its id
+            #expect(try await send([batch(7, [70])]).map(\.throughSequence) == [7])
+            olderWriter.yield(batch(8, [80]))
+            olderWriter.finish()
+            await #expect(throws: RPCError.self) { _ = try await olderCall.value }
+            #expect(try queue.tryGet() == 70)
+            #expect(try queue.tryGet() == nil)  // 80 came on the superseded stream: refused
+
+            // A first batch that names no queue is refused; the server serves on.
+            await #expect(throws: RPCError.self) {
+                _ = try await send([.with { $0.items = [Data([1])] }])
+            }
+            #expect(try await send([batch(8, [80])]).map(\.throughSequence) == [8])
+        }
+    }
+
+    @Test func aLeaseRunsOutAndTheNextHolderGetsALargerToken() async throws {
+        let lock = LeaseLock()
+        try await Self.withClient({ $0.export("mutex", lock) }) { client, address in
+            let remote = try await client.lock("mutex")
+            let first = try await remote.acquire(lease: .milliseconds(300))
+            // Another client waits past the lease, then has it with a larger token.
+            let other = try await RemoteManager.connect(to: address, authKey: Self.key, handshakeTimeout: Self.watchdog)
+            defer { other.close() }
+            let start = ContinuousClock.now
+            let second = try await other.lock("mutex").acquire(lease: .seconds(60), timeout: Self.watchdog)
+            #expect(ContinuousClock.now - start >= .milliseconds(200))
+            #expect(second.token > first.token)
+            // The first holder's lease is gone: renewing or releasing it says so.
+            await #expect(throws: RemoteError.leaseLost("mutex")) { try await remote.renew(first) }
+            await #expect(throws: RemoteError.leaseLost("mutex")) { try await remote.release(first) }
+            // Held: a wait of none times out; a release hands it on at once.
+            await #expect(throws: RemoteError.timedOut) { _ = try await remote.acquire(timeout: .zero) }
+            let waiting = Task { try await remote.acquire(lease: .seconds(60), timeout: Self.watchdog) }
+            try await other.lock("mutex").release(second)
+            let third = try await waiting.value
+            #expect(third.token == second.token + 1)
+            try await remote.release(third)
+            #expect(!lock.isLocked)
+        }
+    }
+
+    @Test func withLockRenewsTheLeaseWhileItsBodyRuns() async throws {
+        let lock = LeaseLock()
+        try await Self.withClient({ $0.export("mutex", lock) }) { client, _ in
+            let remote = try await client.lock("mutex")
+            let token = try await remote.withLock(lease: .milliseconds(600)) { grant in
+                try await Task.sleep(for: .seconds(2))  // past three leases
+                await #expect(throws: RemoteError.timedOut) { _ = try await remote.acquire(timeout: .zero) }
+                return grant.token
+            }
+            #expect(!lock.isLocked)
+            #expect(try await remote.acquire(timeout: .zero).token == token + 1)
+        }
+    }
+
+    /// A holder SIGKILLed while it holds and renews a lease: the next client gets the lock once
+    /// the lease has run out (no sooner), with a larger token. Ten kills at random instants.
+    @Test func aKilledHoldersLeaseGoesToTheNextClientWithALargerToken() async throws {
+        let leaseMilliseconds = 900
+        let lease: Duration = .milliseconds(leaseMilliseconds)
+        let lock = LeaseLock()
+        try await Self.withClient({ $0.export("mutex", lock) }) { client, address in
+            let remote = try await client.lock("mutex")
+            var lastToken: UInt64 = 0
+            for _ in 0..<10 {
+                let holder = try RemoteHelper.start(["hold-lock", address.description, "objects secret", "mutex", "\(leaseMilliseconds)"])
+                defer { holder.end() }
+                guard let line = try await RemoteHelper.waitForLine(holder.child, prefix: "held ", timeout: Self.watchdog),
+                      let held = UInt64(line.dropFirst(5))
+                else {
+                    Issue.record("the holder did not report its grant:\n\(holder.child.output)")
+                    return
+                }
+                #expect(held > lastToken)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0...1500)))  // a renewal or two, or none
+                let killed = ContinuousClock.now
+                holder.child.send(SIGKILL)
+                _ = holder.child.wait(deadline: .after(Self.watchdog))
+                let grant = try await remote.acquire(lease: .seconds(60), timeout: Self.watchdog)
+                // The last renewal came about a third of the lease before the kill (more if the
+                // machine stalled the holder; the bound leaves it 600 ms).
+                #expect(ContinuousClock.now - killed >= lease / 3)
+                #expect(grant.token > held)
+                try await remote.release(grant)
+                lastToken = grant.token
+            }
+        }
+    }
+
+    @Test func valuesEventsAndSemaphoresWorkByName() async throws {
+        let value = try ShmIPC.Value<Int64>(5)
+        let event = try Event()
+        let semaphore = try ShmIPC.Semaphore(value: 1, maximum: 2)
+        try await Self.withClient({
+            $0.export("v", value)
+            $0.export("e", event)
+            $0.export("s", semaphore)
+        }) { client, _ in
+            let remoteValue = try await client.value("v", of: Int64.self)
+            #expect(try await remoteValue.load() == 5)
+            #expect(try await remoteValue.exchange(9) == 5)
+            #expect(value.load() == 9)
+            await #expect(throws: RemoteError.typeMismatch(expected: String(reflecting: Int32.self), found: String(reflecting: Int64.self))) {
+                _ = try await client.value("v", of: Int32.self)
+            }
+
+            let remoteEvent = try await client.event("e")
+            #expect(try await !remoteEvent.isSet)
+            #expect(try await !remoteEvent.wait(timeout: .milliseconds(50)))
+            let waiting = Task { try await remoteEvent.wait(timeout: Self.watchdog) }
+            event.set()  // a local set wakes the remote waiter
+            #expect(try await waiting.value)
+            try await remoteEvent.clear()
+            #expect(!event.isSet)
+            try await remoteEvent.set()
+            #expect(event.isSet)
+
+            let remoteSemaphore = try await client.semaphore("s")
+            try await remoteSemaphore.acquire(timeout: .seconds(5))
+            #expect(semaphore.currentValue == 0)
+            await #expect(throws: RemoteError.timedOut) { try await remoteSemaphore.acquire(timeout: .milliseconds(50)) }
+            try await remoteSemaphore.release(2)
+            #expect(try await remoteSemaphore.currentValue == 2)
+            await #expect(throws: RemoteError.self) { try await remoteSemaphore.release() }  // past its maximum
+            #expect(semaphore.currentValue == 2)
+
+            await #expect(throws: RemoteError.refused("'v' is a value, not a lock")) { _ = try await client.lock("v") }
+        }
+    }
+}
+
+/// Runs `shmipc-remote-test-helper` (built beside the test bundle) with its standard input a
+/// pipe this process holds: the helper exits when the pipe ends, so a test that dies leaves no
+/// helper behind.
+enum RemoteHelper {
+    static let path: String = {
+        let exe = ProcessEnvironment.executablePath
+        var directory = exe[..<(exe.lastIndex(of: "/") ?? exe.startIndex)]
+        if directory.hasSuffix(".xctest") { directory = directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)] }
+        return "\(directory)/shmipc-remote-test-helper"
+    }()
+
+    struct Running {
+        let child: ChildProcess
+        let stdin: FileDescriptor
+
+        /// Kills the helper if it still runs, reaps it, and closes its input.
+        func end() {
+            if child.status == nil {
+                child.send(SIGKILL)
+                _ = child.wait(deadline: .after(.seconds(60)))
+            }
+            try? stdin.close()
+        }
+    }
+
+    static func start(_ arguments: [String]) throws -> Running {
+        let (read, write) = try Sys.makePipe().get()
+        defer { try? read.close() }
+        let child = try ChildProcess(executable: path, arguments: arguments, descriptors: [(read, 0)])
+        return Running(child: child, stdin: write)
+    }
+
+    /// The first output line that starts with `prefix`, waiting at most `timeout` (nil if the
+    /// helper exited first or the time ran out). Sleeps between looks, so the in-process
+    /// server it talks to keeps the cooperative pool's threads.
+    static func waitForLine(_ child: ChildProcess, prefix: String, timeout: Duration) async throws -> String? {
+        let deadline = Deadline.after(timeout)
+        func line() -> String? { child.output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }).map(String.init) }
+        while true {
+            let exited = child.wait(deadline: .now) != nil  // collects the output so far
+            if let line = line() { return line }
+            if exited || deadline.hasPassed { return nil }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
