@@ -32,6 +32,7 @@ struct Serve: AsyncParsableCommand {
         let manager = RemoteManager(address: try RemoteAddress("127.0.0.1:0"), authKey: Bench.key)
         manager.export("dict", dictionary)
         manager.export("queue", queue)
+        manager.export("stream", try Queue<Payload64>(capacity: 4096))
         let echo = GRPCServer(
             transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
             services: [BareEcho()])
@@ -75,9 +76,18 @@ enum Bench {
     static let key = try! AuthKey("shm-bench-remote")
 }
 
+/// The 64-byte item of `remote.queue.throughput.64B`.
+struct Payload64: BitwiseCopyable, Codable, Sendable {
+    var words: [UInt64] { [a, b, c, d, e, f, g, h] }
+    var a, b, c, d, e, f, g, h: UInt64
+    init(_ value: UInt64) { (a, b, c, d, e, f, g, h) = (value, value, value, value, value, value, value, value) }
+}
+
 struct Run: AsyncParsableCommand {
     @Option(help: "Runs; each row is measured once per run, paired with the floor.") var runs = 5
     @Option(help: "Calls per row per run.") var iterations = 2000
+    @Option(help: "Items per run of the throughput row.") var items = 200_000
+    @Option(help: "Items per batch of the throughput row's streams.") var batch = 256
     @Option(help: "The CPUs of the client and the server, as A,B.") var cpus = "0,1"
     @Flag(help: "Skip Python's BaseManager reference.") var noPython = false
     @Flag(help: "Do not pin the processes (each side's event-loop and task threads then use every CPU).") var noPin = false
@@ -137,6 +147,10 @@ struct Run: AsyncParsableCommand {
                 }
             }
         }
+        // Throughput: one put stream and one get stream at once, 64-byte items, batched.
+        let stream = try await client.queue("stream", of: Payload64.self)
+        var throughput: [Double] = []
+        for _ in 0..<runs { throughput.append(try await Self.throughput(stream, items: items, batch: batch)) }
         let python = noPython ? nil : Self.python()
         let pythonRow = ["remote.dict.get": "dict.get", "remote.dict.set": "dict.set", "remote.queue.put_get": "queue.put_get"]
         print("\n" + Self.pad("scenario", 24) + Self.pad("median µs", 12, right: true) + Self.pad("min", 10, right: true)
@@ -152,7 +166,31 @@ struct Run: AsyncParsableCommand {
             }
             print(line)
         }
+        var throughputLine = Self.pad("remote.queue.throughput.64B", 30) + String(format: "%12.0f msg/s (%.0f–%.0f), batches of \(batch)",
+            Self.middle(throughput), throughput.min() ?? 0, throughput.max() ?? 0)
+        if let python, let figure = python["queue.throughput.64B"] {
+            throughputLine += String(format: "   %6.1f× Python's (%.0f msg/s)", Self.middle(throughput) / figure, figure)
+        }
+        print(throughputLine)
         if python == nil && !noPython { print("(no python3 here: the Python reference was skipped)") }
+    }
+
+    /// Items a second through `queue`: a put stream and a get stream at once, timed from the
+    /// first put to the last item read.
+    static func throughput(_ queue: RemoteQueue<Payload64>, items: Int, batch: Int) async throws -> Double {
+        let values = (0..<UInt64(items)).map(Payload64.init)
+        let start = ContinuousClock.now
+        let putting = Task { try await queue.put(contentsOf: values, batchSize: batch) }
+        var received = 0, expected: UInt64 = 0
+        for try await item in queue.elements(maxBatch: batch) {
+            guard item.a == expected, item.h == expected else { throw ValidationError("item \(expected) arrived as \(item.words)") }
+            expected += 1
+            received += 1
+            if received == items { break }
+        }
+        let elapsed = ContinuousClock.now - start
+        guard try await putting.value == items else { throw ValidationError("the put stream stopped short") }
+        return Double(items) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
     static func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
@@ -179,7 +217,8 @@ struct Run: AsyncParsableCommand {
         return sorted[sorted.count / 2]
     }
 
-    /// Python's BaseManager figures (µs), from Benchmarks/python/remote_baseline.py.
+    /// Python's BaseManager figures (µs a call; items a second for the throughput row), from
+    /// Benchmarks/python/remote_baseline.py.
     static func python() -> [String: Double]? {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("python/remote_baseline.py").path
@@ -192,8 +231,8 @@ struct Run: AsyncParsableCommand {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0,
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Double]] else { return nil }
-        return json.compactMapValues { $0["median_us"] }
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else { return nil }
+        return json.compactMapValues { $0["median"] as? Double }
     }
 }
 

@@ -3,6 +3,9 @@ compared against (issue 26). A BaseManager served over TCP on loopback with an a
 process of its own, and one client process (this one):
   dict.get / dict.set   a registered dict of 1,000 int keys with int values, one call each
   queue.put_get         a registered queue.Queue: one put, then one get
+  queue.throughput.64B  the same queue, a producer thread putting 64-byte bytes objects and a
+                        consumer thread getting them at once, each with its own proxy (its own
+                        connection); items a second (not µs), from the first put to the last get
 Run: python3 Benchmarks/python/remote_baseline.py [runs]   (prints one JSON object)
 """
 import json
@@ -10,6 +13,7 @@ import multiprocessing as mp
 import queue
 import statistics
 import sys
+import threading
 import time
 from multiprocessing.managers import BaseManager, DictProxy
 
@@ -40,6 +44,29 @@ def per_call_us(body, n):
     return (time.perf_counter() - start) / n * 1e6
 
 
+def throughput(port, n):
+    """Items a second: a producer and a consumer thread at once, each with its own proxy."""
+    def proxy():
+        client = Manager(address=("127.0.0.1", port), authkey=AUTHKEY)
+        client.connect()
+        return client.get_queue()
+    producer_queue, consumer_queue = proxy(), proxy()
+    item = bytes(64)
+
+    def produce():
+        for _ in range(n):
+            producer_queue.put(item)
+
+    start = time.perf_counter()
+    producer = threading.Thread(target=produce)
+    producer.start()
+    for _ in range(n):
+        consumer_queue.get()
+    elapsed = time.perf_counter() - start
+    producer.join()
+    return n / elapsed
+
+
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     ports = mp.Queue()
@@ -52,16 +79,18 @@ def main():
     q = client.get_queue()
     for k in range(1000):
         d[k] = k
-    figures = {"dict.get": [], "dict.set": [], "queue.put_get": []}
+    figures = {"dict.get": [], "dict.set": [], "queue.put_get": [], "queue.throughput.64B": []}
     for _ in range(runs):
         figures["dict.get"].append(per_call_us(lambda i: d.get(i % 1000), 5_000))
         figures["dict.set"].append(per_call_us(lambda i: d.__setitem__(i % 1000, i), 5_000))
         figures["queue.put_get"].append(per_call_us(lambda i: (q.put(i), q.get()), 2_000))
+        figures["queue.throughput.64B"].append(throughput(port, 20_000))
     # SIGKILL: started by Foundation's Process from async Swift code (a Dispatch worker thread,
     # which blocks nearly every signal), this process and its children inherit SIGTERM blocked.
     server.kill()
     server.join()
-    print(json.dumps({name: {"median_us": statistics.median(values), "min_us": min(values), "max_us": max(values)}
+    print(json.dumps({name: {"median": statistics.median(values), "min": min(values), "max": max(values),
+                             "unit": "msg/s" if name.startswith("queue.throughput") else "us"}
                       for name, values in figures.items()}))
 
 

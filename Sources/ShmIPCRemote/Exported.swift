@@ -50,11 +50,18 @@ struct Exported: Sendable {
             queue: QueueCalls(
                 put: { data, timeout in
                     let item = try decode(Element.self, data, coder)
-                    do { try await queue.put(item, timeout: timeout) } catch { throw rpcError(error) }
+                    do {
+                        if try queue.tryPut(item) { return }
+                        try await cancellableByRPC { try await queue.put(item, timeout: timeout) }
+                    } catch { throw rpcError(error) }
                 },
                 get: { timeout in
                     let item: Element
-                    do { item = try await queue.get(timeout: timeout) } catch { throw rpcError(error) }
+                    do {
+                        if let next = try queue.tryGet() { item = next } else {
+                            item = try await cancellableByRPC { try await queue.get(timeout: timeout) }
+                        }
+                    } catch { throw rpcError(error) }
                     return try coder.encode(item)
                 },
                 putAll: { data, didPut in
@@ -67,7 +74,8 @@ struct Exported: Sendable {
                             if put > 0 { didPut(put) }
                             done += put
                             if done < items.count {
-                                try await queue.put(items[done])
+                                let next = items[done]
+                                try await cancellableByRPC { try await queue.put(next) }
                                 didPut(1)
                                 done += 1
                             }
@@ -77,7 +85,9 @@ struct Exported: Sendable {
                 take: { maxCount in
                     var items: [Element]
                     do {
-                        items = [try await queue.get()]
+                        if let first = try queue.tryGet() { items = [first] } else {
+                            items = [try await cancellableByRPC { try await queue.get() }]
+                        }
                         items.reserveCapacity(maxCount)
                         while items.count < maxCount, let next = try queue.tryGet() { items.append(next) }
                     } catch { throw rpcError(error) }
@@ -174,6 +184,24 @@ struct Exported: Sendable {
         case is CancellationError: return RPCError(code: .cancelled, message: "cancelled")
         default: return RPCError(code: .internalError, message: "\(error)")
         }
+    }
+}
+
+/// Runs `body` in a task of its own that the call's cancellation cancels: a client that went
+/// away, or whose deadline passed, ends the server's wait (gRPC says so through the context's
+/// handle, not by cancelling the handler's task, so a bare wait would outlive its client and
+/// take an item, a lock or a permit for no one). The handler's own cancellation (a server
+/// shutting down) cancels it too. Only for waits: the calls that need none do not pay the hop.
+func cancellableByRPC<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let task = Task { try await body() }
+    return try await withTaskCancellationHandler {
+        try await withRPCCancellationHandler {
+            try await task.value
+        } onCancelRPC: {
+            task.cancel()
+        }
+    } onCancel: {
+        task.cancel()
     }
 }
 

@@ -185,7 +185,8 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         let lease = request.leaseMs == 0 ? nil : Duration.milliseconds(Int64(clamping: request.leaseMs))
         let timeout = Self.timeout(request.hasTimeoutMs, request.timeoutMs)
         do {
-            return Self.grant(try await lock.acquire(lease: lease, deadline: timeout.map { .after($0) }))
+            let deadline: Deadline? = timeout.map { .after($0) }
+            return Self.grant(try await cancellableByRPC { try await lock.acquire(lease: lease, deadline: deadline) })
         } catch { throw Exported.rpcError(error) }
     }
 
@@ -236,7 +237,8 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
     func eventWait(request: Shmipc_Remote_V1_WaitRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_EventResponse {
         let event = try object(request.name, kind: .event).event!
         let isSet: Bool
-        do { isSet = try await event.wait(timeout: Self.timeout(request.hasTimeoutMs, request.timeoutMs)) } catch {
+        let timeout = Self.timeout(request.hasTimeoutMs, request.timeoutMs)
+        do { isSet = event.isSet ? true : try await cancellableByRPC { try await event.wait(timeout: timeout) } } catch {
             throw Exported.rpcError(error)
         }
         return .with { $0.isSet = isSet }
@@ -244,7 +246,10 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
 
     func semaphoreAcquire(request: Shmipc_Remote_V1_WaitRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_SemaphoreResponse {
         let semaphore = try object(request.name, kind: .semaphore).semaphore!
-        do { try await semaphore.acquire(timeout: Self.timeout(request.hasTimeoutMs, request.timeoutMs)) } catch {
+        let timeout = Self.timeout(request.hasTimeoutMs, request.timeoutMs)
+        do {
+            if !semaphore.tryAcquire() { try await cancellableByRPC { try await semaphore.acquire(timeout: timeout) } }
+        } catch {
             throw Exported.rpcError(error)
         }
         return .with { $0.value = Int64(semaphore.currentValue) }

@@ -27,20 +27,74 @@ import Testing
         try await body(client, address)
     }
 
-    @Test func aStreamedPutAndAStreamedTakeMoveManyItemsInOrder() async throws {
-        let queue = try Queue<UInt64>(capacity: 64)  // far smaller than the stream: both sides wait
+    /// A queue far smaller than the stream (both sides wait), and one larger than a batch.
+    @Test(arguments: [(64, 100, 50), (4096, 256, 256)])
+    func aStreamedPutAndAStreamedTakeMoveManyItemsInOrder(capacity: Int, putBatch: Int, getBatch: Int) async throws {
+        let queue = try Queue<UInt64>(capacity: capacity)
         try await Self.withClient({ $0.export("items", queue) }) { client, _ in
             let remote = try await client.queue("items", of: UInt64.self)
             let count = 20_000
-            let putting = Task { try await remote.put(contentsOf: Array(1...UInt64(count)), batchSize: 100) }
+            let putting = Task { try await remote.put(contentsOf: Array(1...UInt64(count)), batchSize: putBatch) }
             var received: [UInt64] = []
-            for try await item in remote.elements(maxBatch: 50) {
+            for try await item in remote.elements(maxBatch: getBatch) {
                 received.append(item)
                 if received.count == count { break }
             }
             #expect(try await putting.value == count)
             #expect(received == Array(1...UInt64(count)))
             #expect(queue.count == 0)
+        }
+    }
+
+    /// An iteration that ended stops its stream on the server: it takes nothing more.
+    @Test func anEndedIterationTakesNoMoreItems() async throws {
+        let queue = try Queue<UInt64>(capacity: 64)
+        try await Self.withClient({ $0.export("items", queue) }) { client, _ in
+            let remote = try await client.queue("items", of: UInt64.self)
+            try await queue.put(1)
+            for try await item in remote.elements() {
+                #expect(item == 1)
+                break
+            }
+            // The server's stream was waiting for a second item; its cancellation must reach it.
+            var waited: Duration = .zero
+            while waited < Self.watchdog {
+                try await Task.sleep(for: .milliseconds(100))
+                waited += .milliseconds(100)
+                if try await client.list().first(where: { $0.name == "items" })?.count == 0, waited >= .seconds(1) { break }
+            }
+            try await queue.put(2)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(queue.count == 1, "an ended stream took the item")
+            #expect(try queue.tryGet() == 2)
+        }
+    }
+
+    /// A waiting call whose client gave up (its task cancelled) ends its wait on the server:
+    /// it takes neither the next item nor the next permit.
+    @Test func anAbandonedWaitTakesNothingOnTheServer() async throws {
+        let queue = try Queue<UInt64>(capacity: 4)
+        let semaphore = try ShmIPC.Semaphore(value: 0)
+        try await Self.withClient({
+            $0.export("items", queue)
+            $0.export("permits", semaphore)
+        }) { client, _ in
+            let remoteQueue = try await client.queue("items", of: UInt64.self)
+            let remoteSemaphore = try await client.semaphore("permits")
+            let getting = Task { try await remoteQueue.get() }
+            let acquiring = Task { try await remoteSemaphore.acquire() }
+            try await Task.sleep(for: .milliseconds(300))  // both waiting on the server
+            getting.cancel()
+            acquiring.cancel()
+            _ = await getting.result
+            _ = await acquiring.result
+            try await Task.sleep(for: .seconds(1))  // the cancellations reach the server
+            try await queue.put(7)
+            try semaphore.release()
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(queue.count == 1, "an abandoned get took the item")
+            #expect(semaphore.currentValue == 1, "an abandoned acquire took the permit")
+            if queue.count == 1 { #expect(try await remoteQueue.get(timeout: Self.watchdog) == 7) }
         }
     }
 
@@ -112,13 +166,13 @@ import Testing
         let lock = LeaseLock()
         try await Self.withClient({ $0.export("mutex", lock) }) { client, address in
             let remote = try await client.lock("mutex")
+            let asked = ContinuousClock.now  // the server granted after this, so the lease ends 300 ms after it at the earliest
             let first = try await remote.acquire(lease: .milliseconds(300))
             // Another client waits past the lease, then has it with a larger token.
             let other = try await RemoteManager.connect(to: address, authKey: Self.key, handshakeTimeout: Self.watchdog)
             defer { other.close() }
-            let start = ContinuousClock.now
             let second = try await other.lock("mutex").acquire(lease: .seconds(60), timeout: Self.watchdog)
-            #expect(ContinuousClock.now - start >= .milliseconds(200))
+            #expect(ContinuousClock.now - asked >= .milliseconds(300))
             #expect(second.token > first.token)
             // The first holder's lease is gone: renewing or releasing it says so.
             await #expect(throws: RemoteError.leaseLost("mutex")) { try await remote.renew(first) }
