@@ -23,11 +23,18 @@ struct Exported: Sendable {
     struct QueueCalls: Sendable {
         let put: @Sendable (Data, Duration?) async throws -> Void
         let get: @Sendable (Duration?) async throws -> [UInt8]
-        /// Decodes the items, then puts them in order, each waiting for room as long as the
-        /// task lasts; `didPut` hears of each one put (a cancelled wait puts no more).
-        let putAll: @Sendable (_ items: [Data], _ didPut: (Int) -> Void) async throws -> Void
+        /// Decodes the items (`skipping` the first ones), then puts them in order, each
+        /// waiting for room as long as the call lasts; `didPut` hears how many each time some
+        /// were put (a cancelled wait puts no more).
+        let putAll: @Sendable (_ items: Batch, _ skipping: Int, _ didPut: (Int) -> Void) async throws -> Void
         /// Waits for an item, then takes it and what else is there, at most `maxCount`.
-        let take: @Sendable (_ maxCount: Int) async throws -> [[UInt8]]
+        let take: @Sendable (_ maxCount: Int, _ packed: Bool) async throws -> Batch
+    }
+
+    /// A batch of items in the binary Codable form: one encoding each, or the array of them.
+    enum Batch: Sendable {
+        case items([Data])
+        case packed(Data)
     }
 
     struct DictionaryCalls: Sendable {
@@ -64,8 +71,14 @@ struct Exported: Sendable {
                     } catch { throw rpcError(error) }
                     return try coder.encode(item)
                 },
-                putAll: { data, didPut in
-                    let items = try data.map { try decode(Element.self, $0, coder) }
+                putAll: { batch, skipping, didPut in
+                    var items: [Element]
+                    switch batch {
+                    case .items(let data): items = try data.dropFirst(skipping).map { try decode(Element.self, $0, coder) }
+                    case .packed(let data):
+                        items = try decode([Element].self, data, coder)
+                        items.removeFirst(min(skipping, items.count))
+                    }
                     var done = 0
                     do {
                         while done < items.count {
@@ -82,7 +95,7 @@ struct Exported: Sendable {
                         }
                     } catch { throw rpcError(error) }
                 },
-                take: { maxCount in
+                take: { maxCount, packed in
                     var items: [Element]
                     do {
                         if let first = try queue.tryGet() { items = [first] } else {
@@ -91,7 +104,7 @@ struct Exported: Sendable {
                         items.reserveCapacity(maxCount)
                         while items.count < maxCount, let next = try queue.tryGet() { items.append(next) }
                     } catch { throw rpcError(error) }
-                    return try items.map { try coder.encode($0) }
+                    return packed ? .packed(Data(try coder.encode(items))) : .items(try items.map { Data(try coder.encode($0)) })
                 }))
     }
 

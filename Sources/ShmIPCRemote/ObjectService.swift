@@ -96,6 +96,13 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
             }
             let (object, dedup) = (opened!.object, opened!.dedup)
             let first = batch.firstSequence
+            guard batch.packed.isEmpty || batch.items.isEmpty else {
+                throw RPCError(code: .invalidArgument, message: "a batch gives its items or packs them, not both")
+            }
+            let items: Exported.Batch = batch.packed.isEmpty ? .items(batch.items) : .packed(batch.packed)
+            // A numbered batch's length, for what it skips: a packed one's array count (its
+            // first 4 bytes; the decoding checks the rest).
+            let count = batch.packed.isEmpty ? batch.items.count : Self.packedCount(batch.packed)
             guard dedup == nil || first > 0 else {
                 throw RPCError(code: .invalidArgument, message: "a numbered stream's sequences start at 1")
             }
@@ -109,9 +116,9 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
                         }
                         return state.last
                     }
-                    skipped = last >= first ? Int(min(UInt64(batch.items.count), last - first + 1)) : 0
+                    skipped = last >= first ? Int(min(UInt64(count), last - first + 1)) : 0
                     var done = UInt64(skipped)
-                    try await object.queue!.putAll(Array(batch.items.dropFirst(skipped))) { count in
+                    try await object.queue!.putAll(items, skipped) { count in
                         done += UInt64(count)
                         let through = first + done - 1
                         entry.state.withLock { $0.last = max($0.last, through) }
@@ -122,13 +129,19 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
                 }
                 _ = entry.turn.tryPut(())
             } else {
-                try await object.queue!.putAll(batch.items) { _ in }
+                try await object.queue!.putAll(items, 0) { _ in }
             }
             try await response.write(.with {
-                $0.throughSequence = batch.items.isEmpty ? (first > 0 ? first - 1 : 0) : first + UInt64(batch.items.count) - 1
+                $0.throughSequence = count == 0 ? (first > 0 ? first - 1 : 0) : first + UInt64(count) - 1
                 $0.duplicates = UInt64(skipped)
             })
         }
+    }
+
+    /// The element count a packed batch starts with (0 if it is too short to have one).
+    private static func packedCount(_ packed: Data) -> Int {
+        guard packed.count >= 4 else { return 0 }
+        return packed.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
     }
 
     func queueGetStream(
@@ -140,13 +153,16 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
             throw RPCError(code: .invalidArgument, message: "a batch of \(maxBatch) (at most \(Self.maximumBatch))")
         }
         while true {
-            let items: [[UInt8]]
-            do { items = try await object.queue!.take(maxBatch) } catch let error as RPCError where error.code == .cancelled {
+            let batch: Exported.Batch
+            do { batch = try await object.queue!.take(maxBatch, request.packed) } catch let error as RPCError where error.code == .cancelled {
                 return  // the client ended the stream
             }
             try await response.write(.with {
                 $0.type = object.valueType
-                $0.items = items.map { Data($0) }
+                switch batch {
+                case .items(let items): $0.items = items
+                case .packed(let packed): $0.packed = packed
+                }
             })
         }
     }

@@ -206,18 +206,22 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
                     $0.type = type
                     $0.firstSequence = 1
                 }
-                batch.items.reserveCapacity(batchSize)
-                for value in values {
-                    batch.items.append(try manager.bytes(value))
-                    if batch.items.count == batchSize {
-                        try await writer.write(batch)
-                        batch.firstSequence += UInt64(batchSize)
-                        batch.items.removeAll(keepingCapacity: true)
-                        batch.name = ""
-                        batch.type = ""
-                    }
+                // Each batch packed: the array of its items as one value, one encoding.
+                var chunk: [Element] = []
+                chunk.reserveCapacity(batchSize)
+                func send() async throws {
+                    batch.packed = try manager.bytes(chunk)
+                    try await writer.write(batch)
+                    batch.firstSequence += UInt64(chunk.count)
+                    chunk.removeAll(keepingCapacity: true)
+                    batch.name = ""
+                    batch.type = ""
                 }
-                if !batch.items.isEmpty { try await writer.write(batch) }
+                for value in values {
+                    chunk.append(value)
+                    if chunk.count == batchSize { try await send() }
+                }
+                if !chunk.isEmpty { try await send() }
             } onResponse: { response in
                 var through: UInt64 = 0
                 for try await ack in response.messages { through = ack.throughSequence }
@@ -282,13 +286,16 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
                             let request = Shmipc_Remote_V1_QueueGetStreamRequest.with {
                                 $0.name = queue.name
                                 $0.maxBatch = UInt32(maxBatch)
+                                $0.packed = true
                             }
                             try await queue.manager.stream { metadata, options in
                                 try await queue.manager.objectsClient.queueGetStream(request, metadata: metadata, options: options) { response in
                                     for try await batch in response.messages {
                                         let type = String(reflecting: Element.self)
                                         guard batch.type == type else { throw RemoteError.typeMismatch(expected: type, found: batch.type) }
-                                        let items = try batch.items.map { try queue.manager.decode(Element.self, $0) }
+                                        let items = try batch.packed.isEmpty
+                                            ? batch.items.map { try queue.manager.decode(Element.self, $0) }
+                                            : queue.manager.decode([Element].self, batch.packed)
                                         guard await buffer.put(items) else { return }
                                     }
                                 }

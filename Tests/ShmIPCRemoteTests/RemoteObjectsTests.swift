@@ -106,12 +106,16 @@ import Testing
             let objects = Shmipc_Remote_V1_Objects.Client(wrapping: grpc)
             let metadata: Metadata = [Handshake.sessionKey: .string(session)]
             let stream = Data((0..<16).map { UInt8($0) })
-            func batch(_ first: UInt64, _ items: [UInt64]) -> Shmipc_Remote_V1_QueuePutBatch {
+            func batch(_ first: UInt64, _ items: [UInt64], packed: Bool = false) -> Shmipc_Remote_V1_QueuePutBatch {
                 .with {
                     $0.name = "items"
                     $0.type = String(reflecting: UInt64.self)
                     $0.firstSequence = first
-                    $0.items = items.map { Data(try! BinaryMessageCoder().encode($0)) }
+                    if packed {
+                        $0.packed = Data(try! BinaryMessageCoder().encode(items))
+                    } else {
+                        $0.items = items.map { Data(try! BinaryMessageCoder().encode($0)) }
+                    }
                     $0.streamID = stream
                 }
             }
@@ -159,6 +163,13 @@ import Testing
                 _ = try await send([.with { $0.items = [Data([1])] }])
             }
             #expect(try await send([batch(8, [80])]).map(\.throughSequence) == [8])
+            // Packed batches are numbered and deduplicated the same way.
+            let packed = try await send([batch(9, [90, 100], packed: true), batch(10, [100, 110], packed: true)])
+            #expect(packed.map(\.throughSequence) == [10, 11])
+            #expect(packed.map(\.duplicates) == [0, 1])
+            items = []
+            while let item = try queue.tryGet() { items.append(item) }
+            #expect(items == [80, 90, 100, 110])
         }
     }
 

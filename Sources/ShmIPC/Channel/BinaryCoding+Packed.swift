@@ -44,6 +44,47 @@ extension Array: PackedArray where Element: PackedElement {
     }
 }
 
+/// Arrays of anything: the same bytes as an unkeyed container's (a 4-byte count, then each
+/// element), with the element type's kind found once per array instead of once per element
+/// (three conformance look-ups each, most of a small struct's decoding in a batch of them).
+/// Arrays of numbers go on to `PackedArray`.
+protocol EncodableArray { func encodeElements(to encoder: BinaryEncoder) throws }
+protocol DecodableArray { static func decodeElements(from decoder: BinaryDecoder) throws -> Self }
+
+extension Array: EncodableArray where Element: Encodable {
+    func encodeElements(to encoder: BinaryEncoder) throws {
+        if BinaryEncoder.packs, let packed = self as? any PackedArray {
+            packed.encodePacked(to: encoder)
+            return
+        }
+        encoder.append(UInt32(truncatingIfNeeded: count))
+        // A plain element (no optional, dictionary or array, which the format writes its own
+        // way) is written by its own encode(to:), as encodeValue would after its look-ups.
+        let plain = !(Element.self is any EncodableOptional.Type || Element.self is any EncodableDictionary.Type
+            || Element.self is any EncodableArray.Type)
+        for element in self {
+            if plain { try element.encode(to: encoder) } else { try encoder.encodeValue(element) }
+        }
+    }
+}
+
+extension Array: DecodableArray where Element: Decodable {
+    static func decodeElements(from decoder: BinaryDecoder) throws -> Self {
+        if BinaryEncoder.packs, let packed = Self.self as? any PackedArray.Type {
+            return try packed.decodePacked(from: decoder) as! Self
+        }
+        let count = try decoder.readCount()
+        let plain = !(Element.self is any DecodableOptional.Type || Element.self is any DecodableDictionary.Type
+            || Element.self is any DecodableArray.Type)
+        var elements: [Element] = []
+        elements.reserveCapacity(Swift.min(count, 1024))  // a count is only as good as the bytes behind it
+        for _ in 0..<count {
+            elements.append(plain ? try Element(from: decoder) : try decoder.decodeValue(Element.self))
+        }
+        return elements
+    }
+}
+
 // The common arrays of numbers, recognized by comparing metatypes (a pointer compare) before
 // the dynamic casts to `any PackedArray` (conformance lookups costing ~100 ns each when the
 // caller is generic code, as a Pool's is): one small task then costs no cast at all.
