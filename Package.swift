@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "shmipc-remote-test-helper", targets: ["ShmIPCRemoteTestHelper"]),
         .executable(name: "shmipc-examples", targets: ["ShmIPCExamples"]),
         .executable(name: "shmipc", targets: ["ShmIPCTool"]),
+        .executable(name: "shmipc-remote", targets: ["ShmIPCRemoteTool"]),
         .executable(name: "shm-bench-remote", targets: ["ShmBenchRemote"]),
         // ShmIPC beyond one host, over gRPC: a product of its own, so that a user of the core
         // builds no networking (nothing of gRPC, NIO or protobuf is a dependency of ShmIPC).
@@ -132,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "ShmIPCRemoteTests",
             dependencies: [
-                "ShmIPCRemote", "ShmIPC", "ShmIPCRemoteTestHelper",
+                "ShmIPCRemote", "ShmIPC", "ShmIPCRemoteTestHelper", "ShmIPCRemoteTool", "ShmIPCTool",
                 // To speak to a listener as a peer that skips the handshake would.
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -144,6 +145,19 @@ let package = Package(
             name: "ShmIPCTool",
             dependencies: ["ShmIPC", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/shmipc",
+            swiftSettings: strict
+        ),
+        // `shmipc serve` / `shmipc remote list` (which `shmipc` hands over to): its own
+        // executable, so that `shmipc` builds no gRPC.
+        .executableTarget(
+            name: "ShmIPCRemoteTool",
+            dependencies: [
+                "ShmIPC", "ShmIPCRemote",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/shmipc-remote",
             swiftSettings: strict
         ),
         // C only shm-bench needs (its control block, a cycle counter, the pthread mutex reference).

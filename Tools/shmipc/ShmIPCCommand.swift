@@ -9,7 +9,38 @@ struct ShmIPCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shmipc",
         abstract: "Inspect and clean up ShmIPC's shared objects in /dev/shm.",
-        subcommands: [List.self, Inspect.self, Remove.self, Clean.self])
+        subcommands: [List.self, Inspect.self, Remove.self, Clean.self, RemoteHandOver.Serve.self, RemoteHandOver.Remote.self])
+}
+
+/// `shmipc serve` and `shmipc remote …` hand over to `shmipc-remote` beside this executable
+/// (as git runs git-NAME), so that `shmipc` itself builds nothing of gRPC.
+enum RemoteHandOver {
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve this host's objects to other hosts (runs shmipc-remote serve; --help there).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() throws { try handOver(["serve"] + arguments) }
+    }
+
+    struct Remote: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask a remote server: remote list (runs shmipc-remote remote; --help there).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() throws { try handOver(["remote"] + arguments) }
+    }
+
+    static func handOver(_ arguments: [String]) throws {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let path = me.deletingLastPathComponent().appendingPathComponent("shmipc-remote").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            complain("shmipc: \(path) is not built: swift build --product shmipc-remote")
+            throw ExitCode(2)
+        }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        execv(path, argv)
+        complain("shmipc: cannot run \(path): errno \(errno)")
+        throw ExitCode(2)
+    }
 }
 
 /// A report as JSON (sorted keys, so that scripts and diffs are stable).

@@ -1,0 +1,232 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import ShmIPC
+import ShmIPCRemote
+
+/// `shmipc-remote` (also `shmipc serve` and `shmipc remote`, which hand over to it): serves
+/// this host's named ShmIPC objects to other hosts, and lists what a server exports. Its own
+/// executable, so that `shmipc` builds nothing of gRPC.
+@main
+struct RemoteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shmipc-remote",
+        abstract: "Serve this host's ShmIPC objects over gRPC, and list what a server exports.",
+        subcommands: [Serve.self, Remote.self])
+}
+
+/// Prints to standard error.
+func complain(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// The key in `path`, or exit status 2 with the reason.
+func authKey(_ path: String) throws -> AuthKey {
+    do { return try AuthKey(contentsOfFile: path) } catch {
+        complain("shmipc: \(error)")
+        throw ExitCode(2)
+    }
+}
+
+/// `address`, or exit status 2 with the reason.
+func remoteAddress(_ address: String) throws -> RemoteAddress {
+    do { return try RemoteAddress(address) } catch {
+        complain("shmipc: \(error)")
+        throw ExitCode(2)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve named objects of this host (in /dev/shm) to clients holding the authkey.",
+        discussion: """
+            Each --export NAME opens an existing object: a queue or a value of a standard \
+            numeric type (Int, Int8…Int64, UInt, UInt8…UInt64, Double, Float, Bool), an event or \
+            a semaphore. Objects of an application's own types need a RemoteManager in that \
+            application, which knows the types. Each --lock NAME serves a lease lock the server \
+            holds itself. Prints "serving ADDRESS" once it listens; SIGTERM or SIGINT stops it \
+            gracefully (calls in flight finish).
+            """)
+
+    @Option(help: "Where to listen: HOST:PORT (port 0: any free port), or a Unix socket path.")
+    var address: String
+
+    @Option(name: .customLong("authkey-file"), help: "A file holding the authkey (one trailing newline is dropped).")
+    var authkeyFile: String
+
+    @Option(name: .customLong("export"), parsing: .upToNextOption, help: "Names of objects in /dev/shm to serve.")
+    var exports: [String] = []
+
+    @Option(name: .customLong("lock"), parsing: .upToNextOption, help: "Names of lease locks to serve.")
+    var locks: [String] = []
+
+    @Option(help: "The lease a lock grant gets when its asker does not say, in milliseconds.")
+    var leaseMilliseconds = 10_000
+
+    func run() async throws {
+        let manager = RemoteManager(address: try remoteAddress(address), authKey: try authKey(authkeyFile))
+        for name in exports {
+            do { try Exports.export(name, to: manager) } catch {
+                complain("shmipc: cannot serve '\(name)': \(error)")
+                throw ExitCode(1)
+            }
+        }
+        for name in locks { manager.export(name, LeaseLock(defaultLease: .milliseconds(leaseMilliseconds))) }
+        let logger = Logger(label: "shmipc.serve")
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: manager)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            tasks.addTask {
+                let listening = try await manager.listeningAddress
+                print("serving \(listening)")
+                fflush(nil)  // all streams: `stdout` is a C global Swift 6 will not touch
+            }
+            try await tasks.waitForAll()
+        }
+    }
+}
+
+/// The objects `shmipc serve` can open without the application's types.
+enum Exports {
+    enum Failure: Error, CustomStringConvertible {
+        case notFound, invalid(String), unsupported(kind: String, type: String)
+
+        var description: String {
+            switch self {
+            case .notFound: "no such object in /dev/shm"
+            case .invalid(let problem): "the segment does not validate: \(problem)"
+            case .unsupported(let kind, let type):
+                "a \(kind) of \(type.isEmpty ? "no type" : type) cannot be opened here; serve it from the application with a RemoteManager"
+            }
+        }
+    }
+
+    static func export(_ name: String, to manager: RemoteManager) throws {
+        guard let report = SegmentInspector.report(name, mappings: false) else { throw Failure.notFound }
+        guard report.valid, let kind = report.kind else { throw Failure.invalid(report.problem ?? "unknown") }
+        let segment = try SegmentName(name)
+        let type = report.elementType ?? ""
+        switch kind {
+        case "queue":
+            guard let capacity = report.capacity, let open = queues[type] else { throw Failure.unsupported(kind: kind, type: type) }
+            try open(manager, name, segment, capacity)
+        case "value":
+            guard let open = values[type] else { throw Failure.unsupported(kind: kind, type: type) }
+            try open(manager, name, segment)
+        case "event":
+            manager.export(name, try Event(name: segment, mode: .openExisting))
+        case "semaphore", "bounded-semaphore":
+            manager.export(name, try ShmIPC.Semaphore(name: segment, mode: .openExisting))
+        default:
+            throw Failure.unsupported(kind: kind, type: type)
+        }
+    }
+
+    typealias QueueOpener = @Sendable (RemoteManager, String, SegmentName, Int) throws -> Void
+    typealias ValueOpener = @Sendable (RemoteManager, String, SegmentName) throws -> Void
+
+    static let queues: [String: QueueOpener] = Dictionary(uniqueKeysWithValues: [
+        queue(Int.self), queue(Int8.self), queue(Int16.self), queue(Int32.self), queue(Int64.self),
+        queue(UInt.self), queue(UInt8.self), queue(UInt16.self), queue(UInt32.self), queue(UInt64.self),
+        queue(Double.self), queue(Float.self), queue(Bool.self),
+    ])
+
+    static let values: [String: ValueOpener] = Dictionary(uniqueKeysWithValues: [
+        value(Int.self), value(Int8.self), value(Int16.self), value(Int32.self), value(Int64.self),
+        value(UInt.self), value(UInt8.self), value(UInt16.self), value(UInt32.self), value(UInt64.self),
+        value(Double.self), value(Float.self), value(Bool.self),
+    ])
+
+    static func queue<T: BitwiseCopyable & Codable & Sendable>(_: T.Type) -> (String, QueueOpener) {
+        (String(reflecting: T.self), { manager, name, segment, capacity in
+            manager.export(name, try Queue<T>(name: segment, mode: .openExisting, capacity: capacity))
+        })
+    }
+
+    static func value<T: BitwiseCopyable & Codable & Sendable & HasZeroValue>(_: T.Type) -> (String, ValueOpener) {
+        (String(reflecting: T.self), { manager, name, segment in
+            manager.export(name, try ShmIPC.Value<T>(name: segment, mode: .openExisting, initial: T.zeroValue))
+        })
+    }
+}
+
+/// A value to pass as `initial` when opening an existing Value (which keeps its own).
+protocol HasZeroValue { static var zeroValue: Self { get } }
+extension Int: HasZeroValue { static var zeroValue: Self { 0 } }
+extension Int8: HasZeroValue { static var zeroValue: Self { 0 } }
+extension Int16: HasZeroValue { static var zeroValue: Self { 0 } }
+extension Int32: HasZeroValue { static var zeroValue: Self { 0 } }
+extension Int64: HasZeroValue { static var zeroValue: Self { 0 } }
+extension UInt: HasZeroValue { static var zeroValue: Self { 0 } }
+extension UInt8: HasZeroValue { static var zeroValue: Self { 0 } }
+extension UInt16: HasZeroValue { static var zeroValue: Self { 0 } }
+extension UInt32: HasZeroValue { static var zeroValue: Self { 0 } }
+extension UInt64: HasZeroValue { static var zeroValue: Self { 0 } }
+extension Double: HasZeroValue { static var zeroValue: Self { 0 } }
+extension Float: HasZeroValue { static var zeroValue: Self { 0 } }
+extension Bool: HasZeroValue { static var zeroValue: Self { false } }
+
+struct Remote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask a remote ShmIPC server.", subcommands: [RemoteList.self])
+}
+
+struct RemoteList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List what a server exports: name, kind, type, count, capacity.",
+        discussion: "Exit status 3 if the server refuses the authkey (the message says authentication failed), 4 if it cannot be reached.")
+
+    @Option(help: "The server: HOST:PORT or a Unix socket path.")
+    var address: String
+
+    @Option(name: .customLong("authkey-file"), help: "A file holding the authkey.")
+    var authkeyFile: String
+
+    @Option(help: "How long to wait for the server, in seconds.")
+    var timeout = 10
+
+    @Flag(help: "Print JSON (an array of objects).")
+    var json = false
+
+    struct Entry: Encodable {
+        let name, kind, valueType, keyType: String
+        let count, capacity: Int
+    }
+
+    func run() async throws {
+        let objects: [RemoteObjectInfo]
+        do {
+            let client = try await RemoteManager.connect(
+                to: try remoteAddress(address), authKey: try authKey(authkeyFile), handshakeTimeout: .seconds(timeout))
+            defer { client.close() }
+            objects = try await client.list()
+        } catch RemoteError.authenticationFailed {
+            complain("shmipc: authentication failed: \(address) does not accept this authkey")
+            throw ExitCode(3)
+        } catch let error as RemoteError {
+            complain("shmipc: \(address): \(error)")
+            throw ExitCode(4)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let entries = objects.map {
+                Entry(name: $0.name, kind: $0.kind, valueType: $0.valueType, keyType: $0.keyType, count: $0.count, capacity: $0.capacity)
+            }
+            print(String(decoding: try encoder.encode(entries), as: UTF8.self))
+            return
+        }
+        var rows = [["NAME", "KIND", "TYPE", "COUNT", "CAPACITY"]]
+        for object in objects {
+            let type = object.keyType.isEmpty ? object.valueType : "[\(object.keyType): \(object.valueType)]"
+            rows.append([object.name, object.kind, type.isEmpty ? "-" : type, String(object.count), object.capacity == 0 ? "-" : String(object.capacity)])
+        }
+        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  "))
+        }
+    }
+}
