@@ -29,6 +29,16 @@ enum RemoteHelper {
                     say("held \(grant.token)")
                     try await Task.sleep(for: .seconds(3600))
                 }
+            case "put":
+                // put ADDRESS KEY NAME VALUE…: puts each UInt64 into the remote queue NAME,
+                // then prints "put N".
+                guard arguments.count >= 4 else { fail("put ADDRESS KEY NAME VALUE…") }
+                let manager = try await RemoteManager.connect(to: try RemoteAddress(arguments[0]), authKey: try AuthKey(arguments[1]))
+                defer { manager.close() }
+                let queue = try await manager.queue(arguments[2], of: UInt64.self)
+                let values = arguments.dropFirst(3).compactMap { UInt64($0) }
+                for value in values { try await queue.put(value, timeout: .seconds(60)) }
+                say("put \(values.count)")
             default:
                 fail("unknown scenario '\(scenario)'")
             }
