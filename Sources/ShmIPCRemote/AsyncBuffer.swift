@@ -104,6 +104,17 @@ final class AsyncBuffer<Element: Sendable>: Sendable {
         }
     }
 
+    /// Takes the first element if there is one now (nil if none, or ended and empty).
+    func tryTake() -> Element? {
+        let (element, producer) = state.withLock { state -> (Element?, Waiter?) in
+            guard let element = state.elements.popFirst() else { return (nil, nil) }
+            defer { state.producer = nil }
+            return (element, state.producer)
+        }
+        producer?.continuation.resume()
+        return element
+    }
+
     /// Waits until an element or the end is there (true) or `deadline` passes (false), taking
     /// nothing. Throws `CancellationError`.
     func poll(deadline: Deadline?) async throws -> Bool {

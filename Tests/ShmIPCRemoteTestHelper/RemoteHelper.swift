@@ -29,6 +29,18 @@ enum RemoteHelper {
                     say("held \(grant.token)")
                     try await Task.sleep(for: .seconds(3600))
                 }
+            case "bridge":
+                // bridge ADDRESS KEY OUTBOX CAPACITY REMOTE NAME: forwards the SPSCQueue<UInt64>
+                // OUTBOX into the remote queue REMOTE until OUTBOX is closed and drained; prints
+                // "bridging" once connected, "bridged" at the end.
+                guard arguments.count == 6, let capacity = Int(arguments[3]) else { fail("bridge ADDRESS KEY OUTBOX CAPACITY REMOTE NAME") }
+                let outbox = try SPSCQueue<UInt64>(name: try SegmentName(arguments[2]), mode: .openExisting, capacity: capacity)
+                let manager = try await RemoteManager.connect(to: try RemoteAddress(arguments[0]), authKey: try AuthKey(arguments[1]))
+                defer { manager.close() }
+                let remote = try await manager.queue(arguments[4], of: UInt64.self)
+                say("bridging")
+                try await QueueBridge(name: arguments[5], from: outbox, to: remote, batchSize: 64, window: 4).run()
+                say("bridged")
             case "put":
                 // put ADDRESS KEY NAME VALUE…: puts each UInt64 into the remote queue NAME,
                 // then prints "put N".

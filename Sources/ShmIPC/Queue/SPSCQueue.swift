@@ -79,6 +79,10 @@ public final class SPSCQueue<Element: BitwiseCopyable>: @unchecked Sendable {
         return Consumer(queue: self, waitStrategy: waitStrategy)
     }
 
+    /// The pid of the process that made the queue's segment (a part of its identity: a queue
+    /// made again under the same name has another creator, or the same one later).
+    package var creatorPID: Int32 { storage.segment.creatorPID }
+
     /// Elements in the queue (a best-effort snapshot).
     public var count: Int { control.count }
     /// Whether it holds nothing (a snapshot).
