@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
         manager.export("queue", queue)
         manager.export("stream", try Queue<Payload64>(capacity: 4096))
         let echo = GRPCServer(
-            transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
+            transport: .http2NIOPosix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext, config: Transports.server(maxRequestBytes: 1 << 20)),
             services: [BareEcho()])
         let tcp = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -113,7 +113,7 @@ struct Run: AsyncParsableCommand {
         defer { client.close() }
         let dict = try await client.dictionary("dict", of: [Int: Int].self)
         let queue = try await client.queue("queue", of: UInt64.self)
-        let echoTransport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: echoPort), transportSecurity: .plaintext)
+        let echoTransport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: echoPort), transportSecurity: .plaintext, config: Transports.client)
         let rows: [(String, (Int) async throws -> Void)] = [
             ("remote.dict.get", { i in _ = try await dict.value(forKey: i % 1000) }),
             ("remote.dict.set", { i in try await dict.setValue(i, forKey: i % 1000) }),

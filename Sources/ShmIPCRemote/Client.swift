@@ -60,7 +60,7 @@ public enum Client {
     ) async throws -> (GRPCClient<HTTP2ClientTransport.Posix>, String) {
         let transport: HTTP2ClientTransport.Posix
         do {
-            transport = try .http2NIOPosix(target: address.target(), transportSecurity: .plaintext)
+            transport = try .http2NIOPosix(target: address.target(), transportSecurity: .plaintext, config: Transports.client)
         } catch {
             throw RemoteError.invalidAddress("\(address): \(error)")
         }

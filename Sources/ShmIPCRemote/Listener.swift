@@ -41,7 +41,7 @@ public final class Listener: Sendable {
         let accepted = AsyncBuffer<RemoteConnection>(capacity: backlog)
         let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
             address: try address.bindAddress(), transportSecurity: .plaintext,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize + Self.frameOverhead })
+            config: Transports.server(maxRequestBytes: maxMessageSize + Self.frameOverhead))
         let server = GRPCServer(
             transport: transport,
             services: [AuthService(sessions: sessions), ConnectionService(accepted: accepted, maxMessageSize: maxMessageSize)],

@@ -98,7 +98,7 @@ public final class RemoteManager: Service, Sendable {
         do {
             let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
                 address: try address.bindAddress(), transportSecurity: .plaintext,
-                config: .defaults { $0.rpc.maxRequestPayloadSize = maxMessageSize + Listener.frameOverhead })
+                config: Transports.server(maxRequestBytes: maxMessageSize + Listener.frameOverhead))
             let server = GRPCServer(
                 transport: transport, services: [AuthService(sessions: sessions), ObjectService(manager: self)],
                 interceptors: [AuthInterceptor(sessions: sessions)])
