@@ -136,13 +136,17 @@ public final class RemoteManager: Service, Sendable {
     var allExports: [(String, Exported)] { exports.withLock { $0.sorted { $0.key < $1.key } } }
 
     /// Connects to the manager at `address` (the authkey handshake first; each of its two calls
-    /// may take `handshakeTimeout`).
+    /// may take `handshakeTimeout`). Calls that wait for nothing end as
+    /// ``RemoteError/timedOut`` after `callTimeout`; the connection comes back by itself after
+    /// a broken network or a restarted server (calls in the gap fail as
+    /// ``RemoteError/unavailable(_:)``, and a server that forgot the session is answered with
+    /// a new handshake).
     public static func connect(
         to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20,
-        handshakeTimeout: Duration = Client.defaultHandshakeTimeout
+        handshakeTimeout: Duration = Client.defaultHandshakeTimeout, callTimeout: Duration = .seconds(30)
     ) async throws -> RemoteManagerClient {
         try await RemoteManagerClient.connect(
-            to: address, authKey: authKey, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout)
+            to: address, authKey: authKey, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout, callTimeout: callTimeout)
     }
 }
 

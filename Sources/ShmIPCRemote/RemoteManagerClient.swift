@@ -28,15 +28,20 @@ public final class RemoteManagerClient: Sendable {
     private let authKey: AuthKey
     private let session: Mutex<String>
     private let handshakeTimeout: Duration
+    /// The deadline of every call that does not wait for an object (a wait's deadline is its
+    /// timeout plus ``RemoteQueue/grace``): a server that stopped answering is
+    /// ``RemoteError/timedOut`` after it, never a hang.
+    public let callTimeout: Duration
     let options: CallOptions
     let coder = BinaryMessageCoder()
 
     private init(
         client: GRPCClient<HTTP2ClientTransport.Posix>, authKey: AuthKey, session: String, maxMessageSize: Int,
-        handshakeTimeout: Duration
+        handshakeTimeout: Duration, callTimeout: Duration
     ) {
         self.client = client
         self.handshakeTimeout = handshakeTimeout
+        self.callTimeout = callTimeout
         objects = Shmipc_Remote_V1_Objects.Client(wrapping: client)
         self.authKey = authKey
         self.session = Mutex(session)
@@ -47,11 +52,12 @@ public final class RemoteManagerClient: Sendable {
     }
 
     static func connect(
-        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int, handshakeTimeout: Duration
+        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int, handshakeTimeout: Duration, callTimeout: Duration
     ) async throws -> RemoteManagerClient {
         let (client, session) = try await Client.open(address, authKey: authKey, timeout: handshakeTimeout)
         return RemoteManagerClient(
-            client: client, authKey: authKey, session: session, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout)
+            client: client, authKey: authKey, session: session, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout,
+            callTimeout: callTimeout)
     }
 
     /// Ends the connection (calls in flight finish first).
@@ -59,7 +65,7 @@ public final class RemoteManagerClient: Sendable {
 
     /// What the server exports.
     public func list() async throws -> [RemoteObjectInfo] {
-        try await call { metadata, options in
+        try await call(timeout: callTimeout) { metadata, options in
             try await self.objects.list(.init(), metadata: metadata, options: options).objects.map {
                 RemoteObjectInfo(
                     name: $0.name, kind: $0.kind, valueType: $0.valueType, keyType: $0.keyType, count: Int($0.count),
@@ -343,7 +349,7 @@ public struct RemoteDictionary<Key: Hashable & Codable & Sendable, Value: Codabl
             $0.value = try manager.value(value)
         }
         let objects = manager.objectsClient
-        let response = try await manager.call { metadata, options in try await objects.dictSet(request, metadata: metadata, options: options) }
+        let response = try await manager.call(timeout: manager.callTimeout) { metadata, options in try await objects.dictSet(request, metadata: metadata, options: options) }
         return try response.hasValue ? manager.decode(Value.self, response.value) : nil
     }
 
@@ -364,7 +370,7 @@ public struct RemoteDictionary<Key: Hashable & Codable & Sendable, Value: Codabl
             $0.key = try manager.value(key)
         }
         let objects = manager.objectsClient
-        let response = try await manager.call { metadata, options in try await rpc(objects, request, metadata, options) }
+        let response = try await manager.call(timeout: manager.callTimeout) { metadata, options in try await rpc(objects, request, metadata, options) }
         return try response.hasValue ? manager.decode(Value.self, response.value) : nil
     }
 
@@ -372,7 +378,7 @@ public struct RemoteDictionary<Key: Hashable & Codable & Sendable, Value: Codabl
     public func keys() async throws -> [Key] {
         let request = Shmipc_Remote_V1_ObjectRequest.with { $0.name = name }
         let objects = manager.objectsClient
-        let response = try await manager.call { metadata, options in try await objects.dictKeys(request, metadata: metadata, options: options) }
+        let response = try await manager.call(timeout: manager.callTimeout) { metadata, options in try await objects.dictKeys(request, metadata: metadata, options: options) }
         return try response.keys.map { try manager.decode(Key.self, $0) }
     }
 
