@@ -20,13 +20,15 @@ public enum Client {
     /// Connects to the listener at `address`: the authkey handshake (both ends prove they hold
     /// `authKey`), then a connection. Throws ``RemoteError/authenticationFailed`` if the keys
     /// differ (or the server's answer does not check), ``RemoteError/unavailable(_:)`` if
-    /// nothing listens there, ``RemoteError/timedOut``.
+    /// nothing listens there (or the TLS handshake failed), ``RemoteError/timedOut``. With
+    /// `tls` (``RemoteTLS/client(trustRoots:certificateChain:privateKey:verifyHostname:)``),
+    /// the connection is TLS or mTLS.
     public static func connect(
         to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20,
-        handshakeTimeout: Duration = defaultHandshakeTimeout
+        handshakeTimeout: Duration = defaultHandshakeTimeout, tls: RemoteTLS? = nil
     ) async throws -> RemoteConnection {
         precondition(maxMessageSize > 0, "a message limit must be positive")
-        let (client, session) = try await open(address, authKey: authKey, timeout: handshakeTimeout)
+        let (client, session) = try await open(address, authKey: authKey, timeout: handshakeTimeout, tls: tls)
         let connection = RemoteConnection(maxMessageSize: maxMessageSize) {
             client.beginGracefulShutdown()
         }
@@ -56,11 +58,11 @@ public enum Client {
     /// A gRPC client of the server at `address`, its connections running, and a session from
     /// the handshake (the client shut down again if the handshake fails).
     static func open(
-        _ address: RemoteAddress, authKey: AuthKey, timeout: Duration
+        _ address: RemoteAddress, authKey: AuthKey, timeout: Duration, tls: RemoteTLS? = nil
     ) async throws -> (GRPCClient<HTTP2ClientTransport.Posix>, String) {
         let transport: HTTP2ClientTransport.Posix
         do {
-            transport = try .http2NIOPosix(target: address.target(), transportSecurity: .plaintext, config: Transports.client)
+            transport = try .http2NIOPosix(target: address.target(), transportSecurity: tls.clientSecurity, config: Transports.client)
         } catch {
             throw RemoteError.invalidAddress("\(address): \(error)")
         }

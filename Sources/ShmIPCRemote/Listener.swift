@@ -32,15 +32,16 @@ public final class Listener: Sendable {
     }
 
     /// Listens at `address` for clients holding `authKey`; messages are limited to
-    /// `maxMessageSize` bytes (give the clients the same limit).
+    /// `maxMessageSize` bytes (give the clients the same limit). With `tls`
+    /// (``RemoteTLS/server(certificateChain:privateKey:clientCA:)``), connections are TLS or mTLS.
     public static func bind(
-        _ address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20
+        _ address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20, tls: RemoteTLS? = nil
     ) async throws -> Listener {
         precondition(maxMessageSize > 0, "a message limit must be positive")
         let sessions = Sessions(key: authKey)
         let accepted = AsyncBuffer<RemoteConnection>(capacity: backlog)
         let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
-            address: try address.bindAddress(), transportSecurity: .plaintext,
+            address: try address.bindAddress(), transportSecurity: tls.serverSecurity,
             config: Transports.server(maxRequestBytes: maxMessageSize + Self.frameOverhead))
         let server = GRPCServer(
             transport: transport,

@@ -26,15 +26,19 @@ public final class RemoteManager: Service, Sendable {
     /// Where it listens (as given; ``listeningAddress`` says which port a port 0 got).
     public let address: RemoteAddress
     public let maxMessageSize: Int
+    /// Its TLS, if any.
+    public let tls: RemoteTLS?
     private let sessions: Sessions
     private let exports = Mutex<[String: Exported]>([:])
     private let bound = AsyncBuffer<RemoteAddress>(capacity: 1)
     /// What numbered put streams have put (deduplication of resent batches).
     let sequences = SequenceTable()
 
-    /// A manager that will listen at `address` for clients holding `authKey` once run.
-    public init(address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20) {
+    /// A manager that will listen at `address` for clients holding `authKey` once run; with
+    /// `tls` (``RemoteTLS/server(certificateChain:privateKey:clientCA:)``), over TLS or mTLS.
+    public init(address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20, tls: RemoteTLS? = nil) {
         precondition(maxMessageSize > 0, "a message limit must be positive")
+        self.tls = tls
         self.address = address
         self.maxMessageSize = maxMessageSize
         sessions = Sessions(key: authKey)
@@ -97,7 +101,7 @@ public final class RemoteManager: Service, Sendable {
     public func run() async throws {
         do {
             let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
-                address: try address.bindAddress(), transportSecurity: .plaintext,
+                address: try address.bindAddress(), transportSecurity: tls.serverSecurity,
                 config: Transports.server(maxRequestBytes: maxMessageSize + Listener.frameOverhead))
             let server = GRPCServer(
                 transport: transport, services: [AuthService(sessions: sessions), ObjectService(manager: self)],
@@ -143,10 +147,11 @@ public final class RemoteManager: Service, Sendable {
     /// a new handshake).
     public static func connect(
         to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20,
-        handshakeTimeout: Duration = Client.defaultHandshakeTimeout, callTimeout: Duration = .seconds(30)
+        handshakeTimeout: Duration = Client.defaultHandshakeTimeout, callTimeout: Duration = .seconds(30), tls: RemoteTLS? = nil
     ) async throws -> RemoteManagerClient {
         try await RemoteManagerClient.connect(
-            to: address, authKey: authKey, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout, callTimeout: callTimeout)
+            to: address, authKey: authKey, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout, callTimeout: callTimeout,
+            tls: tls)
     }
 }
 

@@ -52,9 +52,10 @@ public final class RemoteManagerClient: Sendable {
     }
 
     static func connect(
-        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int, handshakeTimeout: Duration, callTimeout: Duration
+        to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int, handshakeTimeout: Duration, callTimeout: Duration,
+        tls: RemoteTLS?
     ) async throws -> RemoteManagerClient {
-        let (client, session) = try await Client.open(address, authKey: authKey, timeout: handshakeTimeout)
+        let (client, session) = try await Client.open(address, authKey: authKey, timeout: handshakeTimeout, tls: tls)
         return RemoteManagerClient(
             client: client, authKey: authKey, session: session, maxMessageSize: maxMessageSize, handshakeTimeout: handshakeTimeout,
             callTimeout: callTimeout)

@@ -64,8 +64,23 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The lease a lock grant gets when its asker does not say, in milliseconds.")
     var leaseMilliseconds = 10_000
 
+    @Option(name: .customLong("tls-cert"), help: "TLS: this server's certificate chain (PEM).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "TLS: this server's private key (PEM).")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: "mTLS: the CA (PEM) that must have signed every client's certificate.")
+    var tlsClientCA: String?
+
+    func validate() throws {
+        guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard tlsClientCA == nil || tlsCertificate != nil else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+    }
+
     func run() async throws {
-        let manager = RemoteManager(address: try remoteAddress(address), authKey: try authKey(authkeyFile))
+        let tls = tlsCertificate.map { RemoteTLS.server(certificateChain: $0, privateKey: tlsKey!, clientCA: tlsClientCA) }
+        let manager = RemoteManager(address: try remoteAddress(address), authKey: try authKey(authkeyFile), tls: tls)
         for name in exports {
             do { try Exports.export(name, to: manager) } catch {
                 complain("shmipc: cannot serve '\(name)': \(error)")
@@ -191,6 +206,27 @@ struct RemoteList: AsyncParsableCommand {
     @Flag(help: "Print JSON (an array of objects).")
     var json = false
 
+    @Option(name: .customLong("tls-ca"), help: "TLS: the CA certificates (PEM) to trust the server's certificate from.")
+    var tlsCA: String?
+
+    @Option(name: .customLong("tls-cert"), help: "mTLS: this client's certificate chain (PEM).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "mTLS: this client's private key (PEM).")
+    var tlsKey: String?
+
+    @Flag(name: .customLong("tls-no-hostname-check"), help: "TLS: accept a server certificate that does not name the address's host.")
+    var noHostnameCheck = false
+
+    func validate() throws {
+        guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    }
+
+    var tls: RemoteTLS? {
+        guard tlsCA != nil || tlsCertificate != nil || noHostnameCheck else { return nil }
+        return .client(trustRoots: tlsCA, certificateChain: tlsCertificate, privateKey: tlsKey, verifyHostname: !noHostnameCheck)
+    }
+
     struct Entry: Encodable {
         let name, kind, valueType, keyType: String
         let count, capacity: Int
@@ -200,7 +236,7 @@ struct RemoteList: AsyncParsableCommand {
         let objects: [RemoteObjectInfo]
         do {
             let client = try await RemoteManager.connect(
-                to: try remoteAddress(address), authKey: try authKey(authkeyFile), handshakeTimeout: .seconds(timeout))
+                to: try remoteAddress(address), authKey: try authKey(authkeyFile), handshakeTimeout: .seconds(timeout), tls: tls)
             defer { client.close() }
             objects = try await client.list()
         } catch RemoteError.authenticationFailed {
