@@ -74,6 +74,13 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         request: RPCAsyncSequence<Shmipc_Remote_V1_QueuePutBatch, any Error>, response: RPCWriter<Shmipc_Remote_V1_QueueAck>,
         context: ServerContext
     ) async throws {
+        try await endedByShutdown { try await servePutStream(request: request, response: response, context: context) }
+    }
+
+    private func servePutStream(
+        request: RPCAsyncSequence<Shmipc_Remote_V1_QueuePutBatch, any Error>, response: RPCWriter<Shmipc_Remote_V1_QueueAck>,
+        context: ServerContext
+    ) async throws {
         var opened: (name: String, type: String, object: Exported, dedup: (entry: SequenceTable.Entry, owner: UInt64)?)?
         for try await batch in request {
             if let opened {
@@ -145,6 +152,23 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
     }
 
     func queueGetStream(
+        request: Shmipc_Remote_V1_QueueGetStreamRequest, response: RPCWriter<Shmipc_Remote_V1_QueueBatch>, context: ServerContext
+    ) async throws {
+        try await endedByShutdown { try await serveGetStream(request: request, response: response, context: context) }
+    }
+
+    /// Runs a long-lived stream's handler in a task the manager's graceful shutdown cancels:
+    /// the server's own graceful shutdown waits for every call in progress to end, and a
+    /// stream (a client's call stream, an idle get stream) would not end by itself. Waits in
+    /// progress end as cancelled, taking nothing.
+    func endedByShutdown(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        let task = Task { try await body() }
+        let id = manager.streams.add { task.cancel() }
+        defer { manager.streams.remove(id) }
+        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    private func serveGetStream(
         request: Shmipc_Remote_V1_QueueGetStreamRequest, response: RPCWriter<Shmipc_Remote_V1_QueueBatch>, context: ServerContext
     ) async throws {
         let object = try object(request.name, kind: .queue)

@@ -33,6 +33,8 @@ public final class RemoteManager: Service, Sendable {
     private let bound = AsyncBuffer<RemoteAddress>(capacity: 1)
     /// What numbered put streams have put (deduplication of resent batches).
     let sequences = SequenceTable()
+    /// The long-lived streams in progress, which a graceful shutdown ends.
+    let streams = StreamRegistry()
 
     /// A manager that will listen at `address` for clients holding `authKey` once run; with
     /// `tls` (``RemoteTLS/server(certificateChain:privateKey:clientCA:)``), over TLS or mTLS.
@@ -121,6 +123,7 @@ public final class RemoteManager: Service, Sendable {
                 }
             } onGracefulShutdown: {
                 server.beginGracefulShutdown()
+                self.streams.end()
             }
         } catch {
             bound.finish(RemoteConnection.remoteError(error))  // askers of the address learn it too
@@ -155,3 +158,31 @@ public final class RemoteManager: Service, Sendable {
     }
 }
 
+
+/// Streams in progress, each with how to end it; once ended, a stream that registers is ended
+/// at once.
+final class StreamRegistry: Sendable {
+    private struct State { var enders: [UInt64: @Sendable () -> Void] = [:]; var next: UInt64 = 0; var ended = false }
+    private let state = Mutex(State())
+
+    func add(_ end: @escaping @Sendable () -> Void) -> UInt64 {
+        let (id, endNow) = state.withLock { state -> (UInt64, Bool) in
+            defer { state.next += 1 }
+            if !state.ended { state.enders[state.next] = end }
+            return (state.next, state.ended)
+        }
+        if endNow { end() }
+        return id
+    }
+
+    func remove(_ id: UInt64) { state.withLock { _ = $0.enders.removeValue(forKey: id) } }
+
+    func end() {
+        let enders = state.withLock { state -> [@Sendable () -> Void] in
+            state.ended = true
+            defer { state.enders.removeAll() }
+            return Array(state.enders.values)
+        }
+        for end in enders { end() }
+    }
+}

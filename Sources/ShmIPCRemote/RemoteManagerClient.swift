@@ -34,6 +34,8 @@ public final class RemoteManagerClient: Sendable {
     public let callTimeout: Duration
     let options: CallOptions
     let coder = BinaryMessageCoder()
+    /// The stream every call but the queue streams goes over (made on first use).
+    private let calls = Mutex<CallStream?>(nil)
 
     private init(
         client: GRPCClient<HTTP2ClientTransport.Posix>, authKey: AuthKey, session: String, maxMessageSize: Int,
@@ -61,17 +63,51 @@ public final class RemoteManagerClient: Sendable {
             callTimeout: callTimeout)
     }
 
-    /// Ends the connection (calls in flight finish first).
-    public func close() { client.beginGracefulShutdown() }
+    /// Ends the connection (calls in flight fail as ``RemoteError/closed``).
+    public func close() {
+        calls.withLock { $0 }?.close()
+        client.beginGracefulShutdown()
+    }
+
+    /// The current call stream, or a new one if there is none or it ended.
+    private func callStream() -> CallStream {
+        calls.withLock { stream in
+            if let current = stream, !current.hasEnded { return current }
+            let metadata: Metadata = [Handshake.sessionKey: .string(session.withLock { $0 })]
+            let fresh = CallStream(objects: objects, metadata: metadata, options: options)
+            stream = fresh
+            return fresh
+        }
+    }
+
+    /// Runs `call` over the call stream, waiting at most `timeout` (`nil`: as long as it
+    /// takes) for its answer, and returns what `result` finds in it. A stream the server
+    /// refused as UNAUTHENTICATED (it restarted and forgot the session, or the session expired)
+    /// ran nothing: the handshake runs again and the call once more.
+    func invoke<T>(
+        _ call: CallStream.Request.OneOf_Call, timeout: Duration?, _ result: (CallStream.Response.OneOf_Result) -> T?
+    ) async throws -> T {
+        for attempt in 0..<2 {
+            let stream = callStream()
+            do {
+                let answer = try await stream.call(call, deadline: timeout.map { .after($0) })
+                guard let value = result(answer) else { throw RemoteError.protocolError("an answer of another kind: \(answer)") }
+                return value
+            } catch RemoteError.authenticationFailed where attempt == 0 {
+                let renewed = try await Client.authenticate(client, authKey: authKey, timeout: handshakeTimeout)
+                session.withLock { $0 = renewed }
+                calls.withLock { if $0 === stream { $0 = nil } }
+            }
+        }
+        throw RemoteError.authenticationFailed
+    }
 
     /// What the server exports.
     public func list() async throws -> [RemoteObjectInfo] {
-        try await call(timeout: callTimeout) { metadata, options in
-            try await self.objects.list(.init(), metadata: metadata, options: options).objects.map {
-                RemoteObjectInfo(
-                    name: $0.name, kind: $0.kind, valueType: $0.valueType, keyType: $0.keyType, count: Int($0.count),
-                    capacity: Int($0.capacity))
-            }
+        try await invoke(.list(.init()), timeout: callTimeout) { if case .list(let list) = $0 { list } else { nil } }.objects.map {
+            RemoteObjectInfo(
+                name: $0.name, kind: $0.kind, valueType: $0.valueType, keyType: $0.keyType, count: Int($0.count),
+                capacity: Int($0.capacity))
         }
     }
 
@@ -178,9 +214,8 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
             $0.item = try manager.value(value)
             if let timeout { $0.timeoutMs = Self.milliseconds(timeout) }
         }
-        let objects = manager.objectsClient
-        _ = try await manager.call(timeout: timeout.map { $0 + Self.grace }) { metadata, options in
-            try await objects.queuePut(request, metadata: metadata, options: options)
+        _ = try await manager.invoke(.queuePut(request), timeout: timeout.map { $0 + Self.grace }) {
+            if case .queuePut(let done) = $0 { done } else { nil }
         }
     }
 
@@ -190,9 +225,8 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
             $0.name = name
             if let timeout { $0.timeoutMs = Self.milliseconds(timeout) }
         }
-        let objects = manager.objectsClient
-        let item = try await manager.call(timeout: timeout.map { $0 + Self.grace }) { metadata, options in
-            try await objects.queueGet(request, metadata: metadata, options: options).item
+        let item = try await manager.invoke(.queueGet(request), timeout: timeout.map { $0 + Self.grace }) {
+            if case .queueGet(let got) = $0 { got.item } else { nil }
         }
         return try manager.decode(Element.self, item)
     }
@@ -333,7 +367,7 @@ public struct RemoteDictionary<Key: Hashable & Codable & Sendable, Value: Codabl
 
     /// The value for `key`, if any.
     public func value(forKey key: Key) async throws -> Value? {
-        try await keyCall(key) { objects, request, metadata, options in try await objects.dictGet(request, metadata: metadata, options: options) }
+        try await keyCall(key) { .dictGet($0) }
     }
 
     /// Sets the value for `key`.
@@ -349,37 +383,38 @@ public struct RemoteDictionary<Key: Hashable & Codable & Sendable, Value: Codabl
             $0.key = try manager.value(key)
             $0.value = try manager.value(value)
         }
-        let objects = manager.objectsClient
-        let response = try await manager.call(timeout: manager.callTimeout) { metadata, options in try await objects.dictSet(request, metadata: metadata, options: options) }
+        let response = try await manager.invoke(.dictSet(request), timeout: manager.callTimeout, Self.dictValue)
         return try response.hasValue ? manager.decode(Value.self, response.value) : nil
     }
 
     /// Removes `key`; returns its value, if it had one.
     @discardableResult
     public func removeValue(forKey key: Key) async throws -> Value? {
-        try await keyCall(key) { objects, request, metadata, options in try await objects.dictRemove(request, metadata: metadata, options: options) }
+        try await keyCall(key) { .dictRemove($0) }
     }
 
     /// A call on one key that answers with the key's value, if any.
     private func keyCall(
-        _ key: Key,
-        _ rpc: @Sendable (Shmipc_Remote_V1_Objects.Client<HTTP2ClientTransport.Posix>, Shmipc_Remote_V1_DictKeyRequest, Metadata, CallOptions)
-            async throws -> Shmipc_Remote_V1_DictValueResponse
+        _ key: Key, _ call: (Shmipc_Remote_V1_DictKeyRequest) -> CallStream.Request.OneOf_Call
     ) async throws -> Value? {
         let request = try Shmipc_Remote_V1_DictKeyRequest.with {
             $0.name = name
             $0.key = try manager.value(key)
         }
-        let objects = manager.objectsClient
-        let response = try await manager.call(timeout: manager.callTimeout) { metadata, options in try await rpc(objects, request, metadata, options) }
+        let response = try await manager.invoke(call(request), timeout: manager.callTimeout, Self.dictValue)
         return try response.hasValue ? manager.decode(Value.self, response.value) : nil
+    }
+
+    private static func dictValue(_ result: CallStream.Response.OneOf_Result) -> Shmipc_Remote_V1_DictValueResponse? {
+        if case .dictValue(let value) = result { value } else { nil }
     }
 
     /// The keys, in the dictionary's order.
     public func keys() async throws -> [Key] {
         let request = Shmipc_Remote_V1_ObjectRequest.with { $0.name = name }
-        let objects = manager.objectsClient
-        let response = try await manager.call(timeout: manager.callTimeout) { metadata, options in try await objects.dictKeys(request, metadata: metadata, options: options) }
+        let response = try await manager.invoke(.dictKeys(request), timeout: manager.callTimeout) {
+            if case .dictKeys(let keys) = $0 { keys } else { nil }
+        }
         return try response.keys.map { try manager.decode(Key.self, $0) }
     }
 

@@ -59,11 +59,7 @@ public struct RemoteLock: Sendable {
             if let lease { $0.leaseMs = max(1, RemoteQueue<Int>.milliseconds(lease)) }
             if let timeout { $0.timeoutMs = RemoteQueue<Int>.milliseconds(timeout) }
         }
-        let objects = manager.objectsClient
-        let grant = try await manager.call(timeout: RemoteManagerClient.deadline(timeout)) { metadata, options in
-            try await objects.lockAcquire(request, metadata: metadata, options: options)
-        }
-        return Self.grant(grant)
+        return Self.grant(try await manager.invoke(.lockAcquire(request), timeout: RemoteManagerClient.deadline(timeout), Self.lockGrant))
     }
 
     /// Extends the lease by its length from now. Throws ``RemoteError/leaseLost(_:)`` if it ran
@@ -74,8 +70,7 @@ public struct RemoteLock: Sendable {
             $0.name = name
             $0.token = grant.token
         }
-        let objects = manager.objectsClient
-        return Self.grant(try await leaseCall { metadata, options in try await objects.lockRenew(request, metadata: metadata, options: options) })
+        return Self.grant(try await leaseCall(.lockRenew(request), Self.lockGrant))
     }
 
     /// Releases the lease. Throws ``RemoteError/leaseLost(_:)`` if it had run out already.
@@ -84,8 +79,7 @@ public struct RemoteLock: Sendable {
             $0.name = name
             $0.token = grant.token
         }
-        let objects = manager.objectsClient
-        _ = try await leaseCall { metadata, options in try await objects.lockRelease(request, metadata: metadata, options: options) }
+        _ = try await leaseCall(.lockRelease(request)) { if case .lockRelease(let done) = $0 { done } else { nil } }
     }
 
     /// Runs `body` holding the lock, renewing the lease every third of it; releases it after.
@@ -122,14 +116,18 @@ public struct RemoteLock: Sendable {
         return result
     }
 
-    private func leaseCall<Response: Sendable>(
-        _ body: @Sendable (Metadata, CallOptions) async throws -> Response
+    private func leaseCall<Response>(
+        _ call: CallStream.Request.OneOf_Call, _ result: (CallStream.Response.OneOf_Result) -> Response?
     ) async throws -> Response {
         do {
-            return try await manager.call(timeout: RemoteQueue<Int>.grace, body)
+            return try await manager.invoke(call, timeout: RemoteQueue<Int>.grace, result)
         } catch RemoteError.refused(let reason) where reason == "lease lost" {
             throw RemoteError.leaseLost(name)
         }
+    }
+
+    private static func lockGrant(_ result: CallStream.Response.OneOf_Result) -> Shmipc_Remote_V1_LockGrant? {
+        if case .lockGrant(let grant) = result { grant } else { nil }
     }
 
     private static func grant(_ grant: Shmipc_Remote_V1_LockGrant) -> Grant {
@@ -142,13 +140,14 @@ public struct RemoteValue<T: Codable & Sendable>: Sendable {
     let manager: RemoteManagerClient
     public let name: String
 
+    private static func valueResponse(_ result: CallStream.Response.OneOf_Result) -> Shmipc_Remote_V1_ValueResponse? {
+        if case .value(let value) = result { value } else { nil }
+    }
+
     /// The current value.
     public func load() async throws -> T {
         let request = Shmipc_Remote_V1_ObjectRequest.with { $0.name = name }
-        let objects = manager.objectsClient
-        let response = try await manager.call(timeout: RemoteQueue<Int>.grace) { metadata, options in
-            try await objects.valueGet(request, metadata: metadata, options: options)
-        }
+        let response = try await manager.invoke(.valueGet(request), timeout: manager.callTimeout, Self.valueResponse)
         return try manager.decode(T.self, response.value)
     }
 
@@ -162,10 +161,7 @@ public struct RemoteValue<T: Codable & Sendable>: Sendable {
             $0.name = name
             $0.value = try manager.value(value)
         }
-        let objects = manager.objectsClient
-        let response = try await manager.call(timeout: RemoteQueue<Int>.grace) { metadata, options in
-            try await objects.valueSet(request, metadata: metadata, options: options)
-        }
+        let response = try await manager.invoke(.valueSet(request), timeout: manager.callTimeout, Self.valueResponse)
         return try manager.decode(T.self, response.value)
     }
 }
@@ -177,12 +173,12 @@ public struct RemoteEvent: Sendable {
 
     /// Sets the flag, waking every waiter (local or remote).
     public func set() async throws {
-        _ = try await flagCall { objects, request, metadata, options in try await objects.eventSet(request, metadata: metadata, options: options) }
+        _ = try await flagCall { .eventSet($0) }
     }
 
     /// Clears the flag.
     public func clear() async throws {
-        _ = try await flagCall { objects, request, metadata, options in try await objects.eventClear(request, metadata: metadata, options: options) }
+        _ = try await flagCall { .eventClear($0) }
     }
 
     /// Whether the flag is set (a snapshot).
@@ -197,21 +193,16 @@ public struct RemoteEvent: Sendable {
             $0.name = name
             if let timeout { $0.timeoutMs = RemoteQueue<Int>.milliseconds(timeout) }
         }
-        let objects = manager.objectsClient
-        return try await manager.call(timeout: RemoteManagerClient.deadline(timeout)) { metadata, options in
-            try await objects.eventWait(request, metadata: metadata, options: options).isSet
-        }
+        return try await manager.invoke(.eventWait(request), timeout: RemoteManagerClient.deadline(timeout), Self.isSet)
     }
 
-    private func flagCall(
-        _ rpc: @Sendable (Shmipc_Remote_V1_Objects.Client<HTTP2ClientTransport.Posix>, Shmipc_Remote_V1_ObjectRequest, Metadata, CallOptions)
-            async throws -> Shmipc_Remote_V1_EventResponse
-    ) async throws -> Bool {
+    private func flagCall(_ call: (Shmipc_Remote_V1_ObjectRequest) -> CallStream.Request.OneOf_Call) async throws -> Bool {
         let request = Shmipc_Remote_V1_ObjectRequest.with { $0.name = name }
-        let objects = manager.objectsClient
-        return try await manager.call(timeout: RemoteQueue<Int>.grace) { metadata, options in
-            try await rpc(objects, request, metadata, options).isSet
-        }
+        return try await manager.invoke(call(request), timeout: manager.callTimeout, Self.isSet)
+    }
+
+    private static func isSet(_ result: CallStream.Response.OneOf_Result) -> Bool? {
+        if case .event(let event) = result { event.isSet } else { nil }
     }
 }
 
@@ -222,6 +213,10 @@ public struct RemoteSemaphore: Sendable {
     let manager: RemoteManagerClient
     public let name: String
 
+    private static func semaphoreResponse(_ result: CallStream.Response.OneOf_Result) -> Shmipc_Remote_V1_SemaphoreResponse? {
+        if case .semaphore(let semaphore) = result { semaphore } else { nil }
+    }
+
     /// Decrements the count, waiting at most `timeout` (`nil`: forever) while it is zero.
     /// Throws ``RemoteError/timedOut`` (nothing taken).
     public func acquire(timeout: Duration? = nil) async throws {
@@ -229,10 +224,7 @@ public struct RemoteSemaphore: Sendable {
             $0.name = name
             if let timeout { $0.timeoutMs = RemoteQueue<Int>.milliseconds(timeout) }
         }
-        let objects = manager.objectsClient
-        _ = try await manager.call(timeout: RemoteManagerClient.deadline(timeout)) { metadata, options in
-            try await objects.semaphoreAcquire(request, metadata: metadata, options: options)
-        }
+        _ = try await manager.invoke(.semaphoreAcquire(request), timeout: RemoteManagerClient.deadline(timeout), Self.semaphoreResponse)
     }
 
     /// Increments the count by `count`. Throws ``RemoteError/refused(_:)`` past a bounded
@@ -243,10 +235,7 @@ public struct RemoteSemaphore: Sendable {
             $0.name = name
             $0.count = UInt32(count)
         }
-        let objects = manager.objectsClient
-        _ = try await manager.call(timeout: RemoteQueue<Int>.grace) { metadata, options in
-            try await objects.semaphoreRelease(request, metadata: metadata, options: options)
-        }
+        _ = try await manager.invoke(.semaphoreRelease(request), timeout: manager.callTimeout, Self.semaphoreResponse)
     }
 
     /// The current count (a snapshot). Python: `get_value()`.

@@ -276,9 +276,19 @@ import Testing
             }
         }
 
-        (manager, serving) = serve(address)
+        // The old server's sockets close as its connections end: the address may take a moment.
+        var attempts = 0
+        while true {
+            (manager, serving) = serve(address)
+            do {
+                #expect(try await manager.listeningAddress == address)
+                break
+            } catch RemoteError.unavailable where attempts < 100 {
+                attempts += 1
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
         defer { serving.cancel() }
-        #expect(try await manager.listeningAddress == address)
         var delivered = false
         for _ in 0..<600 where !delivered {  // the client's reconnection backs off: up to a minute
             do {

@@ -1209,6 +1209,19 @@ package enum Shmipc_Remote_V1_Objects: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Calls" metadata.
+        package enum Calls: Sendable {
+            /// Request type for "Calls".
+            package typealias Input = Shmipc_Remote_V1_CallRequest
+            /// Response type for "Calls".
+            package typealias Output = Shmipc_Remote_V1_CallResponse
+            /// Descriptor for "Calls".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "Calls",
+                type: .bidirectionalStreaming
+            )
+        }
         /// Descriptors for all methods in the "shmipc.remote.v1.Objects" service.
         package static let descriptors: [GRPCCore.MethodDescriptor] = [
             List.descriptor,
@@ -1229,7 +1242,8 @@ package enum Shmipc_Remote_V1_Objects: Sendable {
             EventClear.descriptor,
             EventWait.descriptor,
             SemaphoreAcquire.descriptor,
-            SemaphoreRelease.descriptor
+            SemaphoreRelease.descriptor,
+            Calls.descriptor
         ]
     }
 }
@@ -1604,6 +1618,29 @@ extension Shmipc_Remote_V1_Objects {
             request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
+
+        /// Handle the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every call above but the two streams, over one long-lived stream: each CallRequest carries
+        /// > an id of the client's choosing and one call; each CallResponse answers one id, in the
+        /// > order the calls finish (a wait does not hold up the calls behind it). A unary call opens
+        /// > and closes an HTTP/2 stream of its own, which costs more than the call itself on a fast
+        /// > network; this is what ShmIPC's Swift client uses. Errors come back as a CallStatus with
+        /// > the code and message the unary call would have ended with.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_CallRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_CallResponse` messages.
+        func calls(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_CallRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_CallResponse>
     }
 
     /// Service protocol for the "shmipc.remote.v1.Objects" service.
@@ -1962,6 +1999,29 @@ extension Shmipc_Remote_V1_Objects {
             request: GRPCCore.ServerRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
+
+        /// Handle the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every call above but the two streams, over one long-lived stream: each CallRequest carries
+        /// > an id of the client's choosing and one call; each CallResponse answers one id, in the
+        /// > order the calls finish (a wait does not hold up the calls behind it). A unary call opens
+        /// > and closes an HTTP/2 stream of its own, which costs more than the call itself on a fast
+        /// > network; this is what ShmIPC's Swift client uses. Errors come back as a CallStatus with
+        /// > the code and message the unary call would have ended with.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_CallRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_CallResponse` messages.
+        func calls(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_CallRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_CallResponse>
     }
 
     /// Simple service protocol for the "shmipc.remote.v1.Objects" service.
@@ -2320,6 +2380,30 @@ extension Shmipc_Remote_V1_Objects {
             request: Shmipc_Remote_V1_SemaphoreReleaseRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Shmipc_Remote_V1_SemaphoreResponse
+
+        /// Handle the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every call above but the two streams, over one long-lived stream: each CallRequest carries
+        /// > an id of the client's choosing and one call; each CallResponse answers one id, in the
+        /// > order the calls finish (a wait does not hold up the calls behind it). A unary call opens
+        /// > and closes an HTTP/2 stream of its own, which costs more than the call itself on a fast
+        /// > network; this is what ShmIPC's Swift client uses. Errors come back as a CallStatus with
+        /// > the code and message the unary call would have ended with.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Shmipc_Remote_V1_CallRequest` messages.
+        ///   - response: A response stream of `Shmipc_Remote_V1_CallResponse` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func calls(
+            request: GRPCCore.RPCAsyncSequence<Shmipc_Remote_V1_CallRequest, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Shmipc_Remote_V1_CallResponse>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -2531,6 +2615,17 @@ extension Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_SemaphoreResponse>(),
             handler: { request, context in
                 try await self.semaphoreRelease(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.Calls.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_CallRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_CallResponse>(),
+            handler: { request, context in
+                try await self.calls(
                     request: request,
                     context: context
                 )
@@ -2998,6 +3093,23 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
             metadata: [:]
         )
     }
+
+    package func calls(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_CallRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_CallResponse> {
+        return GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_CallResponse>(
+            metadata: [:],
+            producer: { writer in
+                try await self.calls(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
 }
 
 // MARK: shmipc.remote.v1.Objects (client)
@@ -3451,6 +3563,34 @@ extension Shmipc_Remote_V1_Objects {
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_SemaphoreResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every call above but the two streams, over one long-lived stream: each CallRequest carries
+        /// > an id of the client's choosing and one call; each CallResponse answers one id, in the
+        /// > order the calls finish (a wait does not hold up the calls behind it). A unary call opens
+        /// > and closes an HTTP/2 stream of its own, which costs more than the call itself on a fast
+        /// > network; this is what ShmIPC's Swift client uses. Errors come back as a CallStatus with
+        /// > the code and message the unary call would have ended with.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Shmipc_Remote_V1_CallRequest` messages.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_CallRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_CallResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func calls<Result>(
+            request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_CallRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_CallRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_CallResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_CallResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -4118,6 +4258,43 @@ extension Shmipc_Remote_V1_Objects {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every call above but the two streams, over one long-lived stream: each CallRequest carries
+        /// > an id of the client's choosing and one call; each CallResponse answers one id, in the
+        /// > order the calls finish (a wait does not hold up the calls behind it). A unary call opens
+        /// > and closes an HTTP/2 stream of its own, which costs more than the call itself on a fast
+        /// > network; this is what ShmIPC's Swift client uses. Errors come back as a CallStatus with
+        /// > the code and message the unary call would have ended with.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Shmipc_Remote_V1_CallRequest` messages.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_CallRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_CallResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func calls<Result>(
+            request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_CallRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_CallRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_CallResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_CallResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.Calls.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -4665,6 +4842,38 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_SemaphoreReleaseRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_SemaphoreResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Calls" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every call above but the two streams, over one long-lived stream: each CallRequest carries
+    /// > an id of the client's choosing and one call; each CallResponse answers one id, in the
+    /// > order the calls finish (a wait does not hold up the calls behind it). A unary call opens
+    /// > and closes an HTTP/2 stream of its own, which costs more than the call itself on a fast
+    /// > network; this is what ShmIPC's Swift client uses. Errors come back as a CallStatus with
+    /// > the code and message the unary call would have ended with.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Shmipc_Remote_V1_CallRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func calls<Result>(
+        request: GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_CallRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_CallResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.calls(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_CallRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_CallResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -5291,6 +5500,43 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
             metadata: metadata
         )
         return try await self.semaphoreRelease(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Calls" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every call above but the two streams, over one long-lived stream: each CallRequest carries
+    /// > an id of the client's choosing and one call; each CallResponse answers one id, in the
+    /// > order the calls finish (a wait does not hold up the calls behind it). A unary call opens
+    /// > and closes an HTTP/2 stream of its own, which costs more than the call itself on a fast
+    /// > network; this is what ShmIPC's Swift client uses. Errors come back as a CallStatus with
+    /// > the code and message the unary call would have ended with.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func calls<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Shmipc_Remote_V1_CallRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Shmipc_Remote_V1_CallResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Shmipc_Remote_V1_CallRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.calls(
             request: request,
             options: options,
             onResponse: handleResponse

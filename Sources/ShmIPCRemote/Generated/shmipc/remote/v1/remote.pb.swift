@@ -116,6 +116,336 @@ package nonisolated struct Shmipc_Remote_V1_Frame: Sendable {
   package init() {}
 }
 
+package nonisolated struct Shmipc_Remote_V1_CallRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Unique among this stream's calls in progress.
+  package var id: UInt64 = 0
+
+  package var call: Shmipc_Remote_V1_CallRequest.OneOf_Call? = nil
+
+  package var list: Shmipc_Remote_V1_ListRequest {
+    get {
+      if case .list(let v)? = call {return v}
+      return Shmipc_Remote_V1_ListRequest()
+    }
+    set {call = .list(newValue)}
+  }
+
+  package var queuePut: Shmipc_Remote_V1_QueuePutRequest {
+    get {
+      if case .queuePut(let v)? = call {return v}
+      return Shmipc_Remote_V1_QueuePutRequest()
+    }
+    set {call = .queuePut(newValue)}
+  }
+
+  package var queueGet: Shmipc_Remote_V1_QueueGetRequest {
+    get {
+      if case .queueGet(let v)? = call {return v}
+      return Shmipc_Remote_V1_QueueGetRequest()
+    }
+    set {call = .queueGet(newValue)}
+  }
+
+  package var dictGet: Shmipc_Remote_V1_DictKeyRequest {
+    get {
+      if case .dictGet(let v)? = call {return v}
+      return Shmipc_Remote_V1_DictKeyRequest()
+    }
+    set {call = .dictGet(newValue)}
+  }
+
+  package var dictSet: Shmipc_Remote_V1_DictSetRequest {
+    get {
+      if case .dictSet(let v)? = call {return v}
+      return Shmipc_Remote_V1_DictSetRequest()
+    }
+    set {call = .dictSet(newValue)}
+  }
+
+  package var dictRemove: Shmipc_Remote_V1_DictKeyRequest {
+    get {
+      if case .dictRemove(let v)? = call {return v}
+      return Shmipc_Remote_V1_DictKeyRequest()
+    }
+    set {call = .dictRemove(newValue)}
+  }
+
+  package var dictKeys: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .dictKeys(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .dictKeys(newValue)}
+  }
+
+  package var lockAcquire: Shmipc_Remote_V1_LockAcquireRequest {
+    get {
+      if case .lockAcquire(let v)? = call {return v}
+      return Shmipc_Remote_V1_LockAcquireRequest()
+    }
+    set {call = .lockAcquire(newValue)}
+  }
+
+  package var lockRenew: Shmipc_Remote_V1_LockTokenRequest {
+    get {
+      if case .lockRenew(let v)? = call {return v}
+      return Shmipc_Remote_V1_LockTokenRequest()
+    }
+    set {call = .lockRenew(newValue)}
+  }
+
+  package var lockRelease: Shmipc_Remote_V1_LockTokenRequest {
+    get {
+      if case .lockRelease(let v)? = call {return v}
+      return Shmipc_Remote_V1_LockTokenRequest()
+    }
+    set {call = .lockRelease(newValue)}
+  }
+
+  package var valueGet: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .valueGet(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .valueGet(newValue)}
+  }
+
+  package var valueSet: Shmipc_Remote_V1_ValueSetRequest {
+    get {
+      if case .valueSet(let v)? = call {return v}
+      return Shmipc_Remote_V1_ValueSetRequest()
+    }
+    set {call = .valueSet(newValue)}
+  }
+
+  package var eventSet: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .eventSet(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .eventSet(newValue)}
+  }
+
+  package var eventClear: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .eventClear(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .eventClear(newValue)}
+  }
+
+  package var eventWait: Shmipc_Remote_V1_WaitRequest {
+    get {
+      if case .eventWait(let v)? = call {return v}
+      return Shmipc_Remote_V1_WaitRequest()
+    }
+    set {call = .eventWait(newValue)}
+  }
+
+  package var semaphoreAcquire: Shmipc_Remote_V1_WaitRequest {
+    get {
+      if case .semaphoreAcquire(let v)? = call {return v}
+      return Shmipc_Remote_V1_WaitRequest()
+    }
+    set {call = .semaphoreAcquire(newValue)}
+  }
+
+  package var semaphoreRelease: Shmipc_Remote_V1_SemaphoreReleaseRequest {
+    get {
+      if case .semaphoreRelease(let v)? = call {return v}
+      return Shmipc_Remote_V1_SemaphoreReleaseRequest()
+    }
+    set {call = .semaphoreRelease(newValue)}
+  }
+
+  /// Cancels the call in progress with this request's id (its wait ends, taking nothing);
+  /// it is answered with CANCELLED, unless it finished first.
+  package var cancel: Shmipc_Remote_V1_CancelRequest {
+    get {
+      if case .cancel(let v)? = call {return v}
+      return Shmipc_Remote_V1_CancelRequest()
+    }
+    set {call = .cancel(newValue)}
+  }
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package nonisolated enum OneOf_Call: Equatable, Sendable {
+    case list(Shmipc_Remote_V1_ListRequest)
+    case queuePut(Shmipc_Remote_V1_QueuePutRequest)
+    case queueGet(Shmipc_Remote_V1_QueueGetRequest)
+    case dictGet(Shmipc_Remote_V1_DictKeyRequest)
+    case dictSet(Shmipc_Remote_V1_DictSetRequest)
+    case dictRemove(Shmipc_Remote_V1_DictKeyRequest)
+    case dictKeys(Shmipc_Remote_V1_ObjectRequest)
+    case lockAcquire(Shmipc_Remote_V1_LockAcquireRequest)
+    case lockRenew(Shmipc_Remote_V1_LockTokenRequest)
+    case lockRelease(Shmipc_Remote_V1_LockTokenRequest)
+    case valueGet(Shmipc_Remote_V1_ObjectRequest)
+    case valueSet(Shmipc_Remote_V1_ValueSetRequest)
+    case eventSet(Shmipc_Remote_V1_ObjectRequest)
+    case eventClear(Shmipc_Remote_V1_ObjectRequest)
+    case eventWait(Shmipc_Remote_V1_WaitRequest)
+    case semaphoreAcquire(Shmipc_Remote_V1_WaitRequest)
+    case semaphoreRelease(Shmipc_Remote_V1_SemaphoreReleaseRequest)
+    /// Cancels the call in progress with this request's id (its wait ends, taking nothing);
+    /// it is answered with CANCELLED, unless it finished first.
+    case cancel(Shmipc_Remote_V1_CancelRequest)
+
+  }
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_CancelRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_CallResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var id: UInt64 = 0
+
+  package var result: Shmipc_Remote_V1_CallResponse.OneOf_Result? = nil
+
+  package var list: Shmipc_Remote_V1_ListResponse {
+    get {
+      if case .list(let v)? = result {return v}
+      return Shmipc_Remote_V1_ListResponse()
+    }
+    set {result = .list(newValue)}
+  }
+
+  package var queuePut: Shmipc_Remote_V1_QueuePutResponse {
+    get {
+      if case .queuePut(let v)? = result {return v}
+      return Shmipc_Remote_V1_QueuePutResponse()
+    }
+    set {result = .queuePut(newValue)}
+  }
+
+  package var queueGet: Shmipc_Remote_V1_QueueGetResponse {
+    get {
+      if case .queueGet(let v)? = result {return v}
+      return Shmipc_Remote_V1_QueueGetResponse()
+    }
+    set {result = .queueGet(newValue)}
+  }
+
+  package var dictValue: Shmipc_Remote_V1_DictValueResponse {
+    get {
+      if case .dictValue(let v)? = result {return v}
+      return Shmipc_Remote_V1_DictValueResponse()
+    }
+    set {result = .dictValue(newValue)}
+  }
+
+  package var dictKeys: Shmipc_Remote_V1_DictKeysResponse {
+    get {
+      if case .dictKeys(let v)? = result {return v}
+      return Shmipc_Remote_V1_DictKeysResponse()
+    }
+    set {result = .dictKeys(newValue)}
+  }
+
+  package var lockGrant: Shmipc_Remote_V1_LockGrant {
+    get {
+      if case .lockGrant(let v)? = result {return v}
+      return Shmipc_Remote_V1_LockGrant()
+    }
+    set {result = .lockGrant(newValue)}
+  }
+
+  package var lockRelease: Shmipc_Remote_V1_LockReleaseResponse {
+    get {
+      if case .lockRelease(let v)? = result {return v}
+      return Shmipc_Remote_V1_LockReleaseResponse()
+    }
+    set {result = .lockRelease(newValue)}
+  }
+
+  package var value: Shmipc_Remote_V1_ValueResponse {
+    get {
+      if case .value(let v)? = result {return v}
+      return Shmipc_Remote_V1_ValueResponse()
+    }
+    set {result = .value(newValue)}
+  }
+
+  package var event: Shmipc_Remote_V1_EventResponse {
+    get {
+      if case .event(let v)? = result {return v}
+      return Shmipc_Remote_V1_EventResponse()
+    }
+    set {result = .event(newValue)}
+  }
+
+  package var semaphore: Shmipc_Remote_V1_SemaphoreResponse {
+    get {
+      if case .semaphore(let v)? = result {return v}
+      return Shmipc_Remote_V1_SemaphoreResponse()
+    }
+    set {result = .semaphore(newValue)}
+  }
+
+  package var error: Shmipc_Remote_V1_CallStatus {
+    get {
+      if case .error(let v)? = result {return v}
+      return Shmipc_Remote_V1_CallStatus()
+    }
+    set {result = .error(newValue)}
+  }
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package nonisolated enum OneOf_Result: Equatable, Sendable {
+    case list(Shmipc_Remote_V1_ListResponse)
+    case queuePut(Shmipc_Remote_V1_QueuePutResponse)
+    case queueGet(Shmipc_Remote_V1_QueueGetResponse)
+    case dictValue(Shmipc_Remote_V1_DictValueResponse)
+    case dictKeys(Shmipc_Remote_V1_DictKeysResponse)
+    case lockGrant(Shmipc_Remote_V1_LockGrant)
+    case lockRelease(Shmipc_Remote_V1_LockReleaseResponse)
+    case value(Shmipc_Remote_V1_ValueResponse)
+    case event(Shmipc_Remote_V1_EventResponse)
+    case semaphore(Shmipc_Remote_V1_SemaphoreResponse)
+    case error(Shmipc_Remote_V1_CallStatus)
+
+  }
+
+  package init() {}
+}
+
+/// A call's failure: a gRPC status code (google.rpc.Code), its message, and the metadata a
+/// unary call's status would carry (shmipc-expected, shmipc-found for a type mismatch).
+package nonisolated struct Shmipc_Remote_V1_CallStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var code: Int32 = 0
+
+  package var message: String = String()
+
+  package var metadata: Dictionary<String,String> = [:]
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
 /// A value in ShmIPC's binary Codable form and the Swift type it was encoded from.
 package nonisolated struct Shmipc_Remote_V1_Value: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -803,6 +1133,634 @@ nonisolated extension Shmipc_Remote_V1_Frame: SwiftProtobuf.Message, SwiftProtob
   package static func ==(lhs: Shmipc_Remote_V1_Frame, rhs: Shmipc_Remote_V1_Frame) -> Bool {
     if lhs.data != rhs.data {return false}
     if lhs.type != rhs.type {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_CallRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".CallRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}list\0\u{3}queue_put\0\u{3}queue_get\0\u{3}dict_get\0\u{3}dict_set\0\u{3}dict_remove\0\u{3}dict_keys\0\u{3}lock_acquire\0\u{3}lock_renew\0\u{3}lock_release\0\u{3}value_get\0\u{3}value_set\0\u{3}event_set\0\u{3}event_clear\0\u{3}event_wait\0\u{3}semaphore_acquire\0\u{3}semaphore_release\0\u{1}cancel\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try {
+        var v: Shmipc_Remote_V1_ListRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .list(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .list(v)
+        }
+      }()
+      case 3: try {
+        var v: Shmipc_Remote_V1_QueuePutRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .queuePut(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .queuePut(v)
+        }
+      }()
+      case 4: try {
+        var v: Shmipc_Remote_V1_QueueGetRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .queueGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .queueGet(v)
+        }
+      }()
+      case 5: try {
+        var v: Shmipc_Remote_V1_DictKeyRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .dictGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .dictGet(v)
+        }
+      }()
+      case 6: try {
+        var v: Shmipc_Remote_V1_DictSetRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .dictSet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .dictSet(v)
+        }
+      }()
+      case 7: try {
+        var v: Shmipc_Remote_V1_DictKeyRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .dictRemove(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .dictRemove(v)
+        }
+      }()
+      case 8: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .dictKeys(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .dictKeys(v)
+        }
+      }()
+      case 9: try {
+        var v: Shmipc_Remote_V1_LockAcquireRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .lockAcquire(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .lockAcquire(v)
+        }
+      }()
+      case 10: try {
+        var v: Shmipc_Remote_V1_LockTokenRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .lockRenew(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .lockRenew(v)
+        }
+      }()
+      case 11: try {
+        var v: Shmipc_Remote_V1_LockTokenRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .lockRelease(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .lockRelease(v)
+        }
+      }()
+      case 12: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .valueGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .valueGet(v)
+        }
+      }()
+      case 13: try {
+        var v: Shmipc_Remote_V1_ValueSetRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .valueSet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .valueSet(v)
+        }
+      }()
+      case 14: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .eventSet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .eventSet(v)
+        }
+      }()
+      case 15: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .eventClear(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .eventClear(v)
+        }
+      }()
+      case 16: try {
+        var v: Shmipc_Remote_V1_WaitRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .eventWait(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .eventWait(v)
+        }
+      }()
+      case 17: try {
+        var v: Shmipc_Remote_V1_WaitRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .semaphoreAcquire(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .semaphoreAcquire(v)
+        }
+      }()
+      case 18: try {
+        var v: Shmipc_Remote_V1_SemaphoreReleaseRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .semaphoreRelease(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .semaphoreRelease(v)
+        }
+      }()
+      case 19: try {
+        var v: Shmipc_Remote_V1_CancelRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .cancel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .cancel(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    switch self.call {
+    case .list?: try {
+      guard case .list(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .queuePut?: try {
+      guard case .queuePut(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .queueGet?: try {
+      guard case .queueGet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .dictGet?: try {
+      guard case .dictGet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .dictSet?: try {
+      guard case .dictSet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .dictRemove?: try {
+      guard case .dictRemove(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .dictKeys?: try {
+      guard case .dictKeys(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    }()
+    case .lockAcquire?: try {
+      guard case .lockAcquire(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .lockRenew?: try {
+      guard case .lockRenew(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .lockRelease?: try {
+      guard case .lockRelease(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .valueGet?: try {
+      guard case .valueGet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .valueSet?: try {
+      guard case .valueSet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .eventSet?: try {
+      guard case .eventSet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .eventClear?: try {
+      guard case .eventClear(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case .eventWait?: try {
+      guard case .eventWait(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .semaphoreAcquire?: try {
+      guard case .semaphoreAcquire(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+    }()
+    case .semaphoreRelease?: try {
+      guard case .semaphoreRelease(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+    }()
+    case .cancel?: try {
+      guard case .cancel(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_CallRequest, rhs: Shmipc_Remote_V1_CallRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.call != rhs.call {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_CancelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".CancelRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_CancelRequest, rhs: Shmipc_Remote_V1_CancelRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_CallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".CallResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}list\0\u{3}queue_put\0\u{3}queue_get\0\u{3}dict_value\0\u{3}dict_keys\0\u{3}lock_grant\0\u{3}lock_release\0\u{1}value\0\u{1}event\0\u{1}semaphore\0\u{1}error\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.id) }()
+      case 2: try {
+        var v: Shmipc_Remote_V1_ListResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .list(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .list(v)
+        }
+      }()
+      case 3: try {
+        var v: Shmipc_Remote_V1_QueuePutResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .queuePut(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .queuePut(v)
+        }
+      }()
+      case 4: try {
+        var v: Shmipc_Remote_V1_QueueGetResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .queueGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .queueGet(v)
+        }
+      }()
+      case 5: try {
+        var v: Shmipc_Remote_V1_DictValueResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .dictValue(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .dictValue(v)
+        }
+      }()
+      case 6: try {
+        var v: Shmipc_Remote_V1_DictKeysResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .dictKeys(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .dictKeys(v)
+        }
+      }()
+      case 7: try {
+        var v: Shmipc_Remote_V1_LockGrant?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .lockGrant(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .lockGrant(v)
+        }
+      }()
+      case 8: try {
+        var v: Shmipc_Remote_V1_LockReleaseResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .lockRelease(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .lockRelease(v)
+        }
+      }()
+      case 9: try {
+        var v: Shmipc_Remote_V1_ValueResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .value(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .value(v)
+        }
+      }()
+      case 10: try {
+        var v: Shmipc_Remote_V1_EventResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .event(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .event(v)
+        }
+      }()
+      case 11: try {
+        var v: Shmipc_Remote_V1_SemaphoreResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .semaphore(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .semaphore(v)
+        }
+      }()
+      case 12: try {
+        var v: Shmipc_Remote_V1_CallStatus?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .error(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .error(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.id != 0 {
+      try visitor.visitSingularUInt64Field(value: self.id, fieldNumber: 1)
+    }
+    switch self.result {
+    case .list?: try {
+      guard case .list(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .queuePut?: try {
+      guard case .queuePut(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .queueGet?: try {
+      guard case .queueGet(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .dictValue?: try {
+      guard case .dictValue(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .dictKeys?: try {
+      guard case .dictKeys(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .lockGrant?: try {
+      guard case .lockGrant(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    }()
+    case .lockRelease?: try {
+      guard case .lockRelease(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    }()
+    case .value?: try {
+      guard case .value(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .event?: try {
+      guard case .event(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    }()
+    case .semaphore?: try {
+      guard case .semaphore(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    }()
+    case .error?: try {
+      guard case .error(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_CallResponse, rhs: Shmipc_Remote_V1_CallResponse) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.result != rhs.result {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_CallStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".CallStatus"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{1}metadata\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.metadata) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.code != 0 {
+      try visitor.visitSingularInt32Field(value: self.code, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if !self.metadata.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.metadata, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_CallStatus, rhs: Shmipc_Remote_V1_CallStatus) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.metadata != rhs.metadata {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
