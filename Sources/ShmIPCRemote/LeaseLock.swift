@@ -11,7 +11,7 @@ import Synchronization
 /// seen and refuses smaller ones, so a holder that outlived its lease (and does not know it)
 /// cannot write over its successor's work (Kleppmann's fencing tokens).
 ///
-/// Export one with ``RemoteManager/export(_:_:)-(_,LeaseLock)``; clients use it through
+/// Export one with `RemoteManager.export(_:_:)`; clients use it through
 /// ``RemoteLock``. It lives in the server's memory: a restarted server starts with a free
 /// lock, and with tokens from ``init(firstToken:defaultLease:)`` (pass one above any token the
 /// last run handed out, for example from the clock, if tokens must grow across restarts).

@@ -15,7 +15,7 @@ public import ShmIPC
 ///
 /// **The guarantee.** Killed at any instant and started again (with the same name, on the
 /// same queue), a bridge neither loses nor duplicates an element, and keeps their order:
-/// - it reads elements without taking them (``SPSCQueue/Consumer/peek(from:into:)``) and takes
+/// - it reads elements without taking them (`SPSCQueue.Consumer.peek(from:into:)`) and takes
 ///   them only once the server acknowledged them, so a bridge that dies leaves what it had not
 ///   seen acknowledged in the local queue, for the next one to send again;
 /// - each element is numbered by its position in the local queue (the count of elements taken
@@ -24,7 +24,7 @@ public import ShmIPC
 ///   number it put per stream and skips what it already has, so a resend is put once.
 ///
 /// What it does not cover: the server's own restart (its memory of the numbers goes with it,
-/// so a resend after that is put again), and more than ``SequenceTable/capacity`` streams on
+/// so a resend after that is put again), and more than 4,096 streams on
 /// one server. A wait for the server's room is the server's, as with any remote put.
 public struct QueueBridge<Element: BitwiseCopyable & Codable & Sendable>: Sendable {
     public let name: String
@@ -52,7 +52,7 @@ public struct QueueBridge<Element: BitwiseCopyable & Codable & Sendable>: Sendab
 
     /// Forwards until the task is cancelled, or the local queue is closed and everything in
     /// it acknowledged (then it returns). A broken stream is opened again, waiting 50 ms to 5 s
-    /// (doubling) between attempts. Throws ``QueueError/roleTaken(pid:)`` if another live
+    /// (doubling) between attempts. Throws `QueueError.roleTaken(pid:)` if another live
     /// consumer holds the local queue, and the errors that trying again cannot cure
     /// (``RemoteError/notFound(_:)``, ``RemoteError/typeMismatch(expected:found:)``,
     /// ``RemoteError/authenticationFailed``).
