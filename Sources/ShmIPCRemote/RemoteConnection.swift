@@ -5,7 +5,7 @@ import Synchronization
 
 /// One end of a remote connection: whole messages, either way, in order (Python's
 /// `multiprocessing.connection.Connection`, over a gRPC bidirectional stream). From
-/// ``Listener/accept(timeout:)`` on the serving side and ``Client/connect(to:authKey:maxMessageSize:handshakeTimeout:)``
+/// ``Listener/accept(timeout:)`` on the serving side and ``Client/connect(to:authKey:maxMessageSize:handshakeTimeout:tls:)``
 /// on the other.
 ///
 /// Messages are raw bytes (``send(bytes:)``, ``receiveBytes(timeout:)``) or `Codable` values in
