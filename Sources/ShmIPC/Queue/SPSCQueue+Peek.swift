@@ -30,6 +30,8 @@ extension SPSCQueue.Consumer {
     /// once the queue is closed with nothing there, or `CancellationError`.
     nonisolated(nonsending) public mutating func waitForElement(at position: UInt64, timeout: Duration? = nil) async throws {
         let control = self.control
+        // Acquire: pairs with the producer's release store of the tail, so a peek after this
+        // reads written slots.
         let ready: @Sendable () -> Bool = { control.tail.load(ordering: .acquiring) > position }
         if ready() { return }
         try await control.awaitAsync(
@@ -40,7 +42,10 @@ extension SPSCQueue.Consumer {
     /// making their room the producer's.
     public mutating func discard(through end: UInt64) {
         precondition(end >= head, "discarded elements are not given back")
+        // Acquire, as in peek (only a check here: the elements were read after an acquire).
         precondition(end <= control.tail.load(ordering: .acquiring), "only ready elements can be discarded")
+        // The head's release store in release() pairs with the producer's acquire load of it:
+        // our reads of these slots are done before the producer may overwrite them.
         let count = end - head
         guard count > 0 else { return }
         head = end
