@@ -6,7 +6,15 @@ import Synchronization
 /// What an export can do, with its types erased: closures made where the types were known,
 /// or the object itself for the kinds that are not generic.
 struct Exported: Sendable {
-    enum Kind: String, Sendable { case queue, dictionary, lock, value, event, semaphore }
+    enum Kind: String, Sendable {
+        case queue, joinableQueue = "joinable_queue", messageQueue = "message_queue", dictionary, list, namespace
+        case lock, rlock, value, event, semaphore
+
+        /// The kinds the queue calls serve.
+        var isQueue: Bool { self == .queue || self == .joinableQueue || self == .messageQueue }
+        /// The kinds the lock calls serve.
+        var isLock: Bool { self == .lock || self == .rlock }
+    }
 
     let kind: Kind
     var valueType = ""
@@ -14,7 +22,10 @@ struct Exported: Sendable {
     let count: @Sendable () -> Int
     var capacity = 0
     var queue: QueueCalls?
+    var tasks: TaskCalls?
     var dictionary: DictionaryCalls?
+    var list: ListCalls?
+    var namespace: Namespace?
     var value: ValueCalls?
     var lock: LeaseLock?
     var event: Event?
@@ -37,6 +48,23 @@ struct Exported: Sendable {
         case packed(Data)
     }
 
+    /// A joinable queue's tasks: each answers the unfinished tasks after it.
+    struct TaskCalls: Sendable {
+        let taskDone: @Sendable () throws -> Int
+        let join: @Sendable (Duration?) async throws -> Int
+    }
+
+    /// A list's calls, each with the list's length after it.
+    struct ListCalls: Sendable {
+        let get: @Sendable (Int) throws -> ([UInt8], Int)
+        let set: @Sendable (Int, Data) throws -> ([UInt8], Int)
+        let insert: @Sendable (Int, Data) throws -> Int
+        let append: @Sendable ([Data]) throws -> Int
+        let remove: @Sendable (Int) throws -> ([UInt8], Int)
+        let popLast: @Sendable () throws -> ([UInt8]?, Int)
+        let snapshot: @Sendable () throws -> [[UInt8]]
+    }
+
     struct DictionaryCalls: Sendable {
         let get: @Sendable (Data) throws -> [UInt8]?
         let set: @Sendable (Data, Data) throws -> [UInt8]?
@@ -50,62 +78,141 @@ struct Exported: Sendable {
         let exchange: @Sendable (Data) throws -> [UInt8]
     }
 
+    /// What a queue of `Element`s does, for ``queueCalls(_:)``: a typed queue's items travel
+    /// in the binary Codable form, a message queue's as the raw messages.
+    struct QueueOps<Element: Codable & Sendable>: Sendable {
+        let tryPut: @Sendable (Element) throws -> Bool
+        let put: @Sendable (Element, Duration?) async throws -> Void
+        /// Puts what fits now of the items, in order, without waiting; how many.
+        let tryPutSome: @Sendable (ArraySlice<Element>) throws -> Int
+        let tryGet: @Sendable () throws -> Element?
+        let get: @Sendable (Duration?) async throws -> Element
+        let decode: @Sendable (Data) throws -> Element
+        let encode: @Sendable (Element) throws -> [UInt8]
+
+        /// The ops with the items in `coder`'s form.
+        static func typed(
+            _ coder: BinaryMessageCoder, tryPut: @escaping @Sendable (Element) throws -> Bool,
+            put: @escaping @Sendable (Element, Duration?) async throws -> Void,
+            tryPutSome: (@Sendable (ArraySlice<Element>) throws -> Int)? = nil,
+            tryGet: @escaping @Sendable () throws -> Element?, get: @escaping @Sendable (Duration?) async throws -> Element
+        ) -> QueueOps {
+            QueueOps(
+                tryPut: tryPut, put: put, tryPutSome: tryPutSome ?? { try putEach($0, tryPut) }, tryGet: tryGet, get: get,
+                decode: { try Exported.decode(Element.self, $0, coder) }, encode: { try coder.encode($0) })
+        }
+
+        /// `tryPut` for each item until one does not fit.
+        static func putEach(_ items: ArraySlice<Element>, _ tryPut: (Element) throws -> Bool) throws -> Int {
+            var count = 0
+            for item in items {
+                guard try tryPut(item) else { break }
+                count += 1
+            }
+            return count
+        }
+    }
+
     static func queue<Element: BitwiseCopyable & Codable & Sendable>(_ queue: Queue<Element>) -> Exported {
-        let coder = BinaryMessageCoder()
+        let ops = QueueOps<Element>.typed(
+            BinaryMessageCoder(), tryPut: { try queue.tryPut($0) }, put: { try await queue.put($0, timeout: $1) },
+            tryPutSome: { try queue.tryPut(contentsOf: $0) }, tryGet: { try queue.tryGet() }, get: { try await queue.get(timeout: $0) })
         return Exported(
             kind: .queue, valueType: String(reflecting: Element.self), count: { queue.count }, capacity: queue.capacity,
-            queue: QueueCalls(
-                put: { data, timeout in
-                    let item = try decode(Element.self, data, coder)
-                    do {
-                        if try queue.tryPut(item) { return }
-                        try await cancellableByRPC { try await queue.put(item, timeout: timeout) }
-                    } catch { throw rpcError(error) }
+            queue: queueCalls(ops))
+    }
+
+    static func joinableQueue<Element: BitwiseCopyable & Codable & Sendable>(_ queue: JoinableQueue<Element>) -> Exported {
+        let ops = QueueOps<Element>.typed(
+            BinaryMessageCoder(), tryPut: { try queue.tryPut($0) }, put: { try await queue.put($0, timeout: $1) },
+            tryGet: { try queue.tryGet() }, get: { try await queue.get(timeout: $0) })
+        return Exported(
+            kind: .joinableQueue, valueType: String(reflecting: Element.self), count: { queue.count }, capacity: queue.capacity,
+            queue: queueCalls(ops),
+            tasks: TaskCalls(
+                taskDone: {
+                    do { try queue.taskDone() } catch { throw rpcError(error) }
+                    return queue.unfinishedTasks
                 },
-                get: { timeout in
-                    let item: Element
-                    do {
-                        if let next = try queue.tryGet() { item = next } else {
-                            item = try await cancellableByRPC { try await queue.get(timeout: timeout) }
-                        }
-                    } catch { throw rpcError(error) }
-                    return try coder.encode(item)
-                },
-                putAll: { batch, skipping, didPut in
-                    var items: [Element]
-                    switch batch {
-                    case .items(let data): items = try data.dropFirst(skipping).map { try decode(Element.self, $0, coder) }
-                    case .packed(let data):
-                        items = try decode([Element].self, data, coder)
-                        items.removeFirst(min(skipping, items.count))
+                join: { timeout in
+                    if queue.unfinishedTasks > 0 {
+                        do { try await cancellableByRPC { try await queue.join(timeout: timeout) } } catch { throw rpcError(error) }
                     }
-                    var done = 0
-                    do {
-                        while done < items.count {
-                            // What fits now in one go, then a wait for room for the next one.
-                            let put = try queue.tryPut(contentsOf: items[done...])
-                            if put > 0 { didPut(put) }
-                            done += put
-                            if done < items.count {
-                                let next = items[done]
-                                try await cancellableByRPC { try await queue.put(next) }
-                                didPut(1)
-                                done += 1
-                            }
-                        }
-                    } catch { throw rpcError(error) }
-                },
-                take: { maxCount, packed in
-                    var items: [Element]
-                    do {
-                        if let first = try queue.tryGet() { items = [first] } else {
-                            items = [try await cancellableByRPC { try await queue.get() }]
-                        }
-                        items.reserveCapacity(maxCount)
-                        while items.count < maxCount, let next = try queue.tryGet() { items.append(next) }
-                    } catch { throw rpcError(error) }
-                    return packed ? .packed(Data(try coder.encode(items))) : .items(try items.map { Data(try coder.encode($0)) })
+                    return queue.unfinishedTasks
                 }))
+    }
+
+    /// The type name a message queue's items travel under: they are raw messages.
+    static let messageType = "bytes"
+
+    static func messageQueue(_ queue: MessageQueue) -> Exported {
+        let ops = QueueOps<[UInt8]>(
+            tryPut: { message in try message.withUnsafeBytes { try queue.tryPut(bytes: $0) } },
+            put: { try await queue.put(bytes: $0, timeout: $1) },
+            tryPutSome: { messages in
+                try QueueOps<[UInt8]>.putEach(messages) { message in try message.withUnsafeBytes { try queue.tryPut(bytes: $0) } }
+            },
+            tryGet: { try queue.tryGet() }, get: { try await queue.get(timeout: $0) },
+            decode: { [UInt8]($0) }, encode: { $0 })
+        return Exported(
+            kind: .messageQueue, valueType: messageType, count: { queue.count }, capacity: queue.capacity, queue: queueCalls(ops))
+    }
+
+    /// A queue's calls over `ops` (a batch packed is the binary Codable form of `[Element]`).
+    static func queueCalls<Element: Codable & Sendable>(_ ops: QueueOps<Element>) -> QueueCalls {
+        let coder = BinaryMessageCoder()
+        return QueueCalls(
+            put: { data, timeout in
+                let item = try ops.decode(data)
+                do {
+                    if try ops.tryPut(item) { return }
+                    try await cancellableByRPC { try await ops.put(item, timeout) }
+                } catch { throw rpcError(error) }
+            },
+            get: { timeout in
+                let item: Element
+                do {
+                    if let next = try ops.tryGet() { item = next } else {
+                        item = try await cancellableByRPC { try await ops.get(timeout) }
+                    }
+                } catch { throw rpcError(error) }
+                return try ops.encode(item)
+            },
+            putAll: { batch, skipping, didPut in
+                var items: [Element]
+                switch batch {
+                case .items(let data): items = try data.dropFirst(skipping).map { try ops.decode($0) }
+                case .packed(let data):
+                    items = try decode([Element].self, data, coder)
+                    items.removeFirst(min(skipping, items.count))
+                }
+                var done = 0
+                do {
+                    while done < items.count {
+                        // What fits now in one go, then a wait for room for the next one.
+                        let put = try ops.tryPutSome(items[done...])
+                        if put > 0 { didPut(put) }
+                        done += put
+                        if done < items.count {
+                            let next = items[done]
+                            try await cancellableByRPC { try await ops.put(next, nil) }
+                            didPut(1)
+                            done += 1
+                        }
+                    }
+                } catch { throw rpcError(error) }
+            },
+            take: { maxCount, packed in
+                var items: [Element]
+                do {
+                    if let first = try ops.tryGet() { items = [first] } else {
+                        items = [try await cancellableByRPC { try await ops.get(nil) }]
+                    }
+                    items.reserveCapacity(maxCount)
+                    while items.count < maxCount, let next = try ops.tryGet() { items.append(next) }
+                } catch { throw rpcError(error) }
+                return packed ? .packed(Data(try coder.encode(items))) : .items(try items.map { Data(try ops.encode($0)) })
+            })
     }
 
     static func dictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>(
@@ -152,8 +259,48 @@ struct Exported: Sendable {
                 }))
     }
 
+    static func list<Element: Codable & Sendable>(_ list: SharedList<Element>) -> Exported {
+        let coder = BinaryMessageCoder()
+        return Exported(
+            kind: .list, valueType: String(reflecting: Element.self), count: { list.count },
+            list: ListCalls(
+                get: { index in try withStatus { (try coder.encode(try list.element(at: index)), list.count) } },
+                set: { index, data in
+                    let new = try decode(Element.self, data, coder)
+                    // The old element and the new one stored under one hold of the list's lock.
+                    return try withStatus {
+                        let old = try list.modify(at: index) { element in
+                            defer { element = new }
+                            return element
+                        }
+                        return (try coder.encode(old), list.count)
+                    }
+                },
+                insert: { index, data in
+                    let new = try decode(Element.self, data, coder)
+                    return try withStatus {
+                        try list.insert(new, at: index)
+                        return list.count
+                    }
+                },
+                append: { data in
+                    let new = try data.map { try decode(Element.self, $0, coder) }
+                    return try withStatus {
+                        try list.append(contentsOf: new)
+                        return list.count
+                    }
+                },
+                remove: { index in try withStatus { (try coder.encode(try list.remove(at: index)), list.count) } },
+                popLast: { try withStatus { (try list.popLast().map { try coder.encode($0) }, list.count) } },
+                snapshot: { try withStatus { try list.snapshot().map { try coder.encode($0) } } }))
+    }
+
+    static func namespace(_ namespace: Namespace) -> Exported {
+        Exported(kind: .namespace, count: { (try? namespace.names().count) ?? 0 }, namespace: namespace)
+    }
+
     static func lock(_ lock: LeaseLock) -> Exported {
-        Exported(kind: .lock, count: { lock.isLocked ? 1 : 0 }, lock: lock)
+        Exported(kind: lock.isReentrant ? .rlock : .lock, count: { lock.isLocked ? 1 : 0 }, lock: lock)
     }
 
     static func event(_ event: Event) -> Exported {
@@ -174,6 +321,11 @@ struct Exported: Sendable {
         }
     }
 
+    /// `body`'s result, or its error as the call's status.
+    static func withStatus<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw rpcError(error) }
+    }
+
     /// A local object's error as the call's status.
     static func rpcError(_ error: any Error) -> RPCError {
         if let error = error as? RPCError { return error }
@@ -182,6 +334,22 @@ struct Exported: Sendable {
             switch error {
             case .timedOut: return RPCError(code: .deadlineExceeded, message: "the wait ran out")
             case .closed: return RPCError(code: .failedPrecondition, message: "closed")
+            case .taskDoneTooManyTimes: return RPCError(code: .failedPrecondition, message: "\(error)")
+            default: return RPCError(code: .internalError, message: "\(error)")
+            }
+        case let error as ChannelError:
+            switch error {
+            case .timedOut: return RPCError(code: .deadlineExceeded, message: "the wait ran out")
+            case .closed, .endOfStream, .brokenPipe: return RPCError(code: .failedPrecondition, message: "closed")
+            case .messageTooLarge: return RPCError(code: .invalidArgument, message: "\(error)")
+            default: return RPCError(code: .internalError, message: "\(error)")
+            }
+        case let error as ManagerError:
+            switch error {
+            case .indexOutOfRange: return RPCError(code: .outOfRange, message: "\(error)")
+            case .attributeType: return RPCError(code: .invalidArgument, message: "\(error)")
+            case .decodingFailed: return RPCError(code: .invalidArgument, message: "\(error)")
+            case .noSpace: return RPCError(code: .failedPrecondition, message: "\(error)")
             default: return RPCError(code: .internalError, message: "\(error)")
             }
         case let error as SyncError:
@@ -193,6 +361,7 @@ struct Exported: Sendable {
             switch error {
             case .timedOut: return RPCError(code: .deadlineExceeded, message: "the wait ran out")
             case .leaseLost: return RPCError(code: .failedPrecondition, message: "lease lost")
+            case .notReentrant: return RPCError(code: .failedPrecondition, message: "the lock is not reentrant")
             }
         case is CancellationError: return RPCError(code: .cancelled, message: "cancelled")
         default: return RPCError(code: .internalError, message: "\(error)")

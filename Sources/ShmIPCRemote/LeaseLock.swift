@@ -15,16 +15,25 @@ import Synchronization
 /// ``RemoteLock``. It lives in the server's memory: a restarted server starts with a free
 /// lock, and with tokens from ``init(firstToken:defaultLease:)`` (pass one above any token the
 /// last run handed out, for example from the clock, if tokens must grow across restarts).
+///
+/// A reentrant one (`reentrant: true`, exported as the kind "rlock", Python's `RLock`) lets
+/// its holder acquire it again: the holder names its lease's token (``RemoteRLock`` does), each
+/// acquisition adds a level and renews the lease, each release takes one away, and the lock is
+/// free when none is left, or when the lease runs out, however many levels were held.
 public final class LeaseLock: Sendable {
     /// The lease a grant gets when the asker does not say.
     public let defaultLease: Duration
     /// The longest lease a grant gets, whatever the asker says.
     public static let maximumLease: Duration = .seconds(3600)
+    /// Whether the holder may acquire it again (an "rlock").
+    public let isReentrant: Bool
 
     private struct State {
         var holder: UInt64?
         var expiry = Deadline.distantFuture
         var lease = Duration.zero
+        /// The holder's levels (a reentrant lock's acquisitions not yet released).
+        var depth: UInt32 = 0
         var lastToken: UInt64
         /// Askers waiting for the lock, oldest first, each woken through its own buffer.
         var waiters: [(id: UInt64, wake: AsyncBuffer<Void>)] = []
@@ -32,22 +41,32 @@ public final class LeaseLock: Sendable {
     }
     private let state: Mutex<State>
 
-    /// A free lock whose first grant gets `firstToken`.
-    public init(firstToken: UInt64 = 1, defaultLease: Duration = .seconds(10)) {
+    /// A free lock whose first grant gets `firstToken`; `reentrant`: its holder may acquire
+    /// it again.
+    public init(firstToken: UInt64 = 1, defaultLease: Duration = .seconds(10), reentrant: Bool = false) {
         precondition(firstToken > 0, "tokens start at 1")
         precondition(defaultLease > .zero, "a lease must be positive")
         self.defaultLease = defaultLease
+        isReentrant = reentrant
         state = Mutex(State(lastToken: firstToken - 1))
     }
 
-    /// A grant: the token and the lease it holds for.
+    /// A grant: the token, the lease it holds for, and the holder's levels (1 but for a
+    /// reentrant lock acquired again).
     public struct Grant: Sendable, Hashable {
         public let token: UInt64
         public let lease: Duration
+        public let depth: UInt32
+
+        init(token: UInt64, lease: Duration, depth: UInt32 = 1) {
+            self.token = token
+            self.lease = lease
+            self.depth = depth
+        }
     }
 
     /// Why a call on a lease failed.
-    enum Failure: Error { case timedOut, leaseLost }
+    enum Failure: Error { case timedOut, leaseLost, notReentrant }
 
     /// Waits until the lock is free (released, or its lease ran out) and grants it for `lease`
     /// (`nil`: ``defaultLease``), at most until `deadline`. Throws ``Failure/timedOut`` or
@@ -63,6 +82,7 @@ public final class LeaseLock: Sendable {
                     state.holder = state.lastToken
                     state.expiry = .after(lease)
                     state.lease = lease
+                    state.depth = 1
                     return .granted(Grant(token: state.lastToken, lease: lease))
                 }
                 if let deadline, deadline.hasPassed { return nil }
@@ -85,26 +105,45 @@ public final class LeaseLock: Sendable {
         }
     }
 
+    /// The holder of `token` acquiring a reentrant lock again: one more level, and the lease
+    /// renewed for `lease` (`nil`: the one it had). Throws ``Failure/leaseLost`` as
+    /// ``renew(_:)``, ``Failure/notReentrant`` for a plain lock.
+    func reacquire(_ token: UInt64, lease: Duration?) throws -> Grant {
+        try state.withLock { state throws(Failure) in
+            guard isReentrant else { throw .notReentrant }
+            guard state.holder == token, !state.expiry.hasPassed else { throw .leaseLost }
+            if let lease { state.lease = min(lease, Self.maximumLease) }
+            state.depth += 1
+            state.expiry = .after(state.lease)
+            return Grant(token: token, lease: state.lease, depth: state.depth)
+        }
+    }
+
     /// Extends the lease of `token` by its lease time from now. Throws ``Failure/leaseLost``
     /// if it ran out or another holder has the lock.
     func renew(_ token: UInt64) throws -> Grant {
         try state.withLock { state throws(Failure) in
             guard state.holder == token, !state.expiry.hasPassed else { throw .leaseLost }
             state.expiry = .after(state.lease)
-            return Grant(token: token, lease: state.lease)
+            return Grant(token: token, lease: state.lease, depth: state.depth)
         }
     }
 
-    /// Releases the lease of `token` and wakes the oldest waiter. Throws ``Failure/leaseLost``
-    /// as ``renew(_:)``.
-    func release(_ token: UInt64) throws {
-        let next = try state.withLock { state throws(Failure) -> AsyncBuffer<Void>? in
+    /// Releases one level of the lease of `token` (a plain lock has one); when none is left,
+    /// frees the lock and wakes the oldest waiter. The levels left. Throws
+    /// ``Failure/leaseLost`` as ``renew(_:)``.
+    @discardableResult
+    func release(_ token: UInt64) throws -> UInt32 {
+        let (next, depth) = try state.withLock { state throws(Failure) -> (AsyncBuffer<Void>?, UInt32) in
             guard state.holder == token, !state.expiry.hasPassed else { throw .leaseLost }
+            state.depth -= 1
+            if state.depth > 0 { return (nil, state.depth) }
             state.holder = nil
             state.expiry = .distantFuture
-            return state.waiters.first?.wake
+            return (state.waiters.first?.wake, 0)
         }
         _ = next?.tryPut(())
+        return depth
     }
 
     /// Whether a lease is held now.

@@ -12,10 +12,11 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
     /// The longest stream id a put stream may give.
     static let maximumStreamID = 64
 
-    /// The object `name`, checked to be of `kind` and to hold values of `type` (the value's).
-    private func object(_ name: String, kind: Exported.Kind, valueType: String? = nil, keyType: String? = nil) throws -> Exported {
+    /// The object `name`, checked to be of `kind` (`.queue`: any queue; `.lock`: either lock)
+    /// and to hold values of `type` (the value's).
+    func object(_ name: String, kind: Exported.Kind, valueType: String? = nil, keyType: String? = nil) throws -> Exported {
         let object = try manager.exported(name)
-        guard object.kind == kind else {
+        guard object.kind == kind || (kind == .queue && object.kind.isQueue) || (kind == .lock && object.kind.isLock) else {
             throw RPCError(code: .failedPrecondition, message: "'\(name)' is a \(object.kind.rawValue), not a \(kind.rawValue)")
         }
         for (sent, held) in [(valueType, object.valueType), (keyType, object.keyType)] {
@@ -24,17 +25,17 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         return object
     }
 
-    private static func typeMismatch(_ name: String, held: String, sent: String) -> RPCError {
+    static func typeMismatch(_ name: String, held: String, sent: String) -> RPCError {
         RPCError(
             code: .invalidArgument, message: "type mismatch: '\(name)' holds \(held), not \(sent)",
             metadata: ["shmipc-expected": .string(held), "shmipc-found": .string(sent)])
     }
 
-    private static func timeout(_ present: Bool, _ milliseconds: UInt64) -> Duration? {
+    static func timeout(_ present: Bool, _ milliseconds: UInt64) -> Duration? {
         present ? .milliseconds(Int64(clamping: milliseconds)) : nil
     }
 
-    private static func value(_ type: String, _ bytes: [UInt8]) -> Shmipc_Remote_V1_Value {
+    static func value(_ type: String, _ bytes: [UInt8]) -> Shmipc_Remote_V1_Value {
         .with {
             $0.type = type
             $0.data = Data(bytes)
@@ -225,6 +226,7 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         let lease = request.leaseMs == 0 ? nil : Duration.milliseconds(Int64(clamping: request.leaseMs))
         let timeout = Self.timeout(request.hasTimeoutMs, request.timeoutMs)
         do {
+            if request.holding != 0 { return Self.grant(try lock.reacquire(request.holding, lease: lease)) }
             let deadline: Deadline? = timeout.map { .after($0) }
             return Self.grant(try await cancellableByRPC { try await lock.acquire(lease: lease, deadline: deadline) })
         } catch { throw Exported.rpcError(error) }
@@ -237,13 +239,15 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
 
     func lockRelease(request: Shmipc_Remote_V1_LockTokenRequest, context: ServerContext) async throws -> Shmipc_Remote_V1_LockReleaseResponse {
         let lock = try object(request.name, kind: .lock).lock!
-        do { try lock.release(request.token) } catch { throw Exported.rpcError(error) }
-        return .init()
+        let depth: UInt32
+        do { depth = try lock.release(request.token) } catch { throw Exported.rpcError(error) }
+        return .with { $0.depth = depth }
     }
 
     private static func grant(_ grant: LeaseLock.Grant) -> Shmipc_Remote_V1_LockGrant {
         .with {
             $0.token = grant.token
+            $0.depth = grant.depth
             $0.leaseMs = UInt64(grant.lease.components.seconds) * 1000 + UInt64(grant.lease.components.attoseconds / 1_000_000_000_000_000)
         }
     }

@@ -230,6 +230,7 @@ public final class RemoteConnection: Sendable {
             case .cancelled: return .endOfStream
             case .notFound: return .notFound(error.message)
             case .failedPrecondition: return .refused(error.message)
+            case .outOfRange: return .outOfRange(error.message)
             case .invalidArgument:
                 if let expected = error.metadata[stringValues: "shmipc-expected"].first(where: { _ in true }),
                    let found = error.metadata[stringValues: "shmipc-found"].first(where: { _ in true }) {

@@ -22,6 +22,8 @@ public enum RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
     case decodingFailed(String)
     /// The peer broke the protocol (its reason).
     case protocolError(String)
+    /// An index past the end of a remote list (the server's message).
+    case outOfRange(String)
     /// The server exports no object of that name.
     case notFound(String)
     /// The remote object refuses the call: a queue that was closed (its name), or a call its
@@ -44,6 +46,7 @@ public enum RemoteError: Error, Equatable, Sendable, CustomStringConvertible {
         case .typeMismatch(let expected, let found): "expected a \(expected), received a \(found)"
         case .decodingFailed(let reason): "the message did not decode: \(reason)"
         case .protocolError(let reason): "protocol error: \(reason)"
+        case .outOfRange(let reason): "out of range: \(reason)"
         case .notFound(let name): "the server exports no object named '\(name)'"
         case .refused(let reason): "refused: \(reason)"
         case .leaseLost(let name): "the lease on the lock '\(name)' ran out; another holder may have it"

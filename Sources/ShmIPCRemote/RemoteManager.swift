@@ -51,6 +51,30 @@ public final class RemoteManager: Service, Sendable {
         exports.withLock { $0[name] = .queue(queue) }
     }
 
+    /// Exports `queue` as `name` (replacing what had that name): each remote put counts a task,
+    /// and clients mark tasks done and join (``RemoteJoinableQueue``).
+    public func export<Element: BitwiseCopyable & Codable & Sendable>(_ name: String, _ queue: JoinableQueue<Element>) {
+        exports.withLock { $0[name] = .joinableQueue(queue) }
+    }
+
+    /// Exports `queue` as `name` (replacing what had that name): clients put and get its raw
+    /// messages, or values in the queue's coder's form (``RemoteMessageQueue``).
+    public func export(_ name: String, _ queue: MessageQueue) {
+        exports.withLock { $0[name] = .messageQueue(queue) }
+    }
+
+    /// Exports `list` as `name` (replacing what had that name): ``RemoteList``.
+    public func export<Element: Codable & Sendable>(_ name: String, _ list: SharedList<Element>) {
+        exports.withLock { $0[name] = .list(list) }
+    }
+
+    /// Exports `namespace` as `name` (replacing what had that name): ``RemoteNamespace``. Its
+    /// attributes may hold values of any type; a remote write is stored as a local `set` of
+    /// the same type would be, so local and remote users read each other's writes.
+    public func export(_ name: String, _ namespace: Namespace) {
+        exports.withLock { $0[name] = .namespace(namespace) }
+    }
+
     /// Exports `dictionary` as `name` (replacing what had that name).
     public func export<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>(
         _ name: String, _ dictionary: SharedDictionary<Key, Value>
@@ -65,7 +89,8 @@ public final class RemoteManager: Service, Sendable {
     }
 
     /// Exports `lock` as `name` (replacing what had that name): clients hold it as leases with
-    /// fencing tokens (``RemoteLock``).
+    /// fencing tokens (``RemoteLock``; a reentrant one, the kind "rlock", through
+    /// ``RemoteRLock``).
     public func export(_ name: String, _ lock: LeaseLock) {
         exports.withLock { $0[name] = .lock(lock) }
     }

@@ -49,6 +49,14 @@ public struct RemoteLock: Sendable {
     public struct Grant: Sendable, Hashable {
         public let token: UInt64
         public let lease: Duration
+        /// The holder's levels of a reentrant lock (``RemoteRLock``); 1 for a plain lock.
+        public let depth: Int
+
+        init(token: UInt64, lease: Duration, depth: Int = 1) {
+            self.token = token
+            self.lease = lease
+            self.depth = depth
+        }
     }
 
     /// Waits at most `timeout` (`nil`: forever) for the lock and takes it for `lease` (`nil`:
@@ -116,7 +124,7 @@ public struct RemoteLock: Sendable {
         return result
     }
 
-    private func leaseCall<Response>(
+    func leaseCall<Response>(
         _ call: CallStream.Request.OneOf_Call, _ result: (CallStream.Response.OneOf_Result) -> Response?
     ) async throws -> Response {
         do {
@@ -126,12 +134,12 @@ public struct RemoteLock: Sendable {
         }
     }
 
-    private static func lockGrant(_ result: CallStream.Response.OneOf_Result) -> Shmipc_Remote_V1_LockGrant? {
+    static func lockGrant(_ result: CallStream.Response.OneOf_Result) -> Shmipc_Remote_V1_LockGrant? {
         if case .lockGrant(let grant) = result { grant } else { nil }
     }
 
-    private static func grant(_ grant: Shmipc_Remote_V1_LockGrant) -> Grant {
-        Grant(token: grant.token, lease: .milliseconds(Int64(clamping: grant.leaseMs)))
+    static func grant(_ grant: Shmipc_Remote_V1_LockGrant) -> Grant {
+        Grant(token: grant.token, lease: .milliseconds(Int64(clamping: grant.leaseMs)), depth: max(1, Int(grant.depth)))
     }
 }
 

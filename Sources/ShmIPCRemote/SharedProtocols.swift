@@ -20,6 +20,8 @@ public protocol AwaitableQueue<Element>: Sendable {
 
 extension RemoteQueue: AwaitableQueue {}
 extension Queue: AwaitableQueue {}
+extension RemoteJoinableQueue: AwaitableQueue {}
+extension JoinableQueue: AwaitableQueue {}
 
 /// The calls a local `SharedDictionary` and a ``RemoteDictionary`` share.
 public protocol KeyValueStore<Key, Value>: Sendable {

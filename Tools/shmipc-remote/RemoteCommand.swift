@@ -41,11 +41,11 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve named objects of this host (in /dev/shm) to clients holding the authkey.",
         discussion: """
-            Each --export NAME opens an existing object: a queue or a value of a standard \
-            numeric type (Int, Int8…Int64, UInt, UInt8…UInt64, Double, Float, Bool), an event or \
-            a semaphore. Objects of an application's own types need a RemoteManager in that \
-            application, which knows the types. Each --lock NAME serves a lease lock the server \
-            holds itself. Prints "serving ADDRESS" once it listens; SIGTERM or SIGINT stops it \
+            Each --export NAME opens an existing object: a queue, a joinable queue or a value of \
+            a standard numeric type (Int, Int8…Int64, UInt, UInt8…UInt64, Double, Float, Bool), \
+            a namespace, an event or a semaphore. Objects of an application's own types need a \
+            RemoteManager in that application, which knows the types. Each --lock NAME serves a \
+            lease lock the server holds itself, each --rlock NAME a reentrant one. Prints "serving ADDRESS" once it listens; SIGTERM or SIGINT stops it \
             gracefully (calls in flight finish).
             """)
 
@@ -60,6 +60,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("lock"), parsing: .upToNextOption, help: "Names of lease locks to serve.")
     var locks: [String] = []
+
+    @Option(name: .customLong("rlock"), parsing: .upToNextOption, help: "Names of reentrant lease locks to serve.")
+    var rlocks: [String] = []
 
     @Option(help: "The lease a lock grant gets when its asker does not say, in milliseconds.")
     var leaseMilliseconds = 10_000
@@ -88,6 +91,7 @@ struct Serve: AsyncParsableCommand {
             }
         }
         for name in locks { manager.export(name, LeaseLock(defaultLease: .milliseconds(leaseMilliseconds))) }
+        for name in rlocks { manager.export(name, LeaseLock(defaultLease: .milliseconds(leaseMilliseconds), reentrant: true)) }
         let logger = Logger(label: "shmipc.serve")
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: manager)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -124,9 +128,11 @@ enum Exports {
         let segment = try SegmentName(name)
         let type = report.elementType ?? ""
         switch kind {
-        case "queue":
+        case "queue", "joinable-queue":
             guard let capacity = report.capacity, let open = queues[type] else { throw Failure.unsupported(kind: kind, type: type) }
-            try open(manager, name, segment, capacity)
+            try open(manager, name, segment, capacity, kind == "joinable-queue")
+        case "namespace":
+            manager.export(name, try Namespace(name: segment, mode: .openExisting))
         case "value":
             guard let open = values[type] else { throw Failure.unsupported(kind: kind, type: type) }
             try open(manager, name, segment)
@@ -139,7 +145,7 @@ enum Exports {
         }
     }
 
-    typealias QueueOpener = @Sendable (RemoteManager, String, SegmentName, Int) throws -> Void
+    typealias QueueOpener = @Sendable (RemoteManager, String, SegmentName, _ capacity: Int, _ joinable: Bool) throws -> Void
     typealias ValueOpener = @Sendable (RemoteManager, String, SegmentName) throws -> Void
 
     static let queues: [String: QueueOpener] = Dictionary(uniqueKeysWithValues: [
@@ -155,8 +161,12 @@ enum Exports {
     ])
 
     static func queue<T: BitwiseCopyable & Codable & Sendable>(_: T.Type) -> (String, QueueOpener) {
-        (String(reflecting: T.self), { manager, name, segment, capacity in
-            manager.export(name, try Queue<T>(name: segment, mode: .openExisting, capacity: capacity))
+        (String(reflecting: T.self), { manager, name, segment, capacity, joinable in
+            if joinable {
+                manager.export(name, try JoinableQueue<T>(name: segment, mode: .openExisting, capacity: capacity))
+            } else {
+                manager.export(name, try Queue<T>(name: segment, mode: .openExisting, capacity: capacity))
+            }
         })
     }
 

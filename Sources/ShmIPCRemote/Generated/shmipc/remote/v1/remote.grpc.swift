@@ -1209,6 +1209,175 @@ package enum Shmipc_Remote_V1_Objects: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "QueueTaskDone" metadata.
+        package enum QueueTaskDone: Sendable {
+            /// Request type for "QueueTaskDone".
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "QueueTaskDone".
+            package typealias Output = Shmipc_Remote_V1_QueueTasksResponse
+            /// Descriptor for "QueueTaskDone".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "QueueTaskDone",
+                type: .unary
+            )
+        }
+        /// Namespace for "QueueJoin" metadata.
+        package enum QueueJoin: Sendable {
+            /// Request type for "QueueJoin".
+            package typealias Input = Shmipc_Remote_V1_WaitRequest
+            /// Response type for "QueueJoin".
+            package typealias Output = Shmipc_Remote_V1_QueueTasksResponse
+            /// Descriptor for "QueueJoin".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "QueueJoin",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListGet" metadata.
+        package enum ListGet: Sendable {
+            /// Request type for "ListGet".
+            package typealias Input = Shmipc_Remote_V1_ListIndexRequest
+            /// Response type for "ListGet".
+            package typealias Output = Shmipc_Remote_V1_ListValueResponse
+            /// Descriptor for "ListGet".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ListGet",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListSet" metadata.
+        package enum ListSet: Sendable {
+            /// Request type for "ListSet".
+            package typealias Input = Shmipc_Remote_V1_ListSetRequest
+            /// Response type for "ListSet".
+            package typealias Output = Shmipc_Remote_V1_ListValueResponse
+            /// Descriptor for "ListSet".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ListSet",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListInsert" metadata.
+        package enum ListInsert: Sendable {
+            /// Request type for "ListInsert".
+            package typealias Input = Shmipc_Remote_V1_ListSetRequest
+            /// Response type for "ListInsert".
+            package typealias Output = Shmipc_Remote_V1_ListValueResponse
+            /// Descriptor for "ListInsert".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ListInsert",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListAppend" metadata.
+        package enum ListAppend: Sendable {
+            /// Request type for "ListAppend".
+            package typealias Input = Shmipc_Remote_V1_ListAppendRequest
+            /// Response type for "ListAppend".
+            package typealias Output = Shmipc_Remote_V1_ListValueResponse
+            /// Descriptor for "ListAppend".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ListAppend",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListRemove" metadata.
+        package enum ListRemove: Sendable {
+            /// Request type for "ListRemove".
+            package typealias Input = Shmipc_Remote_V1_ListIndexRequest
+            /// Response type for "ListRemove".
+            package typealias Output = Shmipc_Remote_V1_ListValueResponse
+            /// Descriptor for "ListRemove".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ListRemove",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListPop" metadata.
+        package enum ListPop: Sendable {
+            /// Request type for "ListPop".
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "ListPop".
+            package typealias Output = Shmipc_Remote_V1_ListValueResponse
+            /// Descriptor for "ListPop".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ListPop",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListSnapshot" metadata.
+        package enum ListSnapshot: Sendable {
+            /// Request type for "ListSnapshot".
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "ListSnapshot".
+            package typealias Output = Shmipc_Remote_V1_ListSnapshotResponse
+            /// Descriptor for "ListSnapshot".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "ListSnapshot",
+                type: .unary
+            )
+        }
+        /// Namespace for "NamespaceGet" metadata.
+        package enum NamespaceGet: Sendable {
+            /// Request type for "NamespaceGet".
+            package typealias Input = Shmipc_Remote_V1_NamespaceRequest
+            /// Response type for "NamespaceGet".
+            package typealias Output = Shmipc_Remote_V1_NamespaceValueResponse
+            /// Descriptor for "NamespaceGet".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "NamespaceGet",
+                type: .unary
+            )
+        }
+        /// Namespace for "NamespaceSet" metadata.
+        package enum NamespaceSet: Sendable {
+            /// Request type for "NamespaceSet".
+            package typealias Input = Shmipc_Remote_V1_NamespaceSetRequest
+            /// Response type for "NamespaceSet".
+            package typealias Output = Shmipc_Remote_V1_NamespaceValueResponse
+            /// Descriptor for "NamespaceSet".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "NamespaceSet",
+                type: .unary
+            )
+        }
+        /// Namespace for "NamespaceRemove" metadata.
+        package enum NamespaceRemove: Sendable {
+            /// Request type for "NamespaceRemove".
+            package typealias Input = Shmipc_Remote_V1_NamespaceRequest
+            /// Response type for "NamespaceRemove".
+            package typealias Output = Shmipc_Remote_V1_NamespaceValueResponse
+            /// Descriptor for "NamespaceRemove".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "NamespaceRemove",
+                type: .unary
+            )
+        }
+        /// Namespace for "NamespaceNames" metadata.
+        package enum NamespaceNames: Sendable {
+            /// Request type for "NamespaceNames".
+            package typealias Input = Shmipc_Remote_V1_ObjectRequest
+            /// Response type for "NamespaceNames".
+            package typealias Output = Shmipc_Remote_V1_NamespaceNamesResponse
+            /// Descriptor for "NamespaceNames".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "shmipc.remote.v1.Objects"),
+                method: "NamespaceNames",
+                type: .unary
+            )
+        }
         /// Namespace for "Calls" metadata.
         package enum Calls: Sendable {
             /// Request type for "Calls".
@@ -1243,6 +1412,19 @@ package enum Shmipc_Remote_V1_Objects: Sendable {
             EventWait.descriptor,
             SemaphoreAcquire.descriptor,
             SemaphoreRelease.descriptor,
+            QueueTaskDone.descriptor,
+            QueueJoin.descriptor,
+            ListGet.descriptor,
+            ListSet.descriptor,
+            ListInsert.descriptor,
+            ListAppend.descriptor,
+            ListRemove.descriptor,
+            ListPop.descriptor,
+            ListSnapshot.descriptor,
+            NamespaceGet.descriptor,
+            NamespaceSet.descriptor,
+            NamespaceRemove.descriptor,
+            NamespaceNames.descriptor,
             Calls.descriptor
         ]
     }
@@ -1618,6 +1800,205 @@ extension Shmipc_Remote_V1_Objects {
             request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_SemaphoreReleaseRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
+
+        /// Handle the "QueueTaskDone" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A JoinableQueue (its puts and gets are the queue calls above, each put counting a task):
+        /// > marks one task done (FAILED_PRECONDITION if none is unfinished), and waits at most
+        /// > `timeout_ms` until no task is unfinished (DEADLINE_EXCEEDED if the wait ran out).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueueTasksResponse` messages.
+        func queueTaskDone(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueTasksResponse>
+
+        /// Handle the "QueueJoin" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_QueueTasksResponse` messages.
+        func queueJoin(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_WaitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueTasksResponse>
+
+        /// Handle the "ListGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A SharedList: an element by index, replaced, inserted, appended, removed, the last one
+        /// > popped, and all of them. OUT_OF_RANGE for an index past the end.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ListIndexRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListValueResponse` messages.
+        func listGet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ListSetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListValueResponse` messages.
+        func listSet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListInsert" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ListSetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListValueResponse` messages.
+        func listInsert(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListAppend" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ListAppendRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListValueResponse` messages.
+        func listAppend(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListAppendRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ListIndexRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListValueResponse` messages.
+        func listRemove(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListPop" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListValueResponse` messages.
+        func listPop(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListSnapshot" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_ListSnapshotResponse` messages.
+        func listSnapshot(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListSnapshotResponse>
+
+        /// Handle the "NamespaceGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Namespace: an attribute read as a type (INVALID_ARGUMENT, a type mismatch, if it holds
+        /// > another), set, removed, and the attribute names. Its values may be of any type, each
+        /// > stored with its type's fingerprint, so local and remote users read each other's writes.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_NamespaceRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        func namespaceGet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>
+
+        /// Handle the "NamespaceSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_NamespaceSetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        func namespaceSet(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_NamespaceSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>
+
+        /// Handle the "NamespaceRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_NamespaceRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        func namespaceRemove(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>
+
+        /// Handle the "NamespaceNames" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Shmipc_Remote_V1_NamespaceNamesResponse` messages.
+        func namespaceNames(
+            request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceNamesResponse>
 
         /// Handle the "Calls" method.
         ///
@@ -2000,6 +2381,205 @@ extension Shmipc_Remote_V1_Objects {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse>
 
+        /// Handle the "QueueTaskDone" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A JoinableQueue (its puts and gets are the queue calls above, each put counting a task):
+        /// > marks one task done (FAILED_PRECONDITION if none is unfinished), and waits at most
+        /// > `timeout_ms` until no task is unfinished (DEADLINE_EXCEEDED if the wait ran out).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_QueueTasksResponse` message.
+        func queueTaskDone(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueTasksResponse>
+
+        /// Handle the "QueueJoin" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_QueueTasksResponse` message.
+        func queueJoin(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_WaitRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueTasksResponse>
+
+        /// Handle the "ListGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A SharedList: an element by index, replaced, inserted, appended, removed, the last one
+        /// > popped, and all of them. OUT_OF_RANGE for an index past the end.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListValueResponse` message.
+        func listGet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListValueResponse` message.
+        func listSet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListInsert" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListValueResponse` message.
+        func listInsert(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListAppend" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListAppendRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListValueResponse` message.
+        func listAppend(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListAppendRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListValueResponse` message.
+        func listRemove(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListPop" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListValueResponse` message.
+        func listPop(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>
+
+        /// Handle the "ListSnapshot" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_ListSnapshotResponse` message.
+        func listSnapshot(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListSnapshotResponse>
+
+        /// Handle the "NamespaceGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Namespace: an attribute read as a type (INVALID_ARGUMENT, a type mismatch, if it holds
+        /// > another), set, removed, and the attribute names. Its values may be of any type, each
+        /// > stored with its type's fingerprint, so local and remote users read each other's writes.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_NamespaceValueResponse` message.
+        func namespaceGet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>
+
+        /// Handle the "NamespaceSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_NamespaceValueResponse` message.
+        func namespaceSet(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_NamespaceSetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>
+
+        /// Handle the "NamespaceRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_NamespaceValueResponse` message.
+        func namespaceRemove(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>
+
+        /// Handle the "NamespaceNames" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Shmipc_Remote_V1_NamespaceNamesResponse` message.
+        func namespaceNames(
+            request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceNamesResponse>
+
         /// Handle the "Calls" method.
         ///
         /// > Source IDL Documentation:
@@ -2381,6 +2961,205 @@ extension Shmipc_Remote_V1_Objects {
             context: GRPCCore.ServerContext
         ) async throws -> Shmipc_Remote_V1_SemaphoreResponse
 
+        /// Handle the "QueueTaskDone" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A JoinableQueue (its puts and gets are the queue calls above, each put counting a task):
+        /// > marks one task done (FAILED_PRECONDITION if none is unfinished), and waits at most
+        /// > `timeout_ms` until no task is unfinished (DEADLINE_EXCEEDED if the wait ran out).
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_QueueTasksResponse` to respond with.
+        func queueTaskDone(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_QueueTasksResponse
+
+        /// Handle the "QueueJoin" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_QueueTasksResponse` to respond with.
+        func queueJoin(
+            request: Shmipc_Remote_V1_WaitRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_QueueTasksResponse
+
+        /// Handle the "ListGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A SharedList: an element by index, replaced, inserted, appended, removed, the last one
+        /// > popped, and all of them. OUT_OF_RANGE for an index past the end.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListValueResponse` to respond with.
+        func listGet(
+            request: Shmipc_Remote_V1_ListIndexRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListValueResponse
+
+        /// Handle the "ListSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListValueResponse` to respond with.
+        func listSet(
+            request: Shmipc_Remote_V1_ListSetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListValueResponse
+
+        /// Handle the "ListInsert" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListValueResponse` to respond with.
+        func listInsert(
+            request: Shmipc_Remote_V1_ListSetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListValueResponse
+
+        /// Handle the "ListAppend" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ListAppendRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListValueResponse` to respond with.
+        func listAppend(
+            request: Shmipc_Remote_V1_ListAppendRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListValueResponse
+
+        /// Handle the "ListRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListValueResponse` to respond with.
+        func listRemove(
+            request: Shmipc_Remote_V1_ListIndexRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListValueResponse
+
+        /// Handle the "ListPop" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListValueResponse` to respond with.
+        func listPop(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListValueResponse
+
+        /// Handle the "ListSnapshot" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_ListSnapshotResponse` to respond with.
+        func listSnapshot(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_ListSnapshotResponse
+
+        /// Handle the "NamespaceGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Namespace: an attribute read as a type (INVALID_ARGUMENT, a type mismatch, if it holds
+        /// > another), set, removed, and the attribute names. Its values may be of any type, each
+        /// > stored with its type's fingerprint, so local and remote users read each other's writes.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_NamespaceValueResponse` to respond with.
+        func namespaceGet(
+            request: Shmipc_Remote_V1_NamespaceRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_NamespaceValueResponse
+
+        /// Handle the "NamespaceSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_NamespaceSetRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_NamespaceValueResponse` to respond with.
+        func namespaceSet(
+            request: Shmipc_Remote_V1_NamespaceSetRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_NamespaceValueResponse
+
+        /// Handle the "NamespaceRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_NamespaceValueResponse` to respond with.
+        func namespaceRemove(
+            request: Shmipc_Remote_V1_NamespaceRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_NamespaceValueResponse
+
+        /// Handle the "NamespaceNames" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Shmipc_Remote_V1_NamespaceNamesResponse` to respond with.
+        func namespaceNames(
+            request: Shmipc_Remote_V1_ObjectRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Shmipc_Remote_V1_NamespaceNamesResponse
+
         /// Handle the "Calls" method.
         ///
         /// > Source IDL Documentation:
@@ -2621,6 +3400,149 @@ extension Shmipc_Remote_V1_Objects.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.QueueTaskDone.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueueTasksResponse>(),
+            handler: { request, context in
+                try await self.queueTaskDone(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.QueueJoin.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_WaitRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_QueueTasksResponse>(),
+            handler: { request, context in
+                try await self.queueJoin(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ListGet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListIndexRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListValueResponse>(),
+            handler: { request, context in
+                try await self.listGet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ListSet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListSetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListValueResponse>(),
+            handler: { request, context in
+                try await self.listSet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ListInsert.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListSetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListValueResponse>(),
+            handler: { request, context in
+                try await self.listInsert(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ListAppend.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListAppendRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListValueResponse>(),
+            handler: { request, context in
+                try await self.listAppend(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ListRemove.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListIndexRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListValueResponse>(),
+            handler: { request, context in
+                try await self.listRemove(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ListPop.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListValueResponse>(),
+            handler: { request, context in
+                try await self.listPop(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.ListSnapshot.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListSnapshotResponse>(),
+            handler: { request, context in
+                try await self.listSnapshot(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.NamespaceGet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_NamespaceRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_NamespaceValueResponse>(),
+            handler: { request, context in
+                try await self.namespaceGet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.NamespaceSet.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_NamespaceSetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_NamespaceValueResponse>(),
+            handler: { request, context in
+                try await self.namespaceSet(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.NamespaceRemove.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_NamespaceRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_NamespaceValueResponse>(),
+            handler: { request, context in
+                try await self.namespaceRemove(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Shmipc_Remote_V1_Objects.Method.NamespaceNames.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ObjectRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_NamespaceNamesResponse>(),
+            handler: { request, context in
+                try await self.namespaceNames(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Shmipc_Remote_V1_Objects.Method.Calls.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_CallRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_CallResponse>(),
@@ -2829,6 +3751,149 @@ extension Shmipc_Remote_V1_Objects.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_SemaphoreResponse> {
         let response = try await self.semaphoreRelease(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func queueTaskDone(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueTasksResponse> {
+        let response = try await self.queueTaskDone(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func queueJoin(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_WaitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_QueueTasksResponse> {
+        let response = try await self.queueJoin(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listGet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        let response = try await self.listGet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listSet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        let response = try await self.listSet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listInsert(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        let response = try await self.listInsert(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listAppend(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListAppendRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        let response = try await self.listAppend(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listRemove(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        let response = try await self.listRemove(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listPop(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        let response = try await self.listPop(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func listSnapshot(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_ListSnapshotResponse> {
+        let response = try await self.listSnapshot(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func namespaceGet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceValueResponse> {
+        let response = try await self.namespaceGet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func namespaceSet(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_NamespaceSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceValueResponse> {
+        let response = try await self.namespaceSet(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func namespaceRemove(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceValueResponse> {
+        let response = try await self.namespaceRemove(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    package func namespaceNames(
+        request: GRPCCore.StreamingServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Shmipc_Remote_V1_NamespaceNamesResponse> {
+        let response = try await self.namespaceNames(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3087,6 +4152,175 @@ extension Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse> {
         return GRPCCore.ServerResponse<Shmipc_Remote_V1_SemaphoreResponse>(
             message: try await self.semaphoreRelease(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func queueTaskDone(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueTasksResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueTasksResponse>(
+            message: try await self.queueTaskDone(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func queueJoin(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_WaitRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueTasksResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_QueueTasksResponse>(
+            message: try await self.queueJoin(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listGet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>(
+            message: try await self.listGet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listSet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>(
+            message: try await self.listSet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listInsert(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>(
+            message: try await self.listInsert(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listAppend(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListAppendRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>(
+            message: try await self.listAppend(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listRemove(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ListIndexRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>(
+            message: try await self.listRemove(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listPop(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListValueResponse>(
+            message: try await self.listPop(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func listSnapshot(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_ListSnapshotResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_ListSnapshotResponse>(
+            message: try await self.listSnapshot(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func namespaceGet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>(
+            message: try await self.namespaceGet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func namespaceSet(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_NamespaceSetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>(
+            message: try await self.namespaceSet(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func namespaceRemove(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_NamespaceRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceValueResponse>(
+            message: try await self.namespaceRemove(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    package func namespaceNames(
+        request: GRPCCore.ServerRequest<Shmipc_Remote_V1_ObjectRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceNamesResponse> {
+        return GRPCCore.ServerResponse<Shmipc_Remote_V1_NamespaceNamesResponse>(
+            message: try await self.namespaceNames(
                 request: request.message,
                 context: context
             ),
@@ -3563,6 +4797,270 @@ extension Shmipc_Remote_V1_Objects {
             deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_SemaphoreResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_SemaphoreResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueueTaskDone" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A JoinableQueue (its puts and gets are the queue calls above, each put counting a task):
+        /// > marks one task done (FAILED_PRECONDITION if none is unfinished), and waits at most
+        /// > `timeout_ms` until no task is unfinished (DEADLINE_EXCEEDED if the wait ran out).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueTasksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queueTaskDone<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueTasksResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "QueueJoin" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueTasksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func queueJoin<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_WaitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueTasksResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A SharedList: an element by index, replaced, inserted, appended, removed, the last one
+        /// > popped, and all of them. OUT_OF_RANGE for an index past the end.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListIndexRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListInsert" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listInsert<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAppend" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListAppendRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListAppendRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAppend<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListAppendRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListAppendRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listRemove<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListIndexRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListPop" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listPop<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListSnapshot" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListSnapshotResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listSnapshot<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListSnapshotResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListSnapshotResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "NamespaceGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Namespace: an attribute read as a type (INVALID_ARGUMENT, a type mismatch, if it holds
+        /// > another), set, removed, and the attribute names. Its values may be of any type, each
+        /// > stored with its type's fingerprint, so local and remote users read each other's writes.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_NamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func namespaceGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_NamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "NamespaceSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_NamespaceSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func namespaceSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_NamespaceSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "NamespaceRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_NamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func namespaceRemove<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_NamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "NamespaceNames" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceNamesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func namespaceNames<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceNamesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceNamesResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "Calls" method.
@@ -4259,6 +5757,413 @@ extension Shmipc_Remote_V1_Objects {
             )
         }
 
+        /// Call the "QueueTaskDone" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A JoinableQueue (its puts and gets are the queue calls above, each put counting a task):
+        /// > marks one task done (FAILED_PRECONDITION if none is unfinished), and waits at most
+        /// > `timeout_ms` until no task is unfinished (DEADLINE_EXCEEDED if the wait ran out).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueTasksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func queueTaskDone<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueTasksResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.QueueTaskDone.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "QueueJoin" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_WaitRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_QueueTasksResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func queueJoin<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_WaitRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_QueueTasksResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.QueueJoin.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A SharedList: an element by index, replaced, inserted, appended, removed, the last one
+        /// > popped, and all of them. OUT_OF_RANGE for an index past the end.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListIndexRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ListGet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ListSet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListInsert" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listInsert<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ListInsert.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListAppend" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListAppendRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListAppendRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listAppend<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListAppendRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListAppendRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ListAppend.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ListIndexRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listRemove<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ListIndexRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ListRemove.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListPop" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listPop<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ListPop.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListSnapshot" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_ListSnapshotResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func listSnapshot<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_ListSnapshotResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListSnapshotResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.ListSnapshot.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "NamespaceGet" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > A Namespace: an attribute read as a type (INVALID_ARGUMENT, a type mismatch, if it holds
+        /// > another), set, removed, and the attribute names. Its values may be of any type, each
+        /// > stored with its type's fingerprint, so local and remote users read each other's writes.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_NamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func namespaceGet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_NamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.NamespaceGet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "NamespaceSet" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceSetRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_NamespaceSetRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func namespaceSet<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceSetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_NamespaceSetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.NamespaceSet.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "NamespaceRemove" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_NamespaceRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceValueResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func namespaceRemove<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_NamespaceRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.NamespaceRemove.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "NamespaceNames" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+        ///   - serializer: A serializer for `Shmipc_Remote_V1_ObjectRequest` messages.
+        ///   - deserializer: A deserializer for `Shmipc_Remote_V1_NamespaceNamesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func namespaceNames<Result>(
+            request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+            serializer: some GRPCCore.MessageSerializer<Shmipc_Remote_V1_ObjectRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Shmipc_Remote_V1_NamespaceNamesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceNamesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Shmipc_Remote_V1_Objects.Method.NamespaceNames.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "Calls" method.
         ///
         /// > Source IDL Documentation:
@@ -4842,6 +6747,348 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_SemaphoreReleaseRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_SemaphoreResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueTaskDone" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A JoinableQueue (its puts and gets are the queue calls above, each put counting a task):
+    /// > marks one task done (FAILED_PRECONDITION if none is unfinished), and waits at most
+    /// > `timeout_ms` until no task is unfinished (DEADLINE_EXCEEDED if the wait ran out).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queueTaskDone<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.queueTaskDone(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueueTasksResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueJoin" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_WaitRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queueJoin<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.queueJoin(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_WaitRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_QueueTasksResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A SharedList: an element by index, replaced, inserted, appended, removed, the last one
+    /// > popped, and all of them. OUT_OF_RANGE for an index past the end.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listGet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listGet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListIndexRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSet" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listSet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listSet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListSetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListInsert" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ListSetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listInsert<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listInsert(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListSetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAppend" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ListAppendRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listAppend<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListAppendRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAppend(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListAppendRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRemove" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ListIndexRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listRemove<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listRemove(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ListIndexRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListPop" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listPop<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listPop(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSnapshot" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listSnapshot<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListSnapshotResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listSnapshot(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_ListSnapshotResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A Namespace: an attribute read as a type (INVALID_ARGUMENT, a type mismatch, if it holds
+    /// > another), set, removed, and the attribute names. Its values may be of any type, each
+    /// > stored with its type's fingerprint, so local and remote users read each other's writes.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceGet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.namespaceGet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_NamespaceRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceSet" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceSetRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceSet<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceSetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.namespaceSet(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_NamespaceSetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceRemove" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_NamespaceRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceRemove<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.namespaceRemove(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_NamespaceRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_NamespaceValueResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceNames" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Shmipc_Remote_V1_ObjectRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceNames<Result>(
+        request: GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceNamesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.namespaceNames(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Shmipc_Remote_V1_ObjectRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Shmipc_Remote_V1_NamespaceNamesResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -5500,6 +7747,400 @@ extension Shmipc_Remote_V1_Objects.ClientProtocol {
             metadata: metadata
         )
         return try await self.semaphoreRelease(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueTaskDone" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A JoinableQueue (its puts and gets are the queue calls above, each put counting a task):
+    /// > marks one task done (FAILED_PRECONDITION if none is unfinished), and waits at most
+    /// > `timeout_ms` until no task is unfinished (DEADLINE_EXCEEDED if the wait ran out).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queueTaskDone<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.queueTaskDone(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "QueueJoin" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func queueJoin<Result>(
+        _ message: Shmipc_Remote_V1_WaitRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_QueueTasksResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_WaitRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.queueJoin(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A SharedList: an element by index, replaced, inserted, appended, removed, the last one
+    /// > popped, and all of them. OUT_OF_RANGE for an index past the end.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listGet<Result>(
+        _ message: Shmipc_Remote_V1_ListIndexRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listGet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSet" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listSet<Result>(
+        _ message: Shmipc_Remote_V1_ListSetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listSet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListInsert" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listInsert<Result>(
+        _ message: Shmipc_Remote_V1_ListSetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ListSetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listInsert(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAppend" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listAppend<Result>(
+        _ message: Shmipc_Remote_V1_ListAppendRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ListAppendRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAppend(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListRemove" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listRemove<Result>(
+        _ message: Shmipc_Remote_V1_ListIndexRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ListIndexRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listRemove(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListPop" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listPop<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listPop(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSnapshot" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func listSnapshot<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_ListSnapshotResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listSnapshot(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceGet" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A Namespace: an attribute read as a type (INVALID_ARGUMENT, a type mismatch, if it holds
+    /// > another), set, removed, and the attribute names. Its values may be of any type, each
+    /// > stored with its type's fingerprint, so local and remote users read each other's writes.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceGet<Result>(
+        _ message: Shmipc_Remote_V1_NamespaceRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.namespaceGet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceSet" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceSet<Result>(
+        _ message: Shmipc_Remote_V1_NamespaceSetRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceSetRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.namespaceSet(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceRemove" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceRemove<Result>(
+        _ message: Shmipc_Remote_V1_NamespaceRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceValueResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_NamespaceRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.namespaceRemove(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "NamespaceNames" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func namespaceNames<Result>(
+        _ message: Shmipc_Remote_V1_ObjectRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Shmipc_Remote_V1_NamespaceNamesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Shmipc_Remote_V1_ObjectRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.namespaceNames(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -272,6 +272,110 @@ package nonisolated struct Shmipc_Remote_V1_CallRequest: Sendable {
     set {call = .cancel(newValue)}
   }
 
+  package var queueTaskDone: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .queueTaskDone(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .queueTaskDone(newValue)}
+  }
+
+  package var queueJoin: Shmipc_Remote_V1_WaitRequest {
+    get {
+      if case .queueJoin(let v)? = call {return v}
+      return Shmipc_Remote_V1_WaitRequest()
+    }
+    set {call = .queueJoin(newValue)}
+  }
+
+  package var listGet: Shmipc_Remote_V1_ListIndexRequest {
+    get {
+      if case .listGet(let v)? = call {return v}
+      return Shmipc_Remote_V1_ListIndexRequest()
+    }
+    set {call = .listGet(newValue)}
+  }
+
+  package var listSet: Shmipc_Remote_V1_ListSetRequest {
+    get {
+      if case .listSet(let v)? = call {return v}
+      return Shmipc_Remote_V1_ListSetRequest()
+    }
+    set {call = .listSet(newValue)}
+  }
+
+  package var listInsert: Shmipc_Remote_V1_ListSetRequest {
+    get {
+      if case .listInsert(let v)? = call {return v}
+      return Shmipc_Remote_V1_ListSetRequest()
+    }
+    set {call = .listInsert(newValue)}
+  }
+
+  package var listAppend: Shmipc_Remote_V1_ListAppendRequest {
+    get {
+      if case .listAppend(let v)? = call {return v}
+      return Shmipc_Remote_V1_ListAppendRequest()
+    }
+    set {call = .listAppend(newValue)}
+  }
+
+  package var listRemove: Shmipc_Remote_V1_ListIndexRequest {
+    get {
+      if case .listRemove(let v)? = call {return v}
+      return Shmipc_Remote_V1_ListIndexRequest()
+    }
+    set {call = .listRemove(newValue)}
+  }
+
+  package var listPop: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .listPop(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .listPop(newValue)}
+  }
+
+  package var listSnapshot: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .listSnapshot(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .listSnapshot(newValue)}
+  }
+
+  package var namespaceGet: Shmipc_Remote_V1_NamespaceRequest {
+    get {
+      if case .namespaceGet(let v)? = call {return v}
+      return Shmipc_Remote_V1_NamespaceRequest()
+    }
+    set {call = .namespaceGet(newValue)}
+  }
+
+  package var namespaceSet: Shmipc_Remote_V1_NamespaceSetRequest {
+    get {
+      if case .namespaceSet(let v)? = call {return v}
+      return Shmipc_Remote_V1_NamespaceSetRequest()
+    }
+    set {call = .namespaceSet(newValue)}
+  }
+
+  package var namespaceRemove: Shmipc_Remote_V1_NamespaceRequest {
+    get {
+      if case .namespaceRemove(let v)? = call {return v}
+      return Shmipc_Remote_V1_NamespaceRequest()
+    }
+    set {call = .namespaceRemove(newValue)}
+  }
+
+  package var namespaceNames: Shmipc_Remote_V1_ObjectRequest {
+    get {
+      if case .namespaceNames(let v)? = call {return v}
+      return Shmipc_Remote_V1_ObjectRequest()
+    }
+    set {call = .namespaceNames(newValue)}
+  }
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package nonisolated enum OneOf_Call: Equatable, Sendable {
@@ -295,6 +399,19 @@ package nonisolated struct Shmipc_Remote_V1_CallRequest: Sendable {
     /// Cancels the call in progress with this request's id (its wait ends, taking nothing);
     /// it is answered with CANCELLED, unless it finished first.
     case cancel(Shmipc_Remote_V1_CancelRequest)
+    case queueTaskDone(Shmipc_Remote_V1_ObjectRequest)
+    case queueJoin(Shmipc_Remote_V1_WaitRequest)
+    case listGet(Shmipc_Remote_V1_ListIndexRequest)
+    case listSet(Shmipc_Remote_V1_ListSetRequest)
+    case listInsert(Shmipc_Remote_V1_ListSetRequest)
+    case listAppend(Shmipc_Remote_V1_ListAppendRequest)
+    case listRemove(Shmipc_Remote_V1_ListIndexRequest)
+    case listPop(Shmipc_Remote_V1_ObjectRequest)
+    case listSnapshot(Shmipc_Remote_V1_ObjectRequest)
+    case namespaceGet(Shmipc_Remote_V1_NamespaceRequest)
+    case namespaceSet(Shmipc_Remote_V1_NamespaceSetRequest)
+    case namespaceRemove(Shmipc_Remote_V1_NamespaceRequest)
+    case namespaceNames(Shmipc_Remote_V1_ObjectRequest)
 
   }
 
@@ -408,6 +525,46 @@ package nonisolated struct Shmipc_Remote_V1_CallResponse: Sendable {
     set {result = .error(newValue)}
   }
 
+  package var queueTasks: Shmipc_Remote_V1_QueueTasksResponse {
+    get {
+      if case .queueTasks(let v)? = result {return v}
+      return Shmipc_Remote_V1_QueueTasksResponse()
+    }
+    set {result = .queueTasks(newValue)}
+  }
+
+  package var listValue: Shmipc_Remote_V1_ListValueResponse {
+    get {
+      if case .listValue(let v)? = result {return v}
+      return Shmipc_Remote_V1_ListValueResponse()
+    }
+    set {result = .listValue(newValue)}
+  }
+
+  package var listSnapshot: Shmipc_Remote_V1_ListSnapshotResponse {
+    get {
+      if case .listSnapshot(let v)? = result {return v}
+      return Shmipc_Remote_V1_ListSnapshotResponse()
+    }
+    set {result = .listSnapshot(newValue)}
+  }
+
+  package var namespaceValue: Shmipc_Remote_V1_NamespaceValueResponse {
+    get {
+      if case .namespaceValue(let v)? = result {return v}
+      return Shmipc_Remote_V1_NamespaceValueResponse()
+    }
+    set {result = .namespaceValue(newValue)}
+  }
+
+  package var namespaceNames: Shmipc_Remote_V1_NamespaceNamesResponse {
+    get {
+      if case .namespaceNames(let v)? = result {return v}
+      return Shmipc_Remote_V1_NamespaceNamesResponse()
+    }
+    set {result = .namespaceNames(newValue)}
+  }
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package nonisolated enum OneOf_Result: Equatable, Sendable {
@@ -422,6 +579,11 @@ package nonisolated struct Shmipc_Remote_V1_CallResponse: Sendable {
     case event(Shmipc_Remote_V1_EventResponse)
     case semaphore(Shmipc_Remote_V1_SemaphoreResponse)
     case error(Shmipc_Remote_V1_CallStatus)
+    case queueTasks(Shmipc_Remote_V1_QueueTasksResponse)
+    case listValue(Shmipc_Remote_V1_ListValueResponse)
+    case listSnapshot(Shmipc_Remote_V1_ListSnapshotResponse)
+    case namespaceValue(Shmipc_Remote_V1_NamespaceValueResponse)
+    case namespaceNames(Shmipc_Remote_V1_NamespaceNamesResponse)
 
   }
 
@@ -446,7 +608,9 @@ package nonisolated struct Shmipc_Remote_V1_CallStatus: Sendable {
   package init() {}
 }
 
-/// A value in ShmIPC's binary Codable form and the Swift type it was encoded from.
+/// A value in ShmIPC's binary Codable form and the Swift type it was encoded from; a
+/// MessageQueue's messages are raw bytes of the type "bytes" (a Swift sender encodes a value
+/// with the queue's coder, as a local `put(_:)` does).
 package nonisolated struct Shmipc_Remote_V1_Value: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -502,7 +666,8 @@ package nonisolated struct Shmipc_Remote_V1_ObjectInfo: Sendable {
 
   package var name: String = String()
 
-  /// "queue", "dictionary", "lock", "value", "event" or "semaphore".
+  /// "queue", "joinable_queue", "message_queue", "dictionary", "list", "namespace", "lock",
+  /// "rlock", "value", "event" or "semaphore".
   package var kind: String = String()
 
   /// The element type (a queue's), or the value type (a dictionary's, a Value's); empty for
@@ -803,6 +968,11 @@ package nonisolated struct Shmipc_Remote_V1_LockAcquireRequest: Sendable {
   /// Clears the value of `timeoutMs`. Subsequent reads from it will return its default value.
   package mutating func clearTimeoutMs() {self._timeoutMs = nil}
 
+  /// A reentrant lock's (kind "rlock") holder acquiring it again: the token of its lease. If
+  /// that lease still holds, the grant is the same token at one more level, renewed; if it ran
+  /// out, FAILED_PRECONDITION "lease lost". 0: a new acquisition. A plain lock refuses it.
+  package var holding: UInt64 = 0
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
@@ -822,6 +992,9 @@ package nonisolated struct Shmipc_Remote_V1_LockGrant: Sendable {
   package var token: UInt64 = 0
 
   package var leaseMs: UInt64 = 0
+
+  /// How many times the holder has acquired a reentrant lock (1 for a plain lock).
+  package var depth: UInt32 = 0
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -846,6 +1019,9 @@ package nonisolated struct Shmipc_Remote_V1_LockReleaseResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// A reentrant lock's levels still held after this release (0: it is free); 0 for a plain lock.
+  package var depth: UInt32 = 0
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -953,6 +1129,186 @@ package nonisolated struct Shmipc_Remote_V1_SemaphoreResponse: Sendable {
 
   /// The count after the call (a snapshot).
   package var value: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_QueueTasksResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Unfinished tasks after the call (a snapshot).
+  package var unfinished: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_ListIndexRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var name: String = String()
+
+  package var index: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_ListSetRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var name: String = String()
+
+  package var index: Int64 = 0
+
+  package var value: Shmipc_Remote_V1_Value {
+    get {_value ?? Shmipc_Remote_V1_Value()}
+    set {_value = newValue}
+  }
+  /// Returns true if `value` has been explicitly set.
+  package var hasValue: Bool {self._value != nil}
+  /// Clears the value of `value`. Subsequent reads from it will return its default value.
+  package mutating func clearValue() {self._value = nil}
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _value: Shmipc_Remote_V1_Value? = nil
+}
+
+package nonisolated struct Shmipc_Remote_V1_ListAppendRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var name: String = String()
+
+  /// Appended in order, under one hold of the list's lock.
+  package var values: [Shmipc_Remote_V1_Value] = []
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_ListValueResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The element read, replaced, removed or popped (absent: none, as a pop of an empty list).
+  package var value: Shmipc_Remote_V1_Value {
+    get {_value ?? Shmipc_Remote_V1_Value()}
+    set {_value = newValue}
+  }
+  /// Returns true if `value` has been explicitly set.
+  package var hasValue: Bool {self._value != nil}
+  /// Clears the value of `value`. Subsequent reads from it will return its default value.
+  package mutating func clearValue() {self._value = nil}
+
+  /// The list's length after the call.
+  package var count: Int64 = 0
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _value: Shmipc_Remote_V1_Value? = nil
+}
+
+package nonisolated struct Shmipc_Remote_V1_ListSnapshotResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var values: [Shmipc_Remote_V1_Value] = []
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_NamespaceRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var name: String = String()
+
+  package var attribute: String = String()
+
+  /// The type to read the attribute as (NamespaceGet); ignored by NamespaceRemove.
+  package var type: String = String()
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+}
+
+package nonisolated struct Shmipc_Remote_V1_NamespaceSetRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var name: String = String()
+
+  package var attribute: String = String()
+
+  package var value: Shmipc_Remote_V1_Value {
+    get {_value ?? Shmipc_Remote_V1_Value()}
+    set {_value = newValue}
+  }
+  /// Returns true if `value` has been explicitly set.
+  package var hasValue: Bool {self._value != nil}
+  /// Clears the value of `value`. Subsequent reads from it will return its default value.
+  package mutating func clearValue() {self._value = nil}
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _value: Shmipc_Remote_V1_Value? = nil
+}
+
+package nonisolated struct Shmipc_Remote_V1_NamespaceValueResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The attribute's value (NamespaceGet), absent if it has none; nothing for a set or remove.
+  package var value: Shmipc_Remote_V1_Value {
+    get {_value ?? Shmipc_Remote_V1_Value()}
+    set {_value = newValue}
+  }
+  /// Returns true if `value` has been explicitly set.
+  package var hasValue: Bool {self._value != nil}
+  /// Clears the value of `value`. Subsequent reads from it will return its default value.
+  package mutating func clearValue() {self._value = nil}
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  package init() {}
+
+  fileprivate var _value: Shmipc_Remote_V1_Value? = nil
+}
+
+package nonisolated struct Shmipc_Remote_V1_NamespaceNamesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var names: [String] = []
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1140,7 +1496,7 @@ nonisolated extension Shmipc_Remote_V1_Frame: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Shmipc_Remote_V1_CallRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".CallRequest"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}list\0\u{3}queue_put\0\u{3}queue_get\0\u{3}dict_get\0\u{3}dict_set\0\u{3}dict_remove\0\u{3}dict_keys\0\u{3}lock_acquire\0\u{3}lock_renew\0\u{3}lock_release\0\u{3}value_get\0\u{3}value_set\0\u{3}event_set\0\u{3}event_clear\0\u{3}event_wait\0\u{3}semaphore_acquire\0\u{3}semaphore_release\0\u{1}cancel\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}list\0\u{3}queue_put\0\u{3}queue_get\0\u{3}dict_get\0\u{3}dict_set\0\u{3}dict_remove\0\u{3}dict_keys\0\u{3}lock_acquire\0\u{3}lock_renew\0\u{3}lock_release\0\u{3}value_get\0\u{3}value_set\0\u{3}event_set\0\u{3}event_clear\0\u{3}event_wait\0\u{3}semaphore_acquire\0\u{3}semaphore_release\0\u{1}cancel\0\u{3}queue_task_done\0\u{3}queue_join\0\u{3}list_get\0\u{3}list_set\0\u{3}list_insert\0\u{3}list_append\0\u{3}list_remove\0\u{3}list_pop\0\u{3}list_snapshot\0\u{3}namespace_get\0\u{3}namespace_set\0\u{3}namespace_remove\0\u{3}namespace_names\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1383,6 +1739,175 @@ nonisolated extension Shmipc_Remote_V1_CallRequest: SwiftProtobuf.Message, Swift
           self.call = .cancel(v)
         }
       }()
+      case 20: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .queueTaskDone(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .queueTaskDone(v)
+        }
+      }()
+      case 21: try {
+        var v: Shmipc_Remote_V1_WaitRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .queueJoin(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .queueJoin(v)
+        }
+      }()
+      case 22: try {
+        var v: Shmipc_Remote_V1_ListIndexRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listGet(v)
+        }
+      }()
+      case 23: try {
+        var v: Shmipc_Remote_V1_ListSetRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listSet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listSet(v)
+        }
+      }()
+      case 24: try {
+        var v: Shmipc_Remote_V1_ListSetRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listInsert(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listInsert(v)
+        }
+      }()
+      case 25: try {
+        var v: Shmipc_Remote_V1_ListAppendRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listAppend(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listAppend(v)
+        }
+      }()
+      case 26: try {
+        var v: Shmipc_Remote_V1_ListIndexRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listRemove(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listRemove(v)
+        }
+      }()
+      case 27: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listPop(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listPop(v)
+        }
+      }()
+      case 28: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .listSnapshot(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .listSnapshot(v)
+        }
+      }()
+      case 29: try {
+        var v: Shmipc_Remote_V1_NamespaceRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .namespaceGet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .namespaceGet(v)
+        }
+      }()
+      case 30: try {
+        var v: Shmipc_Remote_V1_NamespaceSetRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .namespaceSet(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .namespaceSet(v)
+        }
+      }()
+      case 31: try {
+        var v: Shmipc_Remote_V1_NamespaceRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .namespaceRemove(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .namespaceRemove(v)
+        }
+      }()
+      case 32: try {
+        var v: Shmipc_Remote_V1_ObjectRequest?
+        var hadOneofValue = false
+        if let current = self.call {
+          hadOneofValue = true
+          if case .namespaceNames(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.call = .namespaceNames(v)
+        }
+      }()
       default: break
       }
     }
@@ -1469,6 +1994,58 @@ nonisolated extension Shmipc_Remote_V1_CallRequest: SwiftProtobuf.Message, Swift
       guard case .cancel(let v)? = self.call else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
     }()
+    case .queueTaskDone?: try {
+      guard case .queueTaskDone(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+    }()
+    case .queueJoin?: try {
+      guard case .queueJoin(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+    }()
+    case .listGet?: try {
+      guard case .listGet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+    }()
+    case .listSet?: try {
+      guard case .listSet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+    }()
+    case .listInsert?: try {
+      guard case .listInsert(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
+    }()
+    case .listAppend?: try {
+      guard case .listAppend(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 25)
+    }()
+    case .listRemove?: try {
+      guard case .listRemove(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 26)
+    }()
+    case .listPop?: try {
+      guard case .listPop(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 27)
+    }()
+    case .listSnapshot?: try {
+      guard case .listSnapshot(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 28)
+    }()
+    case .namespaceGet?: try {
+      guard case .namespaceGet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 29)
+    }()
+    case .namespaceSet?: try {
+      guard case .namespaceSet(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 30)
+    }()
+    case .namespaceRemove?: try {
+      guard case .namespaceRemove(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 31)
+    }()
+    case .namespaceNames?: try {
+      guard case .namespaceNames(let v)? = self.call else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 32)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -1503,7 +2080,7 @@ nonisolated extension Shmipc_Remote_V1_CancelRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Shmipc_Remote_V1_CallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".CallResponse"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}list\0\u{3}queue_put\0\u{3}queue_get\0\u{3}dict_value\0\u{3}dict_keys\0\u{3}lock_grant\0\u{3}lock_release\0\u{1}value\0\u{1}event\0\u{1}semaphore\0\u{1}error\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}list\0\u{3}queue_put\0\u{3}queue_get\0\u{3}dict_value\0\u{3}dict_keys\0\u{3}lock_grant\0\u{3}lock_release\0\u{1}value\0\u{1}event\0\u{1}semaphore\0\u{1}error\0\u{3}queue_tasks\0\u{3}list_value\0\u{3}list_snapshot\0\u{3}namespace_value\0\u{3}namespace_names\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1655,6 +2232,71 @@ nonisolated extension Shmipc_Remote_V1_CallResponse: SwiftProtobuf.Message, Swif
           self.result = .error(v)
         }
       }()
+      case 13: try {
+        var v: Shmipc_Remote_V1_QueueTasksResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .queueTasks(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .queueTasks(v)
+        }
+      }()
+      case 14: try {
+        var v: Shmipc_Remote_V1_ListValueResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .listValue(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .listValue(v)
+        }
+      }()
+      case 15: try {
+        var v: Shmipc_Remote_V1_ListSnapshotResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .listSnapshot(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .listSnapshot(v)
+        }
+      }()
+      case 16: try {
+        var v: Shmipc_Remote_V1_NamespaceValueResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .namespaceValue(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .namespaceValue(v)
+        }
+      }()
+      case 17: try {
+        var v: Shmipc_Remote_V1_NamespaceNamesResponse?
+        var hadOneofValue = false
+        if let current = self.result {
+          hadOneofValue = true
+          if case .namespaceNames(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.result = .namespaceNames(v)
+        }
+      }()
       default: break
       }
     }
@@ -1712,6 +2354,26 @@ nonisolated extension Shmipc_Remote_V1_CallResponse: SwiftProtobuf.Message, Swif
     case .error?: try {
       guard case .error(let v)? = self.result else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+    }()
+    case .queueTasks?: try {
+      guard case .queueTasks(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+    }()
+    case .listValue?: try {
+      guard case .listValue(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+    }()
+    case .listSnapshot?: try {
+      guard case .listSnapshot(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+    }()
+    case .namespaceValue?: try {
+      guard case .namespaceValue(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+    }()
+    case .namespaceNames?: try {
+      guard case .namespaceNames(let v)? = self.result else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
     }()
     case nil: break
     }
@@ -2390,7 +3052,7 @@ nonisolated extension Shmipc_Remote_V1_QueueBatch: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Shmipc_Remote_V1_LockAcquireRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".LockAcquireRequest"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}lease_ms\0\u{3}timeout_ms\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}lease_ms\0\u{3}timeout_ms\0\u{1}holding\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2401,6 +3063,7 @@ nonisolated extension Shmipc_Remote_V1_LockAcquireRequest: SwiftProtobuf.Message
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.leaseMs) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self._timeoutMs) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.holding) }()
       default: break
       }
     }
@@ -2420,6 +3083,9 @@ nonisolated extension Shmipc_Remote_V1_LockAcquireRequest: SwiftProtobuf.Message
     try { if let v = self._timeoutMs {
       try visitor.visitSingularUInt64Field(value: v, fieldNumber: 3)
     } }()
+    if self.holding != 0 {
+      try visitor.visitSingularUInt64Field(value: self.holding, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2427,6 +3093,7 @@ nonisolated extension Shmipc_Remote_V1_LockAcquireRequest: SwiftProtobuf.Message
     if lhs.name != rhs.name {return false}
     if lhs.leaseMs != rhs.leaseMs {return false}
     if lhs._timeoutMs != rhs._timeoutMs {return false}
+    if lhs.holding != rhs.holding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2434,7 +3101,7 @@ nonisolated extension Shmipc_Remote_V1_LockAcquireRequest: SwiftProtobuf.Message
 
 nonisolated extension Shmipc_Remote_V1_LockGrant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".LockGrant"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}lease_ms\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}lease_ms\0\u{1}depth\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2444,6 +3111,7 @@ nonisolated extension Shmipc_Remote_V1_LockGrant: SwiftProtobuf.Message, SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.token) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.leaseMs) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.depth) }()
       default: break
       }
     }
@@ -2456,12 +3124,16 @@ nonisolated extension Shmipc_Remote_V1_LockGrant: SwiftProtobuf.Message, SwiftPr
     if self.leaseMs != 0 {
       try visitor.visitSingularUInt64Field(value: self.leaseMs, fieldNumber: 2)
     }
+    if self.depth != 0 {
+      try visitor.visitSingularUInt32Field(value: self.depth, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   package static func ==(lhs: Shmipc_Remote_V1_LockGrant, rhs: Shmipc_Remote_V1_LockGrant) -> Bool {
     if lhs.token != rhs.token {return false}
     if lhs.leaseMs != rhs.leaseMs {return false}
+    if lhs.depth != rhs.depth {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2504,18 +3176,29 @@ nonisolated extension Shmipc_Remote_V1_LockTokenRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Shmipc_Remote_V1_LockReleaseResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".LockReleaseResponse"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}depth\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.depth) }()
+      default: break
+      }
+    }
   }
 
   package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.depth != 0 {
+      try visitor.visitSingularUInt32Field(value: self.depth, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   package static func ==(lhs: Shmipc_Remote_V1_LockReleaseResponse, rhs: Shmipc_Remote_V1_LockReleaseResponse) -> Bool {
+    if lhs.depth != rhs.depth {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2723,6 +3406,367 @@ nonisolated extension Shmipc_Remote_V1_SemaphoreResponse: SwiftProtobuf.Message,
 
   package static func ==(lhs: Shmipc_Remote_V1_SemaphoreResponse, rhs: Shmipc_Remote_V1_SemaphoreResponse) -> Bool {
     if lhs.value != rhs.value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_QueueTasksResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".QueueTasksResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}unfinished\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.unfinished) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.unfinished != 0 {
+      try visitor.visitSingularInt64Field(value: self.unfinished, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_QueueTasksResponse, rhs: Shmipc_Remote_V1_QueueTasksResponse) -> Bool {
+    if lhs.unfinished != rhs.unfinished {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_ListIndexRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ListIndexRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}index\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.index) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularInt64Field(value: self.index, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_ListIndexRequest, rhs: Shmipc_Remote_V1_ListIndexRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_ListSetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ListSetRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}index\0\u{1}value\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.index) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._value) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularInt64Field(value: self.index, fieldNumber: 2)
+    }
+    try { if let v = self._value {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_ListSetRequest, rhs: Shmipc_Remote_V1_ListSetRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs._value != rhs._value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_ListAppendRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ListAppendRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}values\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.values) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.values.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.values, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_ListAppendRequest, rhs: Shmipc_Remote_V1_ListAppendRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.values != rhs.values {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_ListValueResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ListValueResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0\u{1}count\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._value) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._value {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.count != 0 {
+      try visitor.visitSingularInt64Field(value: self.count, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_ListValueResponse, rhs: Shmipc_Remote_V1_ListValueResponse) -> Bool {
+    if lhs._value != rhs._value {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_ListSnapshotResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".ListSnapshotResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}values\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.values) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.values.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.values, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_ListSnapshotResponse, rhs: Shmipc_Remote_V1_ListSnapshotResponse) -> Bool {
+    if lhs.values != rhs.values {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_NamespaceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".NamespaceRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}attribute\0\u{1}type\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.attribute) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.attribute.isEmpty {
+      try visitor.visitSingularStringField(value: self.attribute, fieldNumber: 2)
+    }
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_NamespaceRequest, rhs: Shmipc_Remote_V1_NamespaceRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.attribute != rhs.attribute {return false}
+    if lhs.type != rhs.type {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_NamespaceSetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".NamespaceSetRequest"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}attribute\0\u{1}value\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.attribute) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._value) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.attribute.isEmpty {
+      try visitor.visitSingularStringField(value: self.attribute, fieldNumber: 2)
+    }
+    try { if let v = self._value {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_NamespaceSetRequest, rhs: Shmipc_Remote_V1_NamespaceSetRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.attribute != rhs.attribute {return false}
+    if lhs._value != rhs._value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_NamespaceValueResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".NamespaceValueResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}value\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._value) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._value {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_NamespaceValueResponse, rhs: Shmipc_Remote_V1_NamespaceValueResponse) -> Bool {
+    if lhs._value != rhs._value {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_NamespaceNamesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".NamespaceNamesResponse"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}names\0")
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.names) }()
+      default: break
+      }
+    }
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.names.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.names, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_NamespaceNamesResponse, rhs: Shmipc_Remote_V1_NamespaceNamesResponse) -> Bool {
+    if lhs.names != rhs.names {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,185 @@
+import Foundation
+@testable import ShmIPC
+@testable import ShmIPCRemote
+import Testing
+
+/// Joinable queues, message queues, lists, namespaces and reentrant locks, over loopback:
+/// each remote call seen from the local object, and the local calls seen remotely.
+@Suite struct RemoteKindsTests {
+    static let watchdog = RemoteManagerTests.watchdog
+
+    struct Point: Codable, Equatable, Sendable { var x: Int; var y: Int }
+
+    /// The same code against a local and a remote joinable queue.
+    static func putThree(_ queue: some AwaitableQueue<UInt64>) async throws {
+        for item in [1, 2, 3] as [UInt64] { try await queue.put(item, timeout: watchdog) }
+    }
+
+    @Test func aJoinableQueueCountsRemotePutsAndRemoteTaskDonesAndJoins() async throws {
+        let queue = try JoinableQueue<UInt64>(capacity: 16)
+        try await RemoteObjectsTests.withClient({ $0.export("jobs", queue) }) { client, _ in
+            let remote = try await client.joinableQueue("jobs", of: UInt64.self)
+            try await Self.putThree(remote)
+            #expect(queue.unfinishedTasks == 3)
+            #expect(try await remote.queue.put(contentsOf: [4, 5] as [UInt64], batchSize: 1) == 2)
+            #expect(queue.unfinishedTasks == 5)  // streamed puts count tasks too
+
+            for expected in 1...4 as ClosedRange<UInt64> {
+                #expect(try await remote.get(timeout: Self.watchdog) == expected)
+                try await remote.taskDone()
+            }
+            await #expect(throws: RemoteError.timedOut) { try await remote.join(timeout: .milliseconds(50)) }
+            let joining = Task { try await remote.join(timeout: Self.watchdog) }
+            #expect(try await queue.get(timeout: Self.watchdog) == 5)
+            try queue.taskDone()  // a local taskDone ends the remote join
+            try await joining.value
+            #expect(queue.unfinishedTasks == 0)
+            await #expect(throws: RemoteError.refused("taskDone() called more times than items were put")) { try await remote.taskDone() }
+
+            try await Self.putThree(queue)  // the local queue through the same protocol
+            #expect(try await remote.get(timeout: Self.watchdog) == 1)
+            await #expect(throws: RemoteError.refused("'jobs' is a joinable_queue, not a queue")) {
+                _ = try await client.queue("jobs", of: UInt64.self)
+            }
+        }
+    }
+
+    @Test func aMessageQueueCarriesRawMessagesAndValuesBothWays() async throws {
+        let queue = try MessageQueue(maxMessageSize: 64, capacity: 8)
+        try await RemoteObjectsTests.withClient({ $0.export("mq", queue) }) { client, _ in
+            let remote = try await client.messageQueue("mq")
+            try await remote.put(bytes: [1, 2, 3], timeout: Self.watchdog)
+            #expect(try await queue.get(timeout: Self.watchdog) == [1, 2, 3])
+            try await queue.put("hello")
+            #expect(try await remote.get(as: String.self, timeout: Self.watchdog) == "hello")
+            try await remote.put(Point(x: 1, y: 2))
+            #expect(try await queue.get(as: Point.self, timeout: Self.watchdog) == Point(x: 1, y: 2))
+
+            await #expect(throws: RemoteError.self) { try await remote.put(bytes: [UInt8](repeating: 7, count: 65)) }
+            #expect(queue.isEmpty)  // the oversized message was refused whole
+            await #expect(throws: RemoteError.timedOut) { _ = try await remote.get(timeout: .milliseconds(50)) }
+            await #expect(throws: RemoteError.refused("'mq' is a message_queue, not a queue")) {
+                _ = try await client.queue("mq", of: UInt8.self)
+            }
+            queue.close()
+            await #expect(throws: RemoteError.refused("closed")) { _ = try await remote.get(timeout: Self.watchdog) }
+        }
+    }
+
+    @Test func aListDoesWhatTheLocalListDoes() async throws {
+        let list = try SharedList<String>()
+        try list.append("a")
+        try await RemoteObjectsTests.withClient({ $0.export("l", list) }) { client, _ in
+            let remote = try await client.list("l", of: String.self)
+            try await remote.append("b")
+            try await remote.append(contentsOf: ["c", "d"])
+            #expect(try list.snapshot() == ["a", "b", "c", "d"])
+            #expect(try await remote.element(at: 2) == "c")
+            #expect(try await remote.setElement("C", at: 2) == "c")
+            try await remote.insert("start", at: 0)
+            #expect(try await remote.remove(at: 1) == "a")
+            #expect(try await remote.popLast() == "d")
+            #expect(try await remote.snapshot() == ["start", "b", "C"])
+            #expect(try await remote.count == 3)
+            try list.append("local")
+            #expect(try await remote.element(at: 3) == "local")
+
+            await #expect(throws: RemoteError.outOfRange("index 9 out of range 0..<4")) { _ = try await remote.element(at: 9) }
+            await #expect(throws: RemoteError.outOfRange("index -1 out of range 0..<4")) { try await remote.setElement("x", at: -1) }
+            await #expect(throws: RemoteError.typeMismatch(expected: String(reflecting: Int.self), found: String(reflecting: String.self))) {
+                _ = try await client.list("l", of: Int.self)
+            }
+            #expect(try list.snapshot() == ["start", "b", "C", "local"])
+            while try await remote.popLast() != nil {}
+            #expect(try await remote.popLast() == nil)
+            #expect(list.isEmpty)
+        }
+    }
+
+    @Test func aNamespaceSharesAttributesOfAnyTypeWithLocalUsers() async throws {
+        let namespace = try Namespace()
+        try namespace.set("x", to: 10)
+        try namespace.set("where", to: Point(x: 3, y: 4))
+        try await RemoteObjectsTests.withClient({ $0.export("ns", namespace) }) { client, _ in
+            let remote = try await client.namespace("ns")
+            #expect(try await remote.value(of: "x", as: Int.self) == 10)
+            #expect(try await remote.value(of: "where", as: Point.self) == Point(x: 3, y: 4))
+            #expect(try await remote.value(of: "absent", as: Int.self) == nil)
+
+            try await remote.set("label", to: "ready")
+            try await remote.set("ratio", to: 0.5)
+            try await remote.set("flag", to: true)
+            try await remote.set("there", to: Point(x: -1, y: 7))
+            try await remote.set("x", to: 11)
+            #expect(try namespace.value(of: "label", as: String.self) == "ready")
+            #expect(try namespace.value(of: "ratio", as: Double.self) == 0.5)
+            #expect(try namespace.value(of: "flag", as: Bool.self) == true)
+            #expect(try namespace.value(of: "there", as: Point.self) == Point(x: -1, y: 7))
+            #expect(try namespace.value(of: "x", as: Int.self) == 11)
+            #expect(try await Set(remote.names()) == ["x", "where", "label", "ratio", "flag", "there"])
+
+            await #expect(throws: RemoteError.self) { _ = try await remote.value(of: "x", as: String.self) }
+            do {
+                _ = try await remote.value(of: "x", as: String.self)
+            } catch RemoteError.typeMismatch(_, let found) {
+                #expect(found == String(reflecting: String.self))
+            }
+            // Bytes that are not an Int, tagged as one, are refused and store nothing.
+            let hostile = Shmipc_Remote_V1_NamespaceSetRequest.with {
+                $0.name = "ns"
+                $0.attribute = "x"
+                $0.value = .with {
+                    $0.type = String(reflecting: Int.self)
+                    $0.data = Data([1, 2, 3])
+                }
+            }
+            await #expect(throws: RemoteError.self) {
+                _ = try await client.invoke(.namespaceSet(hostile), timeout: Self.watchdog) { _ in 0 }
+            }
+            #expect(try namespace.value(of: "x", as: Int.self) == 11)
+
+            try await remote.remove("label")
+            #expect(try !namespace.contains("label"))
+            #expect(try await !remote.contains("label"))
+        }
+    }
+
+    @Test func aReentrantLeaseLockCountsItsHoldersLevels() async throws {
+        let lock = LeaseLock(defaultLease: .seconds(30), reentrant: true)
+        try await RemoteObjectsTests.withClient({
+            $0.export("r", lock)
+            $0.export("plain", LeaseLock())
+        }) { client, _ in
+            let a = try await client.rlock("r"), b = try await client.rlock("r")
+            let first = try await a.acquire()
+            let again = try await a.acquire()
+            #expect(again.token == first.token)
+            #expect((first.depth, again.depth) == (1, 2))
+            await #expect(throws: RemoteError.timedOut) { try await b.acquire(timeout: .milliseconds(50)) }
+            #expect(try await a.release() == 1)
+            await #expect(throws: RemoteError.timedOut) { try await b.acquire(timeout: .milliseconds(50)) }
+            #expect(try await a.release() == 0)
+            #expect(!lock.isLocked)
+            await #expect(throws: RemoteError.refused("'r' is not held by this proxy")) { try await a.release() }
+
+            let next = try await b.acquire(timeout: Self.watchdog)
+            #expect(next.token > first.token)
+            #expect(b.grant == next)
+            #expect(try await b.release() == 0)
+
+            // Every level goes with the lease.
+            try await a.acquire(lease: .milliseconds(100))
+            try await a.acquire(lease: .milliseconds(100))
+            let successor = try await b.acquire(timeout: Self.watchdog)  // granted once the lease ran out
+            #expect(successor.depth == 1)
+            await #expect(throws: RemoteError.leaseLost("r")) { try await a.release() }
+            #expect(a.grant == nil)
+            try await b.release()
+
+            await #expect(throws: RemoteError.refused("'plain' is a lock, not a rlock")) { _ = try await client.rlock("plain") }
+            let misused = RemoteRLock(lock: RemoteLock(manager: client, name: "plain"))
+            try await misused.acquire()
+            await #expect(throws: RemoteError.refused("the lock is not reentrant")) { try await misused.acquire() }
+        }
+    }
+}
