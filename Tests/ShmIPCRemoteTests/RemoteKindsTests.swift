@@ -182,4 +182,49 @@ import Testing
             await #expect(throws: RemoteError.refused("the lock is not reentrant")) { try await misused.acquire() }
         }
     }
+
+    /// What a program without async does: connect, then call, each call blocking its thread.
+    static func blockingWork(_ address: RemoteAddress) throws -> (Int, Int?, [String], Bool) {
+        let client = try RemoteManager.connect(to: address, authKey: RemoteObjectsTests.key, handshakeTimeout: watchdog)
+        defer { client.close() }
+        let queue = try client.queue("q", of: Int.self)
+        try queue.put(41, timeout: watchdog)
+        let got = try queue.get(timeout: watchdog)
+        let dictionary = try client.dictionary("d", of: [String: Int].self)
+        try dictionary.setValue(7, forKey: "seven")
+        let list = try client.list("l", of: String.self)
+        try list.append("x")
+        try client.event("e").set()
+        return (got, try dictionary.value(forKey: "seven"), try list.snapshot(), try client.event("e").wait(timeout: watchdog))
+    }
+
+    /// A blocking call made where a task runs.
+    static func blockingPut(_ queue: RemoteQueue<Int>) throws { try queue.put(1, timeout: watchdog) }
+
+    @Test func theBlockingFormsWorkFromAThreadAndAreRefusedInATask() async throws {
+        let queue = try Queue<Int>(capacity: 4)
+        let dictionary = try SharedDictionary<String, Int>()
+        let list = try SharedList<String>()
+        let event = try Event()
+        try await RemoteObjectsTests.withClient({
+            $0.export("q", queue)
+            $0.export("d", dictionary)
+            $0.export("l", list)
+            $0.export("e", event)
+        }) { client, address in
+            let outcome = await withCheckedContinuation { continuation in
+                Thread { continuation.resume(returning: Result { try Self.blockingWork(address) }) }.start()
+            }
+            let (got, seven, items, isSet) = try outcome.get()
+            #expect(got == 41)
+            #expect(seven == 7)
+            #expect(items == ["x"])
+            #expect(isSet)
+            #expect(try dictionary.value(forKey: "seven") == 7)
+
+            let remote = try await client.queue("q", of: Int.self)
+            #expect(throws: RemoteError.refused("a blocking call from a task: await the async form instead")) { try Self.blockingPut(remote) }
+            #expect(queue.isEmpty)
+        }
+    }
 }

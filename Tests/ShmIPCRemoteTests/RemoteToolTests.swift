@@ -40,6 +40,12 @@ import Testing
         defer { try? jobs.unlink() }
         let ready = try Event(name: eventName, mode: .createExclusive)
         defer { try? ready.unlink() }
+        let tasksName = try SegmentName("\(stem)-tasks"), settingsName = try SegmentName("\(stem)-settings")
+        let tasks = try JoinableQueue<Int>(name: tasksName, mode: .createExclusive, capacity: 4)
+        defer { try? tasks.unlink() }
+        let settings = try Namespace(name: settingsName, mode: .createExclusive)
+        defer { try? settings.unlink() }
+        try settings.set("mode", to: "fast")
         #expect(try jobs.tryPut(5))
         let key = try Self.keyFile("tool secret\n"), wrongKey = try Self.keyFile("not it")
         defer {
@@ -50,7 +56,7 @@ import Testing
         let server = try ChildProcess(
             executable: "\(Self.directory)/shmipc",
             arguments: ["serve", "--address", "127.0.0.1:0", "--authkey-file", key, "--export", queueName.rawValue, eventName.rawValue,
-                        "--lock", "\(stem)-mutex"])
+                        tasksName.rawValue, settingsName.rawValue, "--lock", "\(stem)-mutex", "--rlock", "\(stem)-rmutex"])
         defer {
             if server.status == nil { _ = server.kill() }
         }
@@ -66,6 +72,9 @@ import Testing
         #expect(rows.contains(["\(stem)-jobs", "queue", "Swift.UInt64", "1", "8"]), "\(listing)")
         #expect(rows.contains(["\(stem)-ready", "event", "-", "0", "-"]), "\(listing)")
         #expect(rows.contains(["\(stem)-mutex", "lock", "-", "0", "-"]), "\(listing)")
+        #expect(rows.contains(["\(stem)-rmutex", "rlock", "-", "0", "-"]), "\(listing)")
+        #expect(rows.contains(["\(stem)-tasks", "joinable_queue", "Swift.Int", "0", "4"]), "\(listing)")
+        #expect(rows.contains(["\(stem)-settings", "namespace", "-", "1", "-"]), "\(listing)")
 
         // The served objects are this host's: a remote put lands in the local queue.
         let client = try await RemoteManager.connect(
@@ -75,6 +84,15 @@ import Testing
         try await client.event(eventName.rawValue).set()
         #expect(jobs.count == 2)
         #expect(ready.isSet)
+        try await client.joinableQueue(tasksName.rawValue, of: Int.self).put(1, timeout: .seconds(30))
+        #expect(tasks.unfinishedTasks == 1)
+        let remoteSettings = try await client.namespace(settingsName.rawValue)
+        #expect(try await remoteSettings.value(of: "mode", as: String.self) == "fast")
+        try await remoteSettings.set("mode", to: "safe")
+        #expect(try settings.value(of: "mode", as: String.self) == "safe")
+        let rlock = try await client.rlock("\(stem)-rmutex")
+        try await rlock.acquire()
+        #expect(try await rlock.acquire().depth == 2)
 
         let (refused, message) = try await Self.run("shmipc-remote", ["remote", "list", "--address", address, "--authkey-file", wrongKey])
         #expect(refused == .exited(3))
