@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// Export one with `RemoteManager.export(_:_:)`; clients use it through
 /// ``RemoteLock``. It lives in the server's memory: a restarted server starts with a free
-/// lock, and with tokens from ``init(firstToken:defaultLease:)`` (pass one above any token the
+/// lock, and with tokens from ``init(firstToken:defaultLease:reentrant:)`` (pass one above any token the
 /// last run handed out, for example from the clock, if tokens must grow across restarts).
 ///
 /// A reentrant one (`reentrant: true`, exported as the kind "rlock", Python's `RLock`) lets
@@ -107,7 +107,7 @@ public final class LeaseLock: Sendable {
 
     /// The holder of `token` acquiring a reentrant lock again: one more level, and the lease
     /// renewed for `lease` (`nil`: the one it had). Throws ``Failure/leaseLost`` as
-    /// ``renew(_:)``, ``Failure/notReentrant`` for a plain lock.
+    /// `renew(_:)`, ``Failure/notReentrant`` for a plain lock.
     func reacquire(_ token: UInt64, lease: Duration?) throws -> Grant {
         try state.withLock { state throws(Failure) in
             guard isReentrant else { throw .notReentrant }
@@ -131,7 +131,7 @@ public final class LeaseLock: Sendable {
 
     /// Releases one level of the lease of `token` (a plain lock has one); when none is left,
     /// frees the lock and wakes the oldest waiter. The levels left. Throws
-    /// ``Failure/leaseLost`` as ``renew(_:)``.
+    /// ``Failure/leaseLost`` as `renew(_:)`.
     @discardableResult
     func release(_ token: UInt64) throws -> UInt32 {
         let (next, depth) = try state.withLock { state throws(Failure) -> (AsyncBuffer<Void>?, UInt32) in

@@ -26,7 +26,7 @@ enum Blocking {
 }
 
 extension RemoteManager {
-    /// ``connect(to:authKey:maxMessageSize:handshakeTimeout:callTimeout:tls:)``, blocking (see
+    /// `connect(to:authKey:maxMessageSize:handshakeTimeout:callTimeout:tls:)`, blocking (see
     /// the blocking forms in the module's documentation: not from a task).
     public static func connect(
         to address: RemoteAddress, authKey: AuthKey, maxMessageSize: Int = 16 << 20,

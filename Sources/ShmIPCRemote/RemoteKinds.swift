@@ -4,7 +4,7 @@ public import ShmIPC
 import Synchronization
 
 extension RemoteManagerClient {
-    /// The exported `JoinableQueue` `name` of `Element`s (see ``queue(_:of:)``).
+    /// The exported `JoinableQueue` `name` of `Element`s (see `queue(_:of:)`).
     public func joinableQueue<Element: Codable & Sendable>(
         _ name: String, of _: Element.Type = Element.self
     ) async throws -> RemoteJoinableQueue<Element> {
@@ -18,7 +18,7 @@ extension RemoteManagerClient {
         return RemoteMessageQueue(manager: self, name: name)
     }
 
-    /// The exported `SharedList` `name` of `Element`s (see ``queue(_:of:)``).
+    /// The exported `SharedList` `name` of `Element`s (see `queue(_:of:)`).
     public func list<Element: Codable & Sendable>(_ name: String, of _: Element.Type = Element.self) async throws -> RemoteList<Element> {
         try await check(name, kind: "list", valueType: String(reflecting: Element.self), keyType: "")
         return RemoteList(manager: self, name: name)
@@ -37,7 +37,7 @@ extension RemoteManagerClient {
     }
 }
 
-/// A `JoinableQueue` another host exports (``RemoteManagerClient/joinableQueue(_:of:)``): a
+/// A `JoinableQueue` another host exports (`RemoteManagerClient/joinableQueue(_:of:)`): a
 /// ``RemoteQueue`` whose every put counts a task on the server, with `taskDone` and `join`.
 /// As with a local one, a consumer that vanishes between its `get` and its `taskDone` leaves
 /// the task unfinished: give `join` a timeout where that matters.
@@ -49,7 +49,7 @@ public struct RemoteJoinableQueue<Element: Codable & Sendable>: Sendable {
     /// Puts `value` (one more unfinished task), waiting at most `timeout` (`nil`: forever) for room.
     public func put(_ value: Element, timeout: Duration? = nil) async throws { try await queue.put(value, timeout: timeout) }
 
-    /// Takes the next item, waiting at most `timeout` (`nil`: forever). Call ``taskDone()``
+    /// Takes the next item, waiting at most `timeout` (`nil`: forever). Call `taskDone()`
     /// when its work is done.
     public func get(timeout: Duration? = nil) async throws -> Element { try await queue.get(timeout: timeout) }
 
@@ -76,7 +76,7 @@ public struct RemoteJoinableQueue<Element: Codable & Sendable>: Sendable {
     }
 }
 
-/// A `MessageQueue` another host exports (``RemoteManagerClient/messageQueue(_:)``): whole
+/// A `MessageQueue` another host exports (`RemoteManagerClient/messageQueue(_:)`): whole
 /// messages of bytes, or values in a coder's form (the queue's own coder on the server side,
 /// `BinaryMessageCoder` unless it was made with another; pass the same one here).
 public struct RemoteMessageQueue: Sendable {
@@ -131,7 +131,7 @@ public struct RemoteMessageQueue: Sendable {
     }
 }
 
-/// A `SharedList` another host exports (``RemoteManagerClient/list(_:of:)``), with its method
+/// A `SharedList` another host exports (`RemoteManagerClient/list(_:of:)`), with its method
 /// names; each call is one request, run by the server under the list's lock. An index past the
 /// end is ``RemoteError/outOfRange(_:)``.
 public struct RemoteList<Element: Codable & Sendable>: Sendable {
@@ -227,7 +227,7 @@ public struct RemoteList<Element: Codable & Sendable>: Sendable {
     }
 }
 
-/// A `Namespace` another host exports (``RemoteManagerClient/namespace(_:)``): attributes by
+/// A `Namespace` another host exports (`RemoteManagerClient/namespace(_:)`): attributes by
 /// name, each a value of any Codable type, read as the type it was written with (another type
 /// is ``RemoteError/typeMismatch(expected:found:)``). A remote write is stored as a local
 /// `set(_:to:)` of the same type, so local and remote users read each other's writes.
@@ -281,9 +281,9 @@ public struct RemoteNamespace: Sendable {
     public func contains(_ attribute: String) async throws -> Bool { try await names().contains(attribute) }
 }
 
-/// A reentrant lock another host serves as leases (``RemoteManagerClient/rlock(_:)``; Python's
+/// A reentrant lock another host serves as leases (`RemoteManagerClient/rlock(_:)`; Python's
 /// `RLock` through a manager). Its owner is this proxy: acquiring it again through the same
-/// `RemoteRLock` adds a level (on the server, which renews the lease), each ``release()``
+/// `RemoteRLock` adds a level (on the server, which renews the lease), each `release()`
 /// takes one away, and the lock is free when none is left. Share one proxy between the tasks
 /// that should count as one holder, as a local `RLock` counts one thread. Everything
 /// ``RemoteLock`` says about leases and fencing tokens holds: if the lease runs out, every

@@ -4,7 +4,7 @@ internal import GRPCNIOTransportHTTP2
 import ShmIPC
 import Synchronization
 
-/// An exported object, as ``RemoteManagerClient/list()`` tells it.
+/// An exported object, as `RemoteManagerClient/list()` tells it.
 public struct RemoteObjectInfo: Sendable, Hashable {
     public let name: String
     /// "queue" or "dictionary".
@@ -118,7 +118,7 @@ public final class RemoteManagerClient: Sendable {
         return RemoteQueue(manager: self, name: name)
     }
 
-    /// The exported dictionary `name` (see ``queue(_:of:)``).
+    /// The exported dictionary `name` (see `queue(_:of:)`).
     public func dictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>(
         _ name: String, of _: [Key: Value].Type = [Key: Value].self
     ) async throws -> RemoteDictionary<Key, Value> {
@@ -196,7 +196,7 @@ public final class RemoteManagerClient: Sendable {
     var objectsClient: Shmipc_Remote_V1_Objects.Client<HTTP2ClientTransport.Posix> { objects }
 }
 
-/// A queue another host exports (``RemoteManagerClient/queue(_:of:)``): `put` and `get` as
+/// A queue another host exports (`RemoteManagerClient/queue(_:of:)`): `put` and `get` as
 /// `Queue`'s async forms. A wait's timeout travels to the server, and the call's deadline
 /// is that timeout plus ``RemoteQueue/grace``; with no timeout, the call waits as long as the
 /// item does. A put that fails with ``RemoteError/timedOut`` did not put; one that fails with
@@ -235,7 +235,7 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
     /// path: batches are written without waiting for each other's answer, and HTTP/2's flow
     /// control and the queue's room pace them). Returns when the server has put them all; the
     /// count put. A failure part-way (the connection broke, the queue closed) throws, and
-    /// then a prefix of the values was put, as a loop of ``put(_:timeout:)`` would leave it.
+    /// then a prefix of the values was put, as a loop of `put(_:timeout:)` would leave it.
     @discardableResult
     public func put(contentsOf values: some Sequence<Element> & Sendable, batchSize: Int = 256) async throws -> Int {
         precondition(batchSize > 0, "a batch holds at least one item")
@@ -358,7 +358,7 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
     }
 }
 
-/// A dictionary another host exports (``RemoteManagerClient/dictionary(_:of:)``), with
+/// A dictionary another host exports (`RemoteManagerClient/dictionary(_:of:)`), with
 /// `SharedDictionary`'s method names; each call is one request, run by the server on the
 /// dictionary under its own lock.
 public struct RemoteDictionary<Key: Hashable & Codable & Sendable, Value: Codable & Sendable>: Sendable {

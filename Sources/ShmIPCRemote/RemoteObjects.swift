@@ -11,7 +11,7 @@ extension RemoteManagerClient {
         return RemoteLock(manager: self, name: name)
     }
 
-    /// The exported `Value` `name` of `T` (see ``queue(_:of:)``).
+    /// The exported `Value` `name` of `T` (see `queue(_:of:)`).
     public func value<T: Codable & Sendable>(_ name: String, of _: T.Type = T.self) async throws -> RemoteValue<T> {
         try await check(name, kind: "value", valueType: String(reflecting: T.self), keyType: "")
         return RemoteValue(manager: self, name: name)
@@ -33,7 +33,7 @@ extension RemoteManagerClient {
     static func deadline(_ timeout: Duration?) -> Duration? { timeout.map { $0 + RemoteQueue<Int>.grace } }
 }
 
-/// A lock another host serves as leases (``RemoteManagerClient/lock(_:)``, a ``LeaseLock``
+/// A lock another host serves as leases (`RemoteManagerClient/lock(_:)`, a ``LeaseLock``
 /// there). Unlike a local `Lock`, whose holder's death the kernel reports, a remote holder
 /// owns the lock only for its lease: if it is killed, partitioned or paused past the lease,
 /// the server grants the lock to the next asker. So a holder must either finish within the
@@ -143,7 +143,7 @@ public struct RemoteLock: Sendable {
     }
 }
 
-/// A `Value` another host exports (``RemoteManagerClient/value(_:of:)``).
+/// A `Value` another host exports (`RemoteManagerClient/value(_:of:)`).
 public struct RemoteValue<T: Codable & Sendable>: Sendable {
     let manager: RemoteManagerClient
     public let name: String
@@ -174,7 +174,7 @@ public struct RemoteValue<T: Codable & Sendable>: Sendable {
     }
 }
 
-/// An `Event` another host exports (``RemoteManagerClient/event(_:)``).
+/// An `Event` another host exports (`RemoteManagerClient/event(_:)`).
 public struct RemoteEvent: Sendable {
     let manager: RemoteManagerClient
     public let name: String
@@ -214,7 +214,7 @@ public struct RemoteEvent: Sendable {
     }
 }
 
-/// A `Semaphore` another host exports (``RemoteManagerClient/semaphore(_:)``). What a remote
+/// A `Semaphore` another host exports (`RemoteManagerClient/semaphore(_:)`). What a remote
 /// client acquired stays acquired if it vanishes, as with a local holder; for mutual
 /// exclusion across hosts, use a ``RemoteLock``.
 public struct RemoteSemaphore: Sendable {
