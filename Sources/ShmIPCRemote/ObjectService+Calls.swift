@@ -37,17 +37,35 @@ extension ObjectService {
                     running.state.withLock { $0.tasks[id] }?.cancel()
                     continue
                 }
-                let task = Task {
-                    let answer = await answer(call, context: context)
-                    running.state.withLock { if $0.tasks.removeValue(forKey: id) == nil { $0.finishedEarly.insert(id) } }
-                    _ = await answers.put(answer)
+                guard Self.mayWait(call) else {
+                    // Answered in turn: no task to make, nothing for it to wait for.
+                    _ = await answers.put(await answer(call, context: context))
+                    continue
                 }
-                running.state.withLock { if $0.finishedEarly.remove(id) == nil { $0.tasks[id] = task } }
+                // Registered under the lock it is made in: its own removal, at its end, waits
+                // for the registration.
+                running.state.withLock { state in
+                    state.tasks[id] = Task {
+                        let answer = await answer(call, context: context)
+                        running.state.withLock { _ = $0.tasks.removeValue(forKey: id) }
+                        _ = await answers.put(answer)
+                    }
+                }
             }
             // The client closed its side: answer what is running, then end.
-            while !running.state.withLock({ $0.tasks.isEmpty }) { try await Task.sleep(for: .milliseconds(1)) }
+            for task in running.state.withLock({ Array($0.tasks.values) }) { await task.value }
             answers.finish(.closed)
             try await group.waitForAll()
+        }
+    }
+
+    /// Whether `call` may wait (for an item, room, a lock, a flag, a permit or the tasks): it
+    /// runs in a task of its own, so the calls behind it go on. Every other call is answered
+    /// in turn, as it arrives.
+    static func mayWait(_ call: Shmipc_Remote_V1_CallRequest) -> Bool {
+        switch call.call {
+        case .queuePut?, .queueGet?, .lockAcquire?, .eventWait?, .semaphoreAcquire?, .queueJoin?: true
+        default: false
         }
     }
 
@@ -103,8 +121,8 @@ extension ObjectService {
     }
 }
 
-/// A stream's calls in progress by id, and those that finished before they were registered.
+/// A stream's waiting calls in progress, by id.
 final class RunningCalls: Sendable {
-    struct State { var tasks: [UInt64: Task<Void, Never>] = [:]; var finishedEarly: Set<UInt64> = [] }
+    struct State { var tasks: [UInt64: Task<Void, Never>] = [:] }
     let state = Mutex(State())
 }
