@@ -121,6 +121,15 @@ struct Run: AsyncParsableCommand {
                 try await queue.put(UInt64(i), timeout: .seconds(30))
                 _ = try await queue.get(timeout: .seconds(30))
             }),
+            // The same put and get, both in flight at once over the one call stream (the get
+            // waits on the server for the put's item): what a caller that need not wait for
+            // the put's answer before asking for an item pays.
+            ("remote.queue.put_get.pipelined", { i in
+                async let put: Void = queue.put(UInt64(i), timeout: .seconds(30))
+                async let got = queue.get(timeout: .seconds(30))
+                try await put
+                _ = try await got
+            }),
         ]
         print("shm-bench-remote: loopback, " + (noPin ? "not pinned" : "client on CPU \(pair[0]), server on CPU \(pair[1])")
             + ", \(runs) runs of \(iterations) calls")
@@ -152,12 +161,13 @@ struct Run: AsyncParsableCommand {
         var throughput: [Double] = []
         for _ in 0..<runs { throughput.append(try await Self.throughput(stream, items: items, batch: batch)) }
         let python = noPython ? nil : Self.python()
-        let pythonRow = ["remote.dict.get": "dict.get", "remote.dict.set": "dict.set", "remote.queue.put_get": "queue.put_get"]
-        print("\n" + Self.pad("scenario", 24) + Self.pad("median µs", 12, right: true) + Self.pad("min", 10, right: true)
+        let pythonRow = ["remote.dict.get": "dict.get", "remote.dict.set": "dict.set", "remote.queue.put_get": "queue.put_get",
+                         "remote.queue.put_get.pipelined": "queue.put_get"]
+        print("\n" + Self.pad("scenario", 32) + Self.pad("median µs", 12, right: true) + Self.pad("min", 10, right: true)
             + Self.pad("max", 10, right: true) + "   ÷ floor (min–max)   Python's time ÷ row's")
         for name in ["remote.rtt.nio", "remote.rtt.floor"] + rows.map(\.0) {
             let values = medians[name] ?? []
-            var line = Self.pad(name, 24) + String(format: "%12.1f%10.1f%10.1f", Self.middle(values), values.min() ?? 0, values.max() ?? 0)
+            var line = Self.pad(name, 32) + String(format: "%12.1f%10.1f%10.1f", Self.middle(values), values.min() ?? 0, values.max() ?? 0)
             if let r = ratios[name] {
                 line += String(format: "   %6.2f (%.2f–%.2f)", Self.middle(r), r.min() ?? 0, r.max() ?? 0)
                 if let python, let key = pythonRow[name], let figure = python[key] {
