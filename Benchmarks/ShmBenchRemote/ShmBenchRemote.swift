@@ -77,7 +77,7 @@ enum Bench {
 }
 
 /// The 64-byte item of `remote.queue.throughput.64B`.
-struct Payload64: BitwiseCopyable, Codable, Sendable {
+struct Payload64: RawRemoteElement {
     var words: [UInt64] { [a, b, c, d, e, f, g, h] }
     var a, b, c, d, e, f, g, h: UInt64
     init(_ value: UInt64) { (a, b, c, d, e, f, g, h) = (value, value, value, value, value, value, value, value) }

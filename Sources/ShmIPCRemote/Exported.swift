@@ -21,6 +21,8 @@ struct Exported: Sendable {
     var keyType = ""
     let count: @Sendable () -> Int
     var capacity = 0
+    /// A queue's element stride in the raw form (``RawForm``); 0: none.
+    var rawStride = 0
     var queue: QueueCalls?
     var tasks: TaskCalls?
     var dictionary: DictionaryCalls?
@@ -39,13 +41,17 @@ struct Exported: Sendable {
         /// were put (a cancelled wait puts no more).
         let putAll: @Sendable (_ items: Batch, _ skipping: Int, _ didPut: (Int) -> Void) async throws -> Void
         /// Waits for an item, then takes it and what else is there, at most `maxCount`.
-        let take: @Sendable (_ maxCount: Int, _ packed: Bool) async throws -> Batch
+        let take: @Sendable (_ maxCount: Int, _ form: Batch.Form) async throws -> Batch
     }
 
     /// A batch of items in the binary Codable form: one encoding each, or the array of them.
     enum Batch: Sendable {
         case items([Data])
         case packed(Data)
+        /// The items' memory (a raw element type's; ``RawForm``).
+        case raw(Data)
+
+        enum Form: Sendable { case items, packed, raw }
     }
 
     /// A joinable queue's tasks: each answers the unfinished tasks after it.
@@ -119,7 +125,7 @@ struct Exported: Sendable {
             tryPutSome: { try queue.tryPut(contentsOf: $0) }, tryGet: { try queue.tryGet() }, get: { try await queue.get(timeout: $0) })
         return Exported(
             kind: .queue, valueType: String(reflecting: Element.self), count: { queue.count }, capacity: queue.capacity,
-            queue: queueCalls(ops))
+            rawStride: RawForm.stride(Element.self), queue: queueCalls(ops))
     }
 
     static func joinableQueue<Element: BitwiseCopyable & Codable & Sendable>(_ queue: JoinableQueue<Element>) -> Exported {
@@ -128,7 +134,7 @@ struct Exported: Sendable {
             tryGet: { try queue.tryGet() }, get: { try await queue.get(timeout: $0) })
         return Exported(
             kind: .joinableQueue, valueType: String(reflecting: Element.self), count: { queue.count }, capacity: queue.capacity,
-            queue: queueCalls(ops),
+            rawStride: RawForm.stride(Element.self), queue: queueCalls(ops),
             tasks: TaskCalls(
                 taskDone: {
                     do { try queue.taskDone() } catch { throw rpcError(error) }
@@ -185,6 +191,11 @@ struct Exported: Sendable {
                 case .packed(let data):
                     items = try decode([Element].self, data, coder)
                     items.removeFirst(min(skipping, items.count))
+                case .raw(let data):
+                    guard RawForm.stride(Element.self) > 0, let raw = RawForm.items(Element.self, data) else {
+                        throw RPCError(code: .invalidArgument, message: "\(data.count) raw bytes are not items of \(String(reflecting: Element.self))")
+                    }
+                    items = Array(raw.dropFirst(skipping))
                 }
                 var done = 0
                 do {
@@ -202,7 +213,7 @@ struct Exported: Sendable {
                     }
                 } catch { throw rpcError(error) }
             },
-            take: { maxCount, packed in
+            take: { maxCount, form in
                 var items: [Element]
                 do {
                     if let first = try ops.tryGet() { items = [first] } else {
@@ -211,7 +222,12 @@ struct Exported: Sendable {
                     items.reserveCapacity(maxCount)
                     while items.count < maxCount, let next = try ops.tryGet() { items.append(next) }
                 } catch { throw rpcError(error) }
-                return packed ? .packed(Data(try coder.encode(items))) : .items(try items.map { Data(try ops.encode($0)) })
+                switch form {
+                case .raw where RawForm.stride(Element.self) > 0: return .raw(RawForm.bytes(items))
+                case .raw: throw RPCError(code: .invalidArgument, message: "\(String(reflecting: Element.self)) has no raw form")
+                case .packed: return .packed(Data(try coder.encode(items)))
+                case .items: return .items(try items.map { Data(try ops.encode($0)) })
+                }
             })
     }
 

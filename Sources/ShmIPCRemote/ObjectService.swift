@@ -52,6 +52,7 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
                     $0.keyType = object.keyType
                     $0.count = Int64(object.count())
                     $0.capacity = Int64(object.capacity)
+                    $0.rawStride = UInt32(object.rawStride)
                 }
             }
         }
@@ -104,13 +105,22 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
             }
             let (object, dedup) = (opened!.object, opened!.dedup)
             let first = batch.firstSequence
-            guard batch.packed.isEmpty || batch.items.isEmpty else {
-                throw RPCError(code: .invalidArgument, message: "a batch gives its items or packs them, not both")
+            guard [!batch.packed.isEmpty, !batch.items.isEmpty, !batch.raw.isEmpty].filter({ $0 }).count <= 1 else {
+                throw RPCError(code: .invalidArgument, message: "a batch gives its items, packs them or sends them raw: one of those")
             }
-            let items: Exported.Batch = batch.packed.isEmpty ? .items(batch.items) : .packed(batch.packed)
             // A numbered batch's length, for what it skips: a packed one's array count (its
-            // first 4 bytes; the decoding checks the rest).
-            let count = batch.packed.isEmpty ? batch.items.count : Self.packedCount(batch.packed)
+            // first 4 bytes; the decoding checks the rest), a raw one's bytes over the stride.
+            let items: Exported.Batch, count: Int
+            if !batch.raw.isEmpty {
+                guard object.rawStride > 0 else {
+                    throw RPCError(code: .invalidArgument, message: "'\(opened!.name)' holds \(object.valueType), which has no raw form")
+                }
+                (items, count) = (.raw(batch.raw), batch.raw.count / object.rawStride)
+            } else if !batch.packed.isEmpty {
+                (items, count) = (.packed(batch.packed), Self.packedCount(batch.packed))
+            } else {
+                (items, count) = (.items(batch.items), batch.items.count)
+            }
             guard dedup == nil || first > 0 else {
                 throw RPCError(code: .invalidArgument, message: "a numbered stream's sequences start at 1")
             }
@@ -179,7 +189,11 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
         }
         while true {
             let batch: Exported.Batch
-            do { batch = try await object.queue!.take(maxBatch, request.packed) } catch let error as RPCError where error.code == .cancelled {
+            guard !request.raw || object.rawStride > 0 else {
+                throw RPCError(code: .invalidArgument, message: "'\(request.name)' holds \(object.valueType), which has no raw form")
+            }
+            let form: Exported.Batch.Form = request.raw ? .raw : request.packed ? .packed : .items
+            do { batch = try await object.queue!.take(maxBatch, form) } catch let error as RPCError where error.code == .cancelled {
                 return  // the client ended the stream
             }
             try await response.write(.with {
@@ -187,6 +201,7 @@ struct ObjectService: Shmipc_Remote_V1_Objects.SimpleServiceProtocol {
                 switch batch {
                 case .items(let items): $0.items = items
                 case .packed(let packed): $0.packed = packed
+                case .raw(let raw): $0.raw = raw
                 }
             })
         }

@@ -8,8 +8,8 @@ extension RemoteManagerClient {
     public func joinableQueue<Element: Codable & Sendable>(
         _ name: String, of _: Element.Type = Element.self
     ) async throws -> RemoteJoinableQueue<Element> {
-        try await check(name, kind: "joinable_queue", valueType: String(reflecting: Element.self), keyType: "")
-        return RemoteJoinableQueue(queue: RemoteQueue(manager: self, name: name))
+        let info = try await check(name, kind: "joinable_queue", valueType: String(reflecting: Element.self), keyType: "")
+        return RemoteJoinableQueue(queue: RemoteQueue(manager: self, name: name, rawStride: info.rawStride))
     }
 
     /// The exported `MessageQueue` `name`.

@@ -17,6 +17,9 @@ public struct RemoteObjectInfo: Sendable, Hashable {
     public let count: Int
     /// A queue's capacity; 0 for a dictionary.
     public let capacity: Int
+    /// For a queue of a ``RawRemoteElement`` type, its stride: streamed batches travel as the
+    /// elements' memory. 0 for every other object.
+    public var rawStride: Int = 0
 }
 
 /// A connection to a ``RemoteManager``: proxies for its exported objects, with the local
@@ -107,15 +110,15 @@ public final class RemoteManagerClient: Sendable {
         try await invoke(.list(.init()), timeout: callTimeout) { if case .list(let list) = $0 { list } else { nil } }.objects.map {
             RemoteObjectInfo(
                 name: $0.name, kind: $0.kind, valueType: $0.valueType, keyType: $0.keyType, count: Int($0.count),
-                capacity: Int($0.capacity))
+                capacity: Int($0.capacity), rawStride: Int($0.rawStride))
         }
     }
 
     /// The exported queue `name` of `Element`s. Throws ``RemoteError/notFound(_:)``,
     /// ``RemoteError/refused(_:)`` (not a queue) or ``RemoteError/typeMismatch(expected:found:)``.
     public func queue<Element: Codable & Sendable>(_ name: String, of _: Element.Type = Element.self) async throws -> RemoteQueue<Element> {
-        try await check(name, kind: "queue", valueType: String(reflecting: Element.self), keyType: "")
-        return RemoteQueue(manager: self, name: name)
+        let info = try await check(name, kind: "queue", valueType: String(reflecting: Element.self), keyType: "")
+        return RemoteQueue(manager: self, name: name, rawStride: info.rawStride)
     }
 
     /// The exported dictionary `name` (see `queue(_:of:)`).
@@ -126,11 +129,13 @@ public final class RemoteManagerClient: Sendable {
         return RemoteDictionary(manager: self, name: name)
     }
 
-    func check(_ name: String, kind: String, valueType: String, keyType: String) async throws {
+    @discardableResult
+    func check(_ name: String, kind: String, valueType: String, keyType: String) async throws -> RemoteObjectInfo {
         guard let object = try await list().first(where: { $0.name == name }) else { throw RemoteError.notFound(name) }
         guard object.kind == kind else { throw RemoteError.refused("'\(name)' is a \(object.kind), not a \(kind)") }
         guard object.valueType == valueType else { throw RemoteError.typeMismatch(expected: valueType, found: object.valueType) }
         guard object.keyType == keyType else { throw RemoteError.typeMismatch(expected: keyType, found: object.keyType) }
+        return object
     }
 
     /// Runs a call with the session; if the server no longer knows the session (it expired,
@@ -204,6 +209,11 @@ public final class RemoteManagerClient: Sendable {
 public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
     let manager: RemoteManagerClient
     public let name: String
+    /// The server's raw stride for the queue (0: none).
+    var rawStride = 0
+    /// Whether the streams move batches raw: the element type has a raw form here and the
+    /// server's has the same stride.
+    var movesRaw: Bool { rawStride > 0 && rawStride == RawForm.stride(Element.self) }
     /// What a call's deadline allows beyond its wait: the round trip.
     public static var grace: Duration { .seconds(10) }
 
@@ -247,11 +257,13 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
                     $0.type = type
                     $0.firstSequence = 1
                 }
-                // Each batch packed: the array of its items as one value, one encoding.
+                // Each batch packed (the array of its items as one value, one encoding) or, for
+                // a raw element type, its items' memory.
                 var chunk: [Element] = []
                 chunk.reserveCapacity(batchSize)
+                let raw = movesRaw
                 func send() async throws {
-                    batch.packed = try manager.bytes(chunk)
+                    if raw { batch.raw = RawForm.bytes(chunk) } else { batch.packed = try manager.bytes(chunk) }
                     try await writer.write(batch)
                     batch.firstSequence += UInt64(chunk.count)
                     chunk.removeAll(keepingCapacity: true)
@@ -328,15 +340,24 @@ public struct RemoteQueue<Element: Codable & Sendable>: Sendable {
                                 $0.name = queue.name
                                 $0.maxBatch = UInt32(maxBatch)
                                 $0.packed = true
+                                $0.raw = queue.movesRaw
                             }
                             try await queue.manager.stream { metadata, options in
                                 try await queue.manager.objectsClient.queueGetStream(request, metadata: metadata, options: options) { response in
                                     for try await batch in response.messages {
                                         let type = String(reflecting: Element.self)
                                         guard batch.type == type else { throw RemoteError.typeMismatch(expected: type, found: batch.type) }
-                                        let items = try batch.packed.isEmpty
-                                            ? batch.items.map { try queue.manager.decode(Element.self, $0) }
-                                            : queue.manager.decode([Element].self, batch.packed)
+                                        let items: [Element]
+                                        if !batch.raw.isEmpty {
+                                            guard queue.movesRaw, let raw = RawForm.items(Element.self, batch.raw) else {
+                                                throw RemoteError.decodingFailed("\(batch.raw.count) raw bytes are not items of \(type)")
+                                            }
+                                            items = raw
+                                        } else if !batch.packed.isEmpty {
+                                            items = try queue.manager.decode([Element].self, batch.packed)
+                                        } else {
+                                            items = try batch.items.map { try queue.manager.decode(Element.self, $0) }
+                                        }
                                         guard await buffer.put(items) else { return }
                                     }
                                 }

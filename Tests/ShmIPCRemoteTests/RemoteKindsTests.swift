@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 @testable import ShmIPC
 @testable import ShmIPCRemote
 import Testing
@@ -225,6 +226,63 @@ import Testing
             let remote = try await client.queue("q", of: Int.self)
             #expect(throws: RemoteError.refused("a blocking call from a task: await the async form instead")) { try Self.blockingPut(remote) }
             #expect(queue.isEmpty)
+        }
+    }
+
+    @Test func rawBatchesAreDeduplicatedAndRefusedWhereTheyDoNotFit() async throws {
+        let numbers = try Queue<UInt64>(capacity: 64), points = try Queue<Point>(capacity: 128)  // room for all 100 put before any get
+        try await RemoteObjectsTests.withClient({
+            $0.export("numbers", numbers)
+            $0.export("points", points)
+        }) { client, address in
+            let (grpc, session) = try await Client.open(address, authKey: RemoteObjectsTests.key, timeout: Self.watchdog)
+            defer { grpc.beginGracefulShutdown() }
+            let objects = Shmipc_Remote_V1_Objects.Client(wrapping: grpc)
+            let stream = Data(repeating: 9, count: 16)
+            func batch(_ queue: String, _ type: String, _ first: UInt64, _ raw: Data) -> Shmipc_Remote_V1_QueuePutBatch {
+                .with {
+                    $0.name = queue
+                    $0.type = type
+                    $0.firstSequence = first
+                    $0.raw = raw
+                    $0.streamID = stream
+                }
+            }
+            func send(_ batches: [Shmipc_Remote_V1_QueuePutBatch]) async throws -> [Shmipc_Remote_V1_QueueAck] {
+                try await objects.queuePutStream(metadata: [Handshake.sessionKey: .string(session)]) { writer in
+                    for batch in batches { try await writer.write(batch) }
+                } onResponse: { response in
+                    var acks: [Shmipc_Remote_V1_QueueAck] = []
+                    for try await ack in response.messages { acks.append(ack) }
+                    return acks
+                }
+            }
+            let type = String(reflecting: UInt64.self)
+            #expect(try await send([batch("numbers", type, 1, RawForm.bytes([10, 20, 30] as [UInt64]))]).map(\.throughSequence) == [3])
+            let resent = try await send([batch("numbers", type, 2, RawForm.bytes([20, 30, 40] as [UInt64]))])
+            #expect(resent.map(\.throughSequence) == [4])
+            #expect(resent.map(\.duplicates) == [2])
+            var taken: [UInt64] = []
+            while let item = try numbers.tryGet() { taken.append(item) }
+            #expect(taken == [10, 20, 30, 40])
+
+            await #expect(throws: RPCError.self) { _ = try await send([batch("numbers", type, 5, Data([1, 2, 3, 4, 5, 6, 7]))]) }
+            await #expect(throws: RPCError.self) {
+                _ = try await send([batch("points", String(reflecting: Point.self), 1, Data(count: 16))])
+            }
+            #expect(numbers.isEmpty && points.isEmpty)
+
+            // A type with no raw form streams packed, both ways.
+            let remote = try await client.queue("points", of: Point.self)
+            #expect(!remote.movesRaw)
+            #expect(try await remote.put(contentsOf: (0..<100).map { Point(x: $0, y: -$0) }, batchSize: 16) == 100)
+            var received: [Point] = []
+            for try await point in remote.elements(maxBatch: 32) {
+                received.append(point)
+                if received.count == 100 { break }
+            }
+            #expect(received == (0..<100).map { Point(x: $0, y: -$0) })
+            #expect(try await client.queue("numbers", of: UInt64.self).movesRaw)
         }
     }
 }

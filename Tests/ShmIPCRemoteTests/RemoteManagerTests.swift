@@ -45,7 +45,7 @@ import Testing
             let listing = try await client.list()
             #expect(listing.map(\.name) == ["counts", "jobs"])
             #expect(listing.first { $0.name == "jobs" } == RemoteObjectInfo(
-                name: "jobs", kind: "queue", valueType: String(reflecting: UInt64.self), keyType: "", count: 0, capacity: 4))
+                name: "jobs", kind: "queue", valueType: String(reflecting: UInt64.self), keyType: "", count: 0, capacity: 4, rawStride: 8))
 
             let remoteJobs = try await client.queue("jobs", of: UInt64.self)
             try await remoteJobs.put(41)

@@ -684,6 +684,11 @@ package nonisolated struct Shmipc_Remote_V1_ObjectInfo: Sendable {
   /// A queue's capacity; 0 for a dictionary.
   package var capacity: Int64 = 0
 
+  /// For a queue whose element type is raw (its every bit pattern is a value, and the server
+  /// is little-endian): the element's stride in bytes, the unit of a batch's `raw` form; 0 for
+  /// every other object.
+  package var rawStride: UInt32 = 0
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
@@ -889,8 +894,13 @@ package nonisolated struct Shmipc_Remote_V1_QueuePutBatch: Sendable {
 
   /// Instead of `items`: all of them as one value, the binary Codable form of an array of
   /// them (a 4-byte count, then each item), which costs one decoding for the batch instead of
-  /// one per item. A batch gives one or the other.
+  /// one per item. A batch gives one of `items`, `packed` and `raw`.
   package var packed: Data = Data()
+
+  /// Instead of `items`: the items' memory, one after another, each ObjectInfo.raw_stride
+  /// bytes, little-endian, for a queue with a raw element type (INVALID_ARGUMENT otherwise, or
+  /// if the length is not a multiple of the stride). No decoding at all.
+  package var raw: Data = Data()
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -926,6 +936,9 @@ package nonisolated struct Shmipc_Remote_V1_QueueGetStreamRequest: Sendable {
   /// Whether the batches come `packed` (as QueuePutBatch.packed) rather than as `items`.
   package var packed: Bool = false
 
+  /// Whether the batches come `raw` (as QueuePutBatch.raw; a queue of a raw element type only).
+  package var raw: Bool = false
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
@@ -943,6 +956,9 @@ package nonisolated struct Shmipc_Remote_V1_QueueBatch: Sendable {
 
   /// The items as one array value, if the request asked for `packed`.
   package var packed: Data = Data()
+
+  /// The items' memory, if the request asked for `raw`.
+  package var raw: Data = Data()
 
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2544,7 +2560,7 @@ nonisolated extension Shmipc_Remote_V1_ListResponse: SwiftProtobuf.Message, Swif
 
 nonisolated extension Shmipc_Remote_V1_ObjectInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".ObjectInfo"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{3}value_type\0\u{3}key_type\0\u{1}count\0\u{1}capacity\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{3}value_type\0\u{3}key_type\0\u{1}count\0\u{1}capacity\0\u{3}raw_stride\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2558,6 +2574,7 @@ nonisolated extension Shmipc_Remote_V1_ObjectInfo: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeSingularStringField(value: &self.keyType) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.count) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.capacity) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.rawStride) }()
       default: break
       }
     }
@@ -2582,6 +2599,9 @@ nonisolated extension Shmipc_Remote_V1_ObjectInfo: SwiftProtobuf.Message, SwiftP
     if self.capacity != 0 {
       try visitor.visitSingularInt64Field(value: self.capacity, fieldNumber: 6)
     }
+    if self.rawStride != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rawStride, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2592,6 +2612,7 @@ nonisolated extension Shmipc_Remote_V1_ObjectInfo: SwiftProtobuf.Message, SwiftP
     if lhs.keyType != rhs.keyType {return false}
     if lhs.count != rhs.count {return false}
     if lhs.capacity != rhs.capacity {return false}
+    if lhs.rawStride != rhs.rawStride {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2882,7 +2903,7 @@ nonisolated extension Shmipc_Remote_V1_DictKeysResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Shmipc_Remote_V1_QueuePutBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".QueuePutBatch"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}items\0\u{3}first_sequence\0\u{3}stream_id\0\u{1}packed\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{1}items\0\u{3}first_sequence\0\u{3}stream_id\0\u{1}packed\0\u{1}raw\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2896,6 +2917,7 @@ nonisolated extension Shmipc_Remote_V1_QueuePutBatch: SwiftProtobuf.Message, Swi
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.firstSequence) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.streamID) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self.packed) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.raw) }()
       default: break
       }
     }
@@ -2920,6 +2942,9 @@ nonisolated extension Shmipc_Remote_V1_QueuePutBatch: SwiftProtobuf.Message, Swi
     if !self.packed.isEmpty {
       try visitor.visitSingularBytesField(value: self.packed, fieldNumber: 6)
     }
+    if !self.raw.isEmpty {
+      try visitor.visitSingularBytesField(value: self.raw, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2930,6 +2955,7 @@ nonisolated extension Shmipc_Remote_V1_QueuePutBatch: SwiftProtobuf.Message, Swi
     if lhs.firstSequence != rhs.firstSequence {return false}
     if lhs.streamID != rhs.streamID {return false}
     if lhs.packed != rhs.packed {return false}
+    if lhs.raw != rhs.raw {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2972,7 +2998,7 @@ nonisolated extension Shmipc_Remote_V1_QueueAck: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Shmipc_Remote_V1_QueueGetStreamRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".QueueGetStreamRequest"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}max_batch\0\u{1}packed\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}max_batch\0\u{1}packed\0\u{1}raw\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2983,6 +3009,7 @@ nonisolated extension Shmipc_Remote_V1_QueueGetStreamRequest: SwiftProtobuf.Mess
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.maxBatch) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.packed) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.raw) }()
       default: break
       }
     }
@@ -2998,6 +3025,9 @@ nonisolated extension Shmipc_Remote_V1_QueueGetStreamRequest: SwiftProtobuf.Mess
     if self.packed != false {
       try visitor.visitSingularBoolField(value: self.packed, fieldNumber: 3)
     }
+    if self.raw != false {
+      try visitor.visitSingularBoolField(value: self.raw, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3005,6 +3035,7 @@ nonisolated extension Shmipc_Remote_V1_QueueGetStreamRequest: SwiftProtobuf.Mess
     if lhs.name != rhs.name {return false}
     if lhs.maxBatch != rhs.maxBatch {return false}
     if lhs.packed != rhs.packed {return false}
+    if lhs.raw != rhs.raw {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3012,7 +3043,7 @@ nonisolated extension Shmipc_Remote_V1_QueueGetStreamRequest: SwiftProtobuf.Mess
 
 nonisolated extension Shmipc_Remote_V1_QueueBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".QueueBatch"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}items\0\u{1}packed\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}items\0\u{1}packed\0\u{1}raw\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3023,6 +3054,7 @@ nonisolated extension Shmipc_Remote_V1_QueueBatch: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularStringField(value: &self.type) }()
       case 2: try { try decoder.decodeRepeatedBytesField(value: &self.items) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self.packed) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.raw) }()
       default: break
       }
     }
@@ -3038,6 +3070,9 @@ nonisolated extension Shmipc_Remote_V1_QueueBatch: SwiftProtobuf.Message, SwiftP
     if !self.packed.isEmpty {
       try visitor.visitSingularBytesField(value: self.packed, fieldNumber: 3)
     }
+    if !self.raw.isEmpty {
+      try visitor.visitSingularBytesField(value: self.raw, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3045,6 +3080,7 @@ nonisolated extension Shmipc_Remote_V1_QueueBatch: SwiftProtobuf.Message, SwiftP
     if lhs.type != rhs.type {return false}
     if lhs.items != rhs.items {return false}
     if lhs.packed != rhs.packed {return false}
+    if lhs.raw != rhs.raw {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
