@@ -151,4 +151,29 @@ public final class LeaseLock: Sendable {
 
     /// The token of the last grant (0 if none yet).
     public var lastToken: UInt64 { state.withLock { $0.lastToken } }
+
+    // MARK: the server's own process
+
+    /// Takes the lock in the serving process itself, competing with remote clients on equal
+    /// terms: waits at most `timeout` (`nil`: forever) and holds it for `lease` (`nil`:
+    /// ``defaultLease``). Throws ``RemoteError/timedOut``. The lease runs out here as for a
+    /// remote holder: renew it, or release it within the lease.
+    public func acquire(lease: Duration? = nil, timeout: Duration? = nil) async throws -> Grant {
+        do { return try await acquire(lease: lease, deadline: timeout.map { .after($0) }) } catch Failure.timedOut {
+            throw RemoteError.timedOut
+        }
+    }
+
+    /// Extends `grant`'s lease by its length from now. Throws ``RemoteError/leaseLost(_:)`` if
+    /// it ran out first.
+    @discardableResult
+    public func renew(_ grant: Grant) throws -> Grant {
+        do { return try renew(grant.token) } catch { throw RemoteError.leaseLost("a local grant") }
+    }
+
+    /// Releases `grant` (one level of a reentrant lock). Throws ``RemoteError/leaseLost(_:)``
+    /// if it had run out.
+    public func release(_ grant: Grant) throws {
+        do { try release(grant.token) } catch { throw RemoteError.leaseLost("a local grant") }
+    }
 }

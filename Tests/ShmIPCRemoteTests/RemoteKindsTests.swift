@@ -178,6 +178,13 @@ import Testing
             try await b.release()
 
             await #expect(throws: RemoteError.refused("'plain' is a lock, not a rlock")) { _ = try await client.rlock("plain") }
+            // The serving process takes the same lock on equal terms.
+            let local = try await lock.acquire(lease: .seconds(30), timeout: Self.watchdog)
+            #expect(local.token > successor.token)
+            await #expect(throws: RemoteError.timedOut) { try await a.acquire(timeout: .milliseconds(50)) }
+            try lock.release(local)
+            #expect(throws: RemoteError.self) { try lock.release(local) }
+            #expect(try await a.acquire(timeout: Self.watchdog).token > local.token)
             let misused = RemoteRLock(lock: RemoteLock(manager: client, name: "plain"))
             try await misused.acquire()
             await #expect(throws: RemoteError.refused("the lock is not reentrant")) { try await misused.acquire() }
