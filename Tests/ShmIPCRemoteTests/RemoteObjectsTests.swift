@@ -257,8 +257,17 @@ import Testing
             manager.export("items", queue)
             return (manager, Task { try await manager.run() })
         }
-        var (manager, serving) = serve(try RemoteAddress("127.0.0.1:0"))
-        let address = try await manager.listeningAddress
+        // A port below the kernel's ephemeral range (32768 and up on Linux by default): while
+        // this server is down, no other test's connection or port-0 listener can take it.
+        var (manager, serving) = serve(try RemoteAddress("127.0.0.1:\(Int.random(in: 20_000..<32_000))"))
+        var firstBound: RemoteAddress?
+        for _ in 0..<50 where firstBound == nil {
+            do { firstBound = try await manager.listeningAddress } catch RemoteError.unavailable {
+                serving.cancel()
+                (manager, serving) = serve(try RemoteAddress("127.0.0.1:\(Int.random(in: 20_000..<32_000))"))
+            }
+        }
+        let address = try #require(firstBound)
         let client = try await RemoteManager.connect(to: address, authKey: Self.key, handshakeTimeout: Self.watchdog, callTimeout: .seconds(20))
         defer { client.close() }
         let remote = try await client.queue("items", of: UInt64.self)
