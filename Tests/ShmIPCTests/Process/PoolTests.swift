@@ -28,6 +28,39 @@ extension ShmIPCTests {
             #expect(try sut.map(TestEntries.sleeps, [0, 0, 0], chunkSize: 3, timeout: Self.limit) == [NoOutput(), NoOutput(), NoOutput()])
         }
 
+        /// A chunk already encoded, as a worker host receives one from a pool on another host:
+        /// run by the local workers, answered in the encoded form, the failures typed.
+        @Test func anEncodedChunkRunsAndIsAnsweredEncoded() throws {
+            let sut = try Self.makeSUT()
+            defer { sut.terminate() }
+            let coder = BinaryMessageCoder()
+            func run(_ entry: String, _ arguments: [UInt8]) throws -> Result<[UInt8], PoolError>? {
+                let outcome = Mutex<Result<[UInt8], PoolError>?>(nil)
+                try sut.submitEncoded(entry: entry, arguments: arguments) { result in outcome.withLock { $0 = result } }
+                let deadline = Deadline.after(Self.limit)
+                while !deadline.hasPassed {
+                    if let result = outcome.withLock({ $0 }) { return result }
+                    usleep(1000)
+                }
+                return nil
+            }
+            let squares = try #require(try run(TestEntries.square.name, coder.encode([3, 4, 5]))).get()
+            #expect(try squares.withUnsafeBytes { try coder.decode([Int].self, from: $0) } == [9, 16, 25])
+            switch try run(TestEntries.throwing.name, coder.encode(["no"])) {
+            case .failure(.taskFailed)?: break
+            case let other: Issue.record("a throwing entry: \(String(describing: other))")
+            }
+            switch try run("t.no-such-entry", coder.encode([1])) {
+            case .failure(.coding)?: break
+            case let other: Issue.record("an unknown entry: \(String(describing: other))")
+            }
+            switch try run(TestEntries.square.name, [0xFF, 0xFF, 0xFF]) {
+            case .failure(.coding)?: break
+            case let other: Issue.record("arguments that do not decode: \(String(describing: other))")
+            }
+            #expect(try sut.apply(TestEntries.square, 7, timeout: Self.limit) == 49)  // the pool serves on
+        }
+
         @Test func imapIsOrderedAndLazyAndImapUnorderedIsComplete() throws {
             let sut = try Self.makeSUT()
             defer { sut.terminate() }
