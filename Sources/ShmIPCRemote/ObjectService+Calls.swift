@@ -3,9 +3,10 @@ internal import GRPCCore
 import Synchronization
 
 extension ObjectService {
-    /// The calls of one client over one stream: each runs in a task of its own (a wait holds
-    /// up nothing behind it) and is answered when it finishes; one writer sends the answers.
-    /// The stream's end (or the client's going away) cancels every call still running.
+    /// The calls of one client over one stream: a call that may wait runs in a task of its own
+    /// (a wait holds up nothing behind it) and is answered when it finishes; any other is
+    /// answered in turn. One writer sends the answers. The stream's end (or the client's going
+    /// away) cancels every call still running.
     func calls(
         request: RPCAsyncSequence<Shmipc_Remote_V1_CallRequest, any Error>, response: RPCWriter<Shmipc_Remote_V1_CallResponse>,
         context: ServerContext

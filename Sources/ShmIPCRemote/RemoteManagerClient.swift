@@ -7,7 +7,8 @@ import Synchronization
 /// An exported object, as `RemoteManagerClient/list()` tells it.
 public struct RemoteObjectInfo: Sendable, Hashable {
     public let name: String
-    /// "queue" or "dictionary".
+    /// "queue", "joinable_queue", "message_queue", "dictionary", "list", "namespace", "lock",
+    /// "rlock", "value", "event" or "semaphore".
     public let kind: String
     /// The element type of a queue, the value type of a dictionary (fully qualified Swift names).
     public let valueType: String

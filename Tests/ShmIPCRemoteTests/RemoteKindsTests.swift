@@ -283,11 +283,7 @@ import Testing
             let remote = try await client.queue("points", of: Point.self)
             #expect(!remote.movesRaw)
             #expect(try await remote.put(contentsOf: (0..<100).map { Point(x: $0, y: -$0) }, batchSize: 16) == 100)
-            var received: [Point] = []
-            for try await point in remote.elements(maxBatch: 32) {
-                received.append(point)
-                if received.count == 100 { break }
-            }
+            let received = try await RemoteObjectsTests.take(100, from: remote, maxBatch: 32)
             #expect(received == (0..<100).map { Point(x: $0, y: -$0) })
             #expect(try await client.queue("numbers", of: UInt64.self).movesRaw)
         }

@@ -27,6 +27,33 @@ import Testing
         try await body(client, address)
     }
 
+    /// `body`'s result, or a failure once `watchdog` has passed: a stream that stops short
+    /// fails its test instead of hanging it.
+    static func withinWatchdog<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: watchdog)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let result = try await group.next()! else { throw RemoteError.timedOut }
+            return result
+        }
+    }
+
+    /// `count` items from `queue`'s get stream, within the watchdog.
+    static func take<Element: Codable & Sendable>(_ count: Int, from queue: RemoteQueue<Element>, maxBatch: Int) async throws -> [Element] {
+        try await withinWatchdog {
+            var received: [Element] = []
+            for try await item in queue.elements(maxBatch: maxBatch) {
+                received.append(item)
+                if received.count == count { break }
+            }
+            return received
+        }
+    }
+
     /// A queue far smaller than the stream (both sides wait), and one larger than a batch.
     @Test(arguments: [(64, 100, 50), (4096, 256, 256)])
     func aStreamedPutAndAStreamedTakeMoveManyItemsInOrder(capacity: Int, putBatch: Int, getBatch: Int) async throws {
@@ -35,11 +62,7 @@ import Testing
             let remote = try await client.queue("items", of: UInt64.self)
             let count = 20_000
             let putting = Task { try await remote.put(contentsOf: Array(1...UInt64(count)), batchSize: putBatch) }
-            var received: [UInt64] = []
-            for try await item in remote.elements(maxBatch: getBatch) {
-                received.append(item)
-                if received.count == count { break }
-            }
+            let received = try await Self.take(count, from: remote, maxBatch: getBatch)
             #expect(try await putting.value == count)
             #expect(received == Array(1...UInt64(count)))
             #expect(queue.count == 0)
@@ -52,10 +75,7 @@ import Testing
         try await Self.withClient({ $0.export("items", queue) }) { client, _ in
             let remote = try await client.queue("items", of: UInt64.self)
             try await queue.put(1)
-            for try await item in remote.elements() {
-                #expect(item == 1)
-                break
-            }
+            #expect(try await Self.take(1, from: remote, maxBatch: 256) == [1])
             // The server's stream was waiting for a second item; its cancellation must reach it.
             var waited: Duration = .zero
             while waited < Self.watchdog {
