@@ -277,17 +277,19 @@ import Testing
             manager.export("items", queue)
             return (manager, Task { try await manager.run() })
         }
-        // A port below the kernel's ephemeral range (32768 and up on Linux by default): while
-        // this server is down, no other test's connection or port-0 listener can take it.
-        var (manager, serving) = serve(try RemoteAddress("127.0.0.1:\(Int.random(in: 20_000..<32_000))"))
+        // A port outside this machine's ephemeral range: while this server is down, no other
+        // test's connection or port-0 listener can take it, and the client's own reconnection
+        // cannot connect to itself (a source port equal to the port it dials).
+        var (manager, serving) = serve(try Self.restartableAddress())
         var firstBound: RemoteAddress?
         for _ in 0..<50 where firstBound == nil {
             do { firstBound = try await manager.listeningAddress } catch RemoteError.unavailable {
                 serving.cancel()
-                (manager, serving) = serve(try RemoteAddress("127.0.0.1:\(Int.random(in: 20_000..<32_000))"))
+                (manager, serving) = serve(try Self.restartableAddress())
             }
         }
         let address = try #require(firstBound)
+        defer { if address.description.hasPrefix("unix:") { unlink(String(address.description.dropFirst("unix:".count))) } }
         let client = try await RemoteManager.connect(to: address, authKey: Self.key, handshakeTimeout: Self.watchdog, callTimeout: .seconds(20))
         defer { client.close() }
         let remote = try await client.queue("items", of: UInt64.self)
@@ -312,9 +314,12 @@ import Testing
             do {
                 #expect(try await manager.listeningAddress == address)
                 break
-            } catch RemoteError.unavailable where attempts < 100 {
+            } catch RemoteError.unavailable where attempts < 300 {
                 attempts += 1
                 try await Task.sleep(for: .milliseconds(100))
+            } catch {
+                Issue.record("the address stayed taken for 30 s: \(error)\nits sockets:\n\(Self.socketsOnPort(of: address))")
+                throw error
             }
         }
         defer { serving.cancel() }
@@ -331,6 +336,30 @@ import Testing
         var items: [UInt64] = []
         while let item = try queue.tryGet() { items.append(item) }
         #expect(items == [1, 3])
+    }
+
+    /// A loopback address for a server that stops and comes back: a TCP port outside the
+    /// kernel's ephemeral range (`net.ipv4.ip_local_port_range`, 32768–60999 by default), or a
+    /// Unix socket if that range leaves no room.
+    static func restartableAddress() throws -> RemoteAddress {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) } ?? []
+        let (low, high) = range.count == 2 ? (range[0], range[1]) : (32_768, 60_999)
+        if low - 1 >= 10_000 {
+            return try RemoteAddress("127.0.0.1:\(Int.random(in: max(10_000, low - 12_000)..<low))")
+        }
+        if high + 1 <= 64_000 {
+            return try RemoteAddress("127.0.0.1:\(Int.random(in: (high + 1)...min(65_535, high + 12_000)))")
+        }
+        return try RemoteAddress("unix:\(NSTemporaryDirectory())shmipc-restart-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock")
+    }
+
+    /// The lines of /proc/net/tcp whose local or remote port is `address`'s (a failure's report).
+    static func socketsOnPort(of address: RemoteAddress) -> String {
+        guard let port = address.description.split(separator: ":").last.flatMap({ Int($0) }) else { return "(not TCP)" }
+        let hex = String(format: ":%04X", port)
+        let lines = ((try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? "").split(separator: "\n")
+        return lines.filter { $0.contains(hex + " ") }.joined(separator: "\n")
     }
 
     /// Random bytes as the requests of every method, and one over the size limit: each refused
