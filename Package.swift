@@ -126,14 +126,14 @@ let package = Package(
         // The other process of the remote tests (a lease holder to kill, a bridge).
         .executableTarget(
             name: "ShmIPCRemoteTestHelper",
-            dependencies: ["ShmIPCRemote", "ShmIPC"],
+            dependencies: ["ShmIPCRemote", "ShmIPC", "ShmIPCTestSupport"],
             path: "Tests/ShmIPCRemoteTestHelper",
             swiftSettings: strict
         ),
         .testTarget(
             name: "ShmIPCRemoteTests",
             dependencies: [
-                "ShmIPCRemote", "ShmIPC", "ShmIPCRemoteTestHelper", "ShmIPCRemoteTool", "ShmIPCTool",
+                "ShmIPCRemote", "ShmIPC", "ShmIPCRemoteTestHelper", "ShmIPCRemoteTool", "ShmIPCTool", "ShmIPCTestSupport",
                 // To speak to a listener as a peer that skips the handshake would.
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

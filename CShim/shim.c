@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <string.h>
+#include <spawn.h>
 #include "CShim.h"
 
 int shmipc_pin_current_thread(int cpu) {
@@ -42,6 +43,10 @@ int shmipc_memfd_seal_size(int fd) {
 
 unsigned int shmipc_memfd_default_flags(void) {
     return MFD_CLOEXEC | MFD_ALLOW_SEALING;
+}
+
+int shmipc_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
 
 int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end) {

@@ -14,5 +14,5 @@ mkdir -p "$out"
 protoc --plugin=protoc-gen-swift="$bin/protoc-gen-swift" --swift_out="$out" --swift_opt=Visibility=Package,UseAccessLevelOnImports=true \
   --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" --grpc-swift_out="$out" \
   --grpc-swift_opt=Visibility=Package,UseAccessLevelOnImports=true,Server=true,Client=true \
-  -I Protos Protos/shmipc/remote/v1/remote.proto
+  -I Protos Protos/shmipc/remote/v1/remote.proto Protos/shmipc/remote/v1/workers.proto
 echo "generated: $(ls "$out")"

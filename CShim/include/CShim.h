@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
@@ -75,6 +76,9 @@ unsigned int shmipc_memfd_default_flags(void);
 /// pipe2(O_CLOEXEC), atomically (no window in which a concurrent spawn inherits the ends);
 /// the read end optionally non-blocking. Returns 0 or -1/errno.
 int shmipc_pipe_cloexec(int fds[2], int nonblocking_read_end);
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+): the child closes every descriptor
+/// from `from` up, after the earlier actions. Returns 0 or an error number.
+int shmipc_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int from);
 
 /// The calling thread's kernel thread id (gettid), cached in a thread-local and reset in the
 /// child after fork(). Unique across processes among live threads: the owner mark of locks.

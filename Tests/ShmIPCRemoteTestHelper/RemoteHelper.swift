@@ -4,10 +4,13 @@
 import Foundation
 import ShmIPC
 import ShmIPCRemote
+import ShmIPCTestSupport
 
 @main
 enum RemoteHelper {
     static func main() async {
+        // A remote pool's worker host's own workers are this program too.
+        Multiprocessing.bootstrap(TestEntries.all)
         var arguments = Array(CommandLine.arguments.dropFirst())
         guard !arguments.isEmpty else { fail("usage: shmipc-remote-test-helper <scenario> [arguments…]") }
         let scenario = arguments.removeFirst()
@@ -51,6 +54,15 @@ enum RemoteHelper {
                 let values = arguments.dropFirst(3).compactMap { UInt64($0) }
                 for value in values { try await queue.put(value, timeout: .seconds(60)) }
                 say("put \(values.count)")
+            case "pool-worker":
+                // pool-worker ADDRESS KEY PROCESSES NAME: a RemotePool's worker host, with
+                // PROCESSES local workers, serving until killed.
+                guard arguments.count == 4, let processes = Int(arguments[2]) else { fail("pool-worker ADDRESS KEY PROCESSES NAME") }
+                let worker = RemoteWorker(
+                    connectingTo: try RemoteAddress(arguments[0]), authKey: try AuthKey(arguments[1]), processes: processes,
+                    name: arguments[3])
+                say("working")
+                try await worker.run()
             default:
                 fail("unknown scenario '\(scenario)'")
             }

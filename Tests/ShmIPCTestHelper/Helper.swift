@@ -36,6 +36,17 @@ enum Helper {
 
     static let segmentScenarios: [String: @Sendable ([String]) -> Void] = [
         "exit": { args in exit(Int32(args.first ?? "0") ?? 0) },
+        // descriptors: prints "descriptors N,N,…", the descriptors this process was started with.
+        "descriptors": { _ in
+            guard let directory = opendir("/proc/self/fd") else { fail("opendir: \(errno)") }
+            defer { closedir(directory) }
+            var open: [Int32] = []
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if let fd = Int32(name), fd != dirfd(directory) { open.append(fd) }
+            }
+            say("descriptors \(open.sorted().map(String.init).joined(separator: ","))")
+        },
         "hang": { _ in
             say("hanging")
             while true { Sys.sleep(.seconds(1)) }

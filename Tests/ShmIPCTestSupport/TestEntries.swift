@@ -193,8 +193,14 @@ public enum TestEntries {
     /// An entry whose argument is a lock: encoding it for a pool task must fail.
     public static let takesLock = Entry("t.takes-lock") { (lock: Lock) in _ = lock }
 
+    /// The square, after half a millisecond: a map long enough to kill a worker host in.
+    public static let squareSlowly = Entry("t.square-slowly") { (x: Int) -> Int in
+        usleep(500)
+        return x * x
+    }
+
     public static let all: [any EntryPoint] = [
-        returns, throwing, traps, sleeps, identity, produce,
+        squareSlowly, returns, throwing, traps, sleeps, identity, produce,
         square, power, unlucky, killsItself, sleepsThenReportsPID, tagAndPID, setTag, failingInitializer, names,
         Worker.entry, noArgument, twoArguments, addToShared, ignoresTerminate,
         deposit, keepAccount, depositIntoKept, takesLock,

@@ -60,6 +60,18 @@ extension ShmIPCTests {
             #expect(sut.kill() == .signaled(SIGKILL))
         }
 
+        /// A child has the descriptors it was given and the standard three, nothing else: not
+        /// one this process holds without close-on-exec (every socket swift-nio opens is one),
+        /// which would otherwise stay open, a listener's port held, for the child's whole life.
+        @Test func aSpawnedChildInheritsOnlyTheDescriptorsItIsGiven() throws {
+            var ends: [Int32] = [0, 0]
+            #expect(pipe(&ends) == 0)  // plain pipe(2): no close-on-exec
+            defer { close(ends[0]); close(ends[1]) }
+            let (status, output) = try Helper.run("descriptors", [], descriptors: [(FileDescriptor(rawValue: ends[0]), 5)])
+            #expect(status == .exited(0), "\(output)")
+            #expect(output.contains("descriptors 0,1,2,5\n"), "\(output)")
+        }
+
         @Test func theHelpersExitStatusIsReported() throws {
             let (status, _) = try Helper.run("exit", ["7"])
             #expect(status == .exited(7))

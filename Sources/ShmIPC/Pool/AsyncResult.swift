@@ -6,9 +6,9 @@ public final class AsyncResult<Output: Sendable>: Sendable {
     private let state = Mutex<Result<Output, PoolError>?>(nil)
     private let done: Event?
 
-    init() { done = try? Event(waitStrategy: .park) }
+    package init() { done = try? Event(waitStrategy: .park) }
 
-    func fulfill(_ result: Result<Output, PoolError>) {
+    package func fulfill(_ result: Result<Output, PoolError>) {
         state.withLock { $0 = result }
         done?.set()
     }

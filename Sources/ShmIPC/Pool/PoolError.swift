@@ -27,6 +27,11 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
     /// workers and fails its pending and future tasks with this error. The message is the
     /// last worker's description of the initializer's error.
     case initializerFailed(String)
+    /// The worker host running the task on another machine went away before it answered (it
+    /// died, or the network between it and this pool host did), and the task's entry is not
+    /// declared idempotent (``Entry/idempotent()``), so it was not run again: it may or may
+    /// not have run. `task` is the chunk's id on this pool host, `host` the worker host's name.
+    case workerLost(task: UInt64, host: String)
 
     /// A description for people: logs and error messages.
     public var description: String {
@@ -40,6 +45,7 @@ public enum PoolError: Error, Hashable, Sendable, CustomStringConvertible {
         case .startFailed(let error): "a worker could not start: \(error)"
         case .timedOut: "timed out waiting for a result"
         case .initializerFailed(let message): "the pool's initializer failed in every new worker: \(message)"
+        case .workerLost(let task, let host): "worker host '\(host)' went away running task \(task) (not idempotent: not run again)"
         }
     }
 }

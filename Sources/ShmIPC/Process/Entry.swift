@@ -18,6 +18,19 @@ public struct Entry<Argument: Codable & Sendable, Output: Codable & Sendable>: E
     /// The name a child looks the entry up by: unique within the program.
     public let name: String
     let body: @Sendable (Argument, ChildContext) throws -> Output
+    /// Whether running it twice on the same argument is harmless (``idempotent()``): a pool
+    /// whose workers run on other hosts runs a chunk of it again elsewhere when the host
+    /// running it goes away, instead of failing it.
+    public private(set) var isIdempotent = false
+
+    /// This entry, declared idempotent: running it again on the same argument does no harm
+    /// (it computes, or its effects are keyed by the argument). Only pools across hosts use
+    /// it (ShmIPCRemote's `RemotePool`); a local ``Pool`` knows when a worker died.
+    public func idempotent() -> Entry {
+        var entry = self
+        entry.isIdempotent = true
+        return entry
+    }
 
     /// An entry point that takes an argument and returns an output.
     public init(_ name: String, _ body: @escaping @Sendable (Argument) throws -> Output) {

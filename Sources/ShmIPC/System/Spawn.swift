@@ -33,6 +33,7 @@ extension Sys {
     /// - Parameters:
     ///   - descriptors: (source in this process, number in the child) pairs, dup2'ed in the
     ///     child; the sources may be close-on-exec here. Targets must not collide with sources.
+    ///     The child has these and 0–2, nothing else.
     ///   - environment: extra variables, added to this process's environment.
     ///   - output: where the child's stdout and stderr go (nil: where ours go).
     package static func spawn(
@@ -71,6 +72,12 @@ extension Sys {
         for (source, target) in descriptors {
             posix_spawn_file_actions_adddup2(&actions, source.rawValue, target)
         }
+        // Nothing else crosses: descriptors this process holds without close-on-exec (every
+        // socket swift-nio opens, a listener among them) would stay open in the child for its
+        // whole life, holding a port, a connection's end or a pipe's writer open after this
+        // process closed it (Python's subprocess: close_fds=True).
+        let firstUnused = max(3, (descriptors.map(\.target).max() ?? 2) + 1)
+        shmipc_spawn_add_closefrom(&actions, firstUnused)
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
