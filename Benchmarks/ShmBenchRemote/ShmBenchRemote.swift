@@ -11,11 +11,37 @@ import ShmIPCRemote
 /// floor and Python's BaseManager in the same sitting. Its own executable, so that `shm-bench`
 /// builds nothing of gRPC.
 @main
+enum Main {
+    static func main() async {
+        // The worker host's own pool workers are this program: they run the entry and exit here.
+        Multiprocessing.bootstrap([Bench.square])
+        await ShmBenchRemote.main()
+    }
+}
+
 struct ShmBenchRemote: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shm-bench-remote",
         abstract: "Remote rows (gRPC over loopback): ShmIPCRemote against a bare gRPC echo and Python's BaseManager.",
-        subcommands: [Run.self, Serve.self], defaultSubcommand: Run.self)
+        subcommands: [Run.self, Serve.self, PoolWorker.self], defaultSubcommand: Run.self)
+}
+
+/// The worker host of the `remote.pool.*` rows: a RemoteWorker with `processes` local workers
+/// (this program), dialling the pool host at `connect`, until its standard input closes.
+struct PoolWorker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pool-worker")
+    @Option var connect: String
+    @Option var processes = 2
+    @Option var cpu: Int?
+
+    func run() async throws {
+        if let cpu { _ = Sys.pinCurrentThread(to: cpu) }  // before any thread starts: all inherit it
+        let worker = RemoteWorker(connectingTo: try RemoteAddress(connect), authKey: Bench.key, processes: processes, name: "bench")
+        let serving = Task { try await worker.run() }
+        _ = await Task.detached { FileHandle.standardInput.readDataToEndOfFile() }.value
+        serving.cancel()
+        _ = await serving.result
+    }
 }
 
 /// The serving process: a RemoteManager exporting `dict` and `queue`, and a bare gRPC echo on
@@ -74,6 +100,8 @@ struct BareEcho: Shmipc_Remote_V1_Connections.SimpleServiceProtocol {
 
 enum Bench {
     static let key = try! AuthKey("shm-bench-remote")
+    /// The task of the `remote.pool.*` rows, as Python's reference: a square.
+    static let square = Entry("bench.square") { (x: Int) in x * x }
 }
 
 /// The 64-byte item of `remote.queue.throughput.64B`.
@@ -89,6 +117,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Items per run of the throughput row.") var items = 200_000
     @Option(help: "Items per batch of the throughput row's streams.") var batch = 256
     @Option(help: "The CPUs of the client and the server, as A,B.") var cpus = "0,1"
+    @Option(help: "The chunk size of remote.pool.map.100k (default: the pool's, about four chunks per process).") var mapChunkSize: Int?
     @Flag(help: "Skip Python's BaseManager reference.") var noPython = false
     @Flag(help: "Do not pin the processes (each side's event-loop and task threads then use every CPU).") var noPin = false
 
@@ -113,6 +142,17 @@ struct Run: AsyncParsableCommand {
         defer { client.close() }
         let dict = try await client.dictionary("dict", of: [Int: Int].self)
         let queue = try await client.queue("queue", of: UInt64.self)
+        // A pool with no local workers (every chunk crosses gRPC) and one worker host of two
+        // processes, on the server's CPU.
+        let pool = try await RemotePool.start(localProcesses: 0, address: try RemoteAddress("127.0.0.1:0"), authKey: Bench.key)
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        worker.arguments = ["pool-worker", "--connect", pool.address.description, "--processes", "2"] + (noPin ? [] : ["--cpu", "\(pair[1])"])
+        let workerInput = Pipe()
+        worker.standardInput = workerInput
+        try worker.run()
+        defer { try? workerInput.fileHandleForWriting.close(); worker.waitUntilExit() }
+        try await pool.waitForWorkerHosts(1, timeout: .seconds(60))
         let echoTransport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: echoPort), transportSecurity: .plaintext, config: Transports.client)
         let rows: [(String, (Int) async throws -> Void)] = [
             ("remote.dict.get", { i in _ = try await dict.value(forKey: i % 1000) }),
@@ -130,6 +170,9 @@ struct Run: AsyncParsableCommand {
                 try await put
                 _ = try await got
             }),
+            // One task to the worker host and its answer: the Work stream's message each way,
+            // plus the worker host's own pool hop (shared memory).
+            ("remote.pool.apply.rtt", { i in _ = try await pool.apply(Bench.square, i) }),
         ]
         print("shm-bench-remote: loopback, " + (noPin ? "not pinned" : "client on CPU \(pair[0]), server on CPU \(pair[1])")
             + ", \(runs) runs of \(iterations) calls")
@@ -160,9 +203,21 @@ struct Run: AsyncParsableCommand {
         let stream = try await client.queue("stream", of: Payload64.self)
         var throughput: [Double] = []
         for _ in 0..<runs { throughput.append(try await Self.throughput(stream, items: items, batch: batch)) }
+        // A map of 100k squares, every chunk through the worker host (default chunks).
+        let mapItems = Array(0..<100_000)
+        var maps: [Double] = []
+        _ = try await pool.map(Bench.square, mapItems, chunkSize: mapChunkSize)  // warm: the worker host's processes started
+        for _ in 0..<(runs * 4) {
+            let start = ContinuousClock.now
+            let squares = try await pool.map(Bench.square, mapItems, chunkSize: mapChunkSize)
+            let elapsed = ContinuousClock.now - start
+            guard squares.count == mapItems.count, squares[99_999] == 99_999 * 99_999 else { throw ValidationError("the map is wrong") }
+            maps.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
+        }
+        await pool.terminate()
         let python = noPython ? nil : Self.python()
         let pythonRow = ["remote.dict.get": "dict.get", "remote.dict.set": "dict.set", "remote.queue.put_get": "queue.put_get",
-                         "remote.queue.put_get.pipelined": "queue.put_get"]
+                         "remote.queue.put_get.pipelined": "queue.put_get", "remote.pool.apply.rtt": "pool.apply.managed"]
         print("\n" + Self.pad("scenario", 32) + Self.pad("median µs", 12, right: true) + Self.pad("min", 10, right: true)
             + Self.pad("max", 10, right: true) + "   ÷ floor (min–max)   Python's time ÷ row's")
         for name in ["remote.rtt.nio", "remote.rtt.floor"] + rows.map(\.0) {
@@ -182,6 +237,12 @@ struct Run: AsyncParsableCommand {
             throughputLine += String(format: "   %6.1f× Python's (%.0f msg/s)", Self.middle(throughput) / figure, figure)
         }
         print(throughputLine)
+        var mapLine = Self.pad("remote.pool.map.100k", 30) + String(format: "%12.2f ms (%.2f–%.2f), one worker host of 2 processes, no local",
+            Self.middle(maps), maps.min() ?? 0, maps.max() ?? 0)
+        if let python, let figure = python["pool.map.100k"] {
+            mapLine += String(format: "   %6.1f× Python's local Pool(2).map (%.2f ms)", figure / Self.middle(maps), figure)
+        }
+        print(mapLine)
         if python == nil && !noPython { print("(no python3 here: the Python reference was skipped)") }
     }
 

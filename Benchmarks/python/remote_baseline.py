@@ -6,6 +6,11 @@ process of its own, and one client process (this one):
   queue.throughput.64B  the same queue, a producer thread putting 64-byte bytes objects and a
                         consumer thread getting them at once, each with its own proxy (its own
                         connection); items a second (not µs), from the first put to the last get
+  pool.map.100k         a local multiprocessing.Pool(2).map(square, range(100_000)), default
+                        chunks: ms a map (not µs), the reference of remote.pool.map.100k
+  pool.apply.managed    a task queue and a result queue served by the BaseManager, one worker
+                        process taking tasks from it: one put of a task, then the get of its
+                        square, µs a task (Python's way to farm work out to other hosts)
 Run: python3 Benchmarks/python/remote_baseline.py [runs]   (prints one JSON object)
 """
 import json
@@ -28,6 +33,34 @@ class Manager(BaseManager):
 
 Manager.register("get_dict", callable=lambda: the_dict, proxytype=DictProxy)
 Manager.register("get_queue", callable=lambda: the_queue)
+tasks = queue.Queue()
+results = queue.Queue()
+Manager.register("get_tasks", callable=lambda: tasks)
+Manager.register("get_results", callable=lambda: results)
+
+
+def square(x):
+    return x * x
+
+
+def managed_worker(port):
+    """Takes tasks from the manager's task queue until None, answering each with its square."""
+    client = Manager(address=("127.0.0.1", port), authkey=AUTHKEY)
+    client.connect()
+    task_queue, result_queue = client.get_tasks(), client.get_results()
+    while True:
+        task = task_queue.get()
+        if task is None:
+            return
+        result_queue.put(square(task))
+
+
+def pool_map_ms(pool):
+    start = time.perf_counter()
+    out = pool.map(square, range(100_000))
+    elapsed = time.perf_counter() - start
+    assert out[-1] == 99_999 * 99_999
+    return elapsed * 1e3
 
 
 def serve(port_queue):
@@ -79,7 +112,19 @@ def main():
     q = client.get_queue()
     for k in range(1000):
         d[k] = k
-    figures = {"dict.get": [], "dict.set": [], "queue.put_get": [], "queue.throughput.64B": []}
+    figures = {"dict.get": [], "dict.set": [], "queue.put_get": [], "queue.throughput.64B": [],
+               "pool.map.100k": [], "pool.apply.managed": []}
+    worker = mp.Process(target=managed_worker, args=(port,), daemon=True)
+    worker.start()
+    task_queue, result_queue = client.get_tasks(), client.get_results()
+    pool = mp.Pool(2)
+    pool.map(square, range(1000))  # the workers started
+    for _ in range(runs):
+        figures["pool.map.100k"].append(pool_map_ms(pool))
+        figures["pool.apply.managed"].append(per_call_us(lambda i: (task_queue.put(i), result_queue.get()), 2_000))
+    task_queue.put(None)
+    worker.join(timeout=30)
+    pool.terminate()
     for _ in range(runs):
         figures["dict.get"].append(per_call_us(lambda i: d.get(i % 1000), 5_000))
         figures["dict.set"].append(per_call_us(lambda i: d.__setitem__(i % 1000, i), 5_000))
@@ -90,7 +135,7 @@ def main():
     server.kill()
     server.join()
     print(json.dumps({name: {"median": statistics.median(values), "min": min(values), "max": max(values),
-                             "unit": "msg/s" if name.startswith("queue.throughput") else "us"}
+                             "unit": "msg/s" if name.startswith("queue.throughput") else "ms" if name == "pool.map.100k" else "us"}
                       for name, values in figures.items()}))
 
 

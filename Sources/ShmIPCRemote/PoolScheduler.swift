@@ -164,7 +164,7 @@ final class PoolScheduler: Sendable {
             return (chunk, state.hosts[host]!.name)
         }
         guard let (chunk, name) = taken else { return }  // not ours (an old stream's), or answered twice
-        let text = String(decoding: result.payload, as: UTF8.self)
+        var text: String { String(decoding: result.payload, as: UTF8.self) }  // only for failures: an OK payload is outputs
         switch result.status {
         case .chunkOk: complete(chunk, .success(Array(result.payload)))
         case .chunkThrew: complete(chunk, .failure(.taskFailed(text)))

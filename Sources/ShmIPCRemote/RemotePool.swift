@@ -3,7 +3,7 @@ internal import GRPCNIOTransportHTTP2
 public import ShmIPC
 import Synchronization
 
-/// A ``Pool`` whose workers may also run on other hosts: Python's `multiprocessing.Pool`
+/// A `Pool` whose workers may also run on other hosts: Python's `multiprocessing.Pool`
 /// with Ray's answer to outgrowing one machine, over the remote layer's gRPC.
 ///
 /// ```swift
@@ -21,12 +21,12 @@ import Synchronization
 /// `imapUnordered`. A pool with no local processes (`localProcesses: 0`) runs everything
 /// remotely, and chunks wait until a worker host connects.
 ///
-/// Faults: a worker host that dies or is cut off (its stream ends, or the transport's
-/// keepalive gives up on it after 40 s of silence) loses its chunks in flight. A chunk of an
-/// entry declared ``Entry/idempotent()`` runs again elsewhere (up to five losses); any other
-/// fails with ``PoolError/workerLost(task:host:)``, since it may have run. A worker process
+/// Faults: a worker host that dies or is cut off (its stream ends, or it is silent, not even
+/// its heartbeat of one a second, for `workerTimeout`, 10 s by default) loses its chunks in flight. A chunk of an
+/// entry declared `Entry.idempotent()` runs again elsewhere (up to five losses); any other
+/// fails with `PoolError.workerLost(task:host:)`, since it may have run. A worker process
 /// that dies on a worker host is the same loss. ``terminate()`` fails everything outstanding
-/// with ``PoolError/terminated`` and tells every worker host to kill what it runs; the hosts
+/// with `PoolError.terminated` and tells every worker host to kill what it runs; the hosts
 /// stay connected for the next pool on this address (they reconnect to a restarted one).
 ///
 /// A worker host proves it holds the authkey before it sees a chunk (the remote layer's
@@ -61,15 +61,18 @@ public final class RemotePool: Sendable {
         server.beginGracefulShutdown()
     }
 
-    /// Starts `localProcesses` local workers (a ``Pool``; 0 for none) and listens at `address`
+    /// Starts `localProcesses` local workers (a `Pool`; 0 for none) and listens at `address`
     /// for worker hosts holding `authKey`. A chunk of arguments or of results may be
     /// `maxMessageSize` bytes (give the worker hosts the same limit). `tls` as ``Listener``'s.
-    /// `startMethod` and `executable` are the local pool's.
+    /// `startMethod` and `executable` are the local pool's. A worker host heard from neither by
+    /// a result nor by its heartbeat (one a second) for `workerTimeout` is taken for gone.
     public static func start(
         localProcesses: Int = Multiprocessing.cpuCount, address: RemoteAddress, authKey: AuthKey,
-        maxMessageSize: Int = 1 << 20, tls: RemoteTLS? = nil, startMethod: StartMethod? = nil, executable: String? = nil
+        maxMessageSize: Int = 1 << 20, tls: RemoteTLS? = nil, startMethod: StartMethod? = nil, executable: String? = nil,
+        workerTimeout: Duration = .seconds(10)
     ) async throws -> RemotePool {
         precondition(localProcesses >= 0, "localProcesses must not be negative")
+        precondition(workerTimeout >= .seconds(3), "a worker timeout must allow for a few heartbeats (one a second)")
         let local = localProcesses > 0
             ? try Pool(processes: localProcesses, startMethod: startMethod, executable: executable, maxMessageSize: maxMessageSize)
             : nil
@@ -81,7 +84,7 @@ public final class RemotePool: Sendable {
             config: Transports.server(maxRequestBytes: maxMessageSize + Listener.frameOverhead))
         let server = GRPCServer(
             transport: transport,
-            services: [AuthService(sessions: sessions), WorkersService(scheduler: scheduler, streams: streams)],
+            services: [AuthService(sessions: sessions), WorkersService(scheduler: scheduler, streams: streams, workerTimeout: workerTimeout)],
             interceptors: [AuthInterceptor(sessions: sessions)])
         let serving = Task { _ = try? await server.serve() }
         let bound: GRPCNIOTransportCore.SocketAddress?
@@ -108,7 +111,7 @@ public final class RemotePool: Sendable {
     /// The connected worker hosts' names (a snapshot).
     public var workerHosts: [String] { scheduler.hostNames }
 
-    /// Waits until at least `count` worker hosts are connected; throws ``PoolError/timedOut``.
+    /// Waits until at least `count` worker hosts are connected; throws `PoolError.timedOut`.
     public func waitForWorkerHosts(_ count: Int, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
         while scheduler.hostNames.count < count {
@@ -149,7 +152,7 @@ public final class RemotePool: Sendable {
         try await applyAsync(entry, argument).get(timeout: timeout)
     }
 
-    /// The blocking form of ``apply(_:_:timeout:)-(_,_,_)`` (for a thread, not a task).
+    /// The blocking form of `apply(_:_:timeout:)` (for a thread, not a task).
     public func apply<Argument, Output>(
         _ entry: Entry<Argument, Output>, _ argument: Argument, timeout: Duration? = nil
     ) throws(PoolError) -> Output {
@@ -213,7 +216,7 @@ public final class RemotePool: Sendable {
         try await mapAsync(entry, arguments, chunkSize: chunkSize).get(timeout: timeout)
     }
 
-    /// The blocking form of ``map(_:_:chunkSize:timeout:)-(_,_,_,_)``.
+    /// The blocking form of `map(_:_:chunkSize:timeout:)`.
     public func map<Argument, Output>(
         _ entry: Entry<Argument, Output>, _ arguments: [Argument], chunkSize: Int? = nil, timeout: Duration? = nil
     ) throws(PoolError) -> [Output] {
@@ -227,7 +230,7 @@ public final class RemotePool: Sendable {
         try await map(entry, arguments.map { Pair($0.0, $0.1) }, chunkSize: chunkSize, timeout: timeout)
     }
 
-    /// The blocking form of ``starmap(_:_:chunkSize:timeout:)-(_,_,_,_)``.
+    /// The blocking form of `starmap(_:_:chunkSize:timeout:)`.
     public func starmap<First, Second, Output>(
         _ entry: Entry<Pair<First, Second>, Output>, _ arguments: [(First, Second)], chunkSize: Int? = nil, timeout: Duration? = nil
     ) throws(PoolError) -> [Output] {
@@ -259,7 +262,7 @@ public final class RemotePool: Sendable {
     public func close() { scheduler.close() }
 
     /// Closes the pool, waits for every submitted task (at most `timeout`: then
-    /// ``PoolError/timedOut``, the pool still running), then ends the local workers, the worker
+    /// `PoolError.timedOut`, the pool still running), then ends the local workers, the worker
     /// hosts' streams and the listener. Python: `join`.
     public func join(timeout: Duration? = nil) async throws {
         close()
@@ -278,7 +281,7 @@ public final class RemotePool: Sendable {
         await shutDown()
     }
 
-    /// Ends everything now: outstanding tasks fail with ``PoolError/terminated``, the local
+    /// Ends everything now: outstanding tasks fail with `PoolError.terminated`, the local
     /// workers are killed, every worker host kills what it runs for this pool, and the listener
     /// stops. Python: `terminate`.
     public func terminate() async {
@@ -286,11 +289,24 @@ public final class RemotePool: Sendable {
         await shutDown()
     }
 
+    /// How long a shutdown waits for the transport's connections to close before it closes
+    /// them itself (a worker host cut off by the network cannot answer a GOAWAY).
+    static let shutdownGrace: Duration = .seconds(5)
+
     private func shutDown() async {
         streams.end()
         server.beginGracefulShutdown()
-        let task = serving.withLock { $0 }
-        await task?.value
+        guard let task = serving.withLock({ $0 }) else { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await task.value }
+            group.addTask {
+                try? await Task.sleep(for: Self.shutdownGrace)
+                task.cancel()  // GRPCServer: cancelling serve() closes every connection now
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        await task.value
     }
 
     // MARK: internals

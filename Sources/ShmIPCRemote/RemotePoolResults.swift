@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Arguments are taken from the sequence as results are consumed: at most `ahead` chunks are
 /// submitted and not yet consumed. If a result takes longer than `timeout`, it and every
-/// argument after it fail with ``PoolError/timedOut``.
+/// argument after it fail with `PoolError.timedOut`.
 public struct RemotePoolResults<Arguments: Sequence, Output: Codable & Sendable>: AsyncSequence
 where Arguments.Element: Codable & Sendable {
     public typealias Element = Result<Output, PoolError>

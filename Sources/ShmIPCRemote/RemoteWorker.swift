@@ -6,7 +6,7 @@ public import ShmIPC
 import Synchronization
 
 /// A worker host of a ``RemotePool`` on another machine: it dials the pool host, proves it
-/// holds the authkey, and runs the chunks it is sent on a local ``Pool`` of its own (its
+/// holds the authkey, and runs the chunks it is sent on a local `Pool` of its own (its
 /// processes, crash replacement and shared memory), answering each with its outputs.
 ///
 /// ```swift
@@ -17,7 +17,7 @@ import Synchronization
 /// Entries are names: each one the pool host submits must be registered in this executable
 /// (or in `executable`, the program its local pool starts), as with Python's `register`. A
 /// chunk of an entry it lacks is answered as unrunnable, which the pool host's caller sees as
-/// ``PoolError/coding(_:)`` naming this host.
+/// `PoolError.coding(_:)` naming this host.
 ///
 /// It serves until its task is cancelled (or a graceful shutdown, as a swift-service-lifecycle
 /// `Service`): a pool host that goes away, or restarts, is dialled again with backoff (100 ms
@@ -61,7 +61,7 @@ public final class RemoteWorker: Service, Sendable {
 
     /// Serves pool hosts until cancelled or shut down gracefully; reconnects with backoff.
     /// Throws ``RemoteError/authenticationFailed`` if the pool host does not hold the same key
-    /// (retrying would not change that), and the local pool's ``PoolError`` if it cannot start.
+    /// (retrying would not change that), and the local pool's `PoolError` if it cannot start.
     public func run() async throws {
         defer { pool.withLock { $0?.terminate(); $0 = nil } }
         try await cancelWhenGracefulShutdown {
@@ -110,6 +110,14 @@ public final class RemoteWorker: Service, Sendable {
             metadata: [Handshake.sessionKey: .string(session)], options: options
         ) { writer in
             try await writer.write(hello)
+            // The heartbeat: the pool host takes a silent stream for a host cut off.
+            let beating = Task {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: Self.heartbeat)
+                    answer.yield(.with { $0.heartbeat = .init() })
+                }
+            }
+            defer { beating.cancel() }
             for await result in results { try await writer.write(result) }
         } onResponse: { response in
             defer { answer.finish() }
@@ -151,6 +159,10 @@ public final class RemoteWorker: Service, Sendable {
             reply(.failure(error))
         }
     }
+
+    /// How often it tells the pool host it is there (``RemotePool``'s worker timeout is 10 s
+    /// by default).
+    static let heartbeat: Duration = .seconds(1)
 
     private static func isUnrunnable(_ error: PoolError) -> Bool {
         if case .messageTooLarge = error { return true }

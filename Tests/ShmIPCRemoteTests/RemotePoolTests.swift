@@ -19,6 +19,14 @@ import Testing
     struct Hosts {
         let poolAddress: String
         let namespace: String?
+        /// The worker hosts' end of the link (in `namespace`).
+        var link: String? = nil
+
+        /// Takes the link down: the worker hosts are cut off, with no reset sent either way.
+        func cut() {
+            guard let namespace, let link else { return }
+            RemoteNamespaceTests.ip(["-n", namespace, "link", "set", link, "down"])
+        }
 
         /// A worker host with `processes` workers, dialling `address` with `key`.
         func startWorker(_ address: RemoteAddress, processes: Int, name: String, key: String = "pool secret") throws -> RemoteHelper.Running {
@@ -56,7 +64,7 @@ import Testing
             let (ok, output) = RemoteNamespaceTests.ip(step)
             try #require(ok, "ip \(step.joined(separator: " ")): \(output)")
         }
-        try await body(Hosts(poolAddress: "10.198.\(subnet).1:0", namespace: namespace))
+        try await body(Hosts(poolAddress: "10.198.\(subnet).1:0", namespace: namespace, link: "vwb\(pid)"))
     }
 
     /// Runs `body` with a pool of `local` local workers (the helper is their program) at
@@ -228,6 +236,28 @@ import Testing
         defer { Task { await again.terminate() } }
         try await again.waitForWorkerHosts(1, timeout: Self.watchdog)
         #expect(try await again.apply(TestEntries.square, 9, timeout: Self.watchdog) == 81)
+    }
+
+    /// `shmipc-remote worker` is a worker host: its local workers are the program it is
+    /// given; SIGTERM ends it and its workers.
+    @Test func theWorkerCommandIsAWorkerHost() async throws {
+        let keyPath = try RemoteToolTests.keyFile("pool secret")
+        defer { try? FileManager.default.removeItem(atPath: keyPath) }
+        try await Self.withHosts { hosts in
+            try await Self.withPool(hosts, local: 0) { pool in
+                let command = try ChildProcess(
+                    executable: "\(RemoteToolTests.directory)/shmipc-remote",
+                    arguments: ["worker", "--connect", pool.address.description, "--authkey-file", keyPath, "--processes", "2",
+                                "--executable", RemoteHelper.path, "--name", "tool"])
+                defer { if command.status == nil { _ = command.kill() } }
+                try await pool.waitForWorkerHosts(1, timeout: Self.watchdog)
+                #expect(pool.workerHosts == ["tool"])
+                #expect(try await pool.map(TestEntries.square, Array(0..<10_000), timeout: Self.watchdog) == (0..<10_000).map { $0 * $0 })
+                command.send(SIGTERM)
+                #expect(command.wait(deadline: .after(Self.watchdog)) == .exited(0), "\(command.output)")
+                try await Self.waitForNoHosts(pool)
+            }
+        }
     }
 
     /// Waits until the pool has noticed its worker host is gone.

@@ -13,7 +13,7 @@ struct RemoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shmipc-remote",
         abstract: "Serve this host's ShmIPC objects over gRPC, and list what a server exports.",
-        subcommands: [Serve.self, Remote.self])
+        subcommands: [Serve.self, Worker.self, Remote.self])
 }
 
 /// Prints to standard error.
@@ -103,6 +103,61 @@ struct Serve: AsyncParsableCommand {
                 fflush(nil)  // all streams: `stdout` is a C global Swift 6 will not touch
             }
             try await tasks.waitForAll()
+        }
+    }
+}
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Be a worker host of a RemotePool: run the chunks it sends on a local pool.",
+        discussion: """
+            Dials the pool host at --connect, proves it holds the authkey, and runs every chunk it \
+            is sent on a local pool of --processes workers, each one the program --executable \
+            (which must register, with Multiprocessing.bootstrap, the entries the pool host \
+            submits). Reconnects with backoff to a pool host that goes away or restarts. Prints \
+            "working NAME" at the start; SIGTERM or SIGINT stops it (the chunks it runs are lost \
+            to the pool host, which runs idempotent ones again elsewhere).
+            """)
+
+    @Option(help: "The pool host: HOST:PORT, or a Unix socket path.")
+    var connect: String
+
+    @Option(name: .customLong("authkey-file"), help: "A file holding the authkey (one trailing newline is dropped).")
+    var authkeyFile: String
+
+    @Option(help: "Local worker processes (default: this host's CPUs).")
+    var processes: Int?
+
+    @Option(help: "The program each local worker runs: the application, which registers the entries.")
+    var executable: String
+
+    @Option(help: "How this worker host names itself to the pool host (default: HOSTNAME:PID).")
+    var name: String?
+
+    @Option(help: "The largest chunk of arguments or results, in bytes: the pool host's limit.")
+    var maxMessageSize = 1 << 20
+
+    @Option(name: .customLong("tls-ca"), help: "TLS: the CA (PEM) the pool host's certificate must chain to.")
+    var tlsCA: String?
+
+    func validate() throws {
+        if let processes, !(1...4096).contains(processes) { throw ValidationError("--processes must be 1–4096") }
+        guard access(executable, X_OK) == 0 else { throw ValidationError("--executable \(executable) is not an executable file") }
+    }
+
+    func run() async throws {
+        let tls = tlsCA.map { RemoteTLS.client(trustRoots: $0) }
+        let worker = RemoteWorker(
+            connectingTo: try remoteAddress(connect), authKey: try authKey(authkeyFile), processes: processes ?? Multiprocessing.cpuCount,
+            name: name, maxMessageSize: maxMessageSize, tls: tls, executable: executable)
+        print("working \(worker.name)")
+        fflush(nil)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "shmipc.worker")))
+        do { try await group.run() } catch {
+            complain("shmipc: \(error)")
+            throw ExitCode(1)
         }
     }
 }

@@ -10,8 +10,10 @@
 /// registered for itself.
 ///
 /// Flow control: the pool host has at most `2 × processes` chunks in flight on a stream (the
-/// processes its hello announced). A stream that ends (the worker host died, the network went,
-/// keepalive ran out) loses its chunks in flight: the pool host runs them again elsewhere if the
+/// processes its hello announced). Liveness: the worker host sends a heartbeat every second,
+/// whatever it runs; a pool host that hears nothing on a stream for its worker timeout (10 s by
+/// default) ends it. A stream that ends (the worker host died, the network went, it fell
+/// silent) loses its chunks in flight: the pool host runs them again elsewhere if the
 /// entry is idempotent, and fails them with a typed error naming the chunk otherwise.
 
 // DO NOT EDIT.

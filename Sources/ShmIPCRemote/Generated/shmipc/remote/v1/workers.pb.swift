@@ -20,8 +20,10 @@
 /// registered for itself.
 ///
 /// Flow control: the pool host has at most `2 × processes` chunks in flight on a stream (the
-/// processes its hello announced). A stream that ends (the worker host died, the network went,
-/// keepalive ran out) loses its chunks in flight: the pool host runs them again elsewhere if the
+/// processes its hello announced). Liveness: the worker host sends a heartbeat every second,
+/// whatever it runs; a pool host that hears nothing on a stream for its worker timeout (10 s by
+/// default) ends it. A stream that ends (the worker host died, the network went, it fell
+/// silent) loses its chunks in flight: the pool host runs them again elsewhere if the
 /// entry is idempotent, and fails them with a typed error naming the chunk otherwise.
 
 #if canImport(FoundationEssentials)
@@ -116,13 +118,34 @@ package nonisolated struct Shmipc_Remote_V1_WorkerMessage: Sendable {
     set {kind = .result(newValue)}
   }
 
+  package var heartbeat: Shmipc_Remote_V1_Heartbeat {
+    get {
+      if case .heartbeat(let v)? = kind {return v}
+      return Shmipc_Remote_V1_Heartbeat()
+    }
+    set {kind = .heartbeat(newValue)}
+  }
+
   package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package nonisolated enum OneOf_Kind: Equatable, Sendable {
     case hello(Shmipc_Remote_V1_WorkerHello)
     case result(Shmipc_Remote_V1_ChunkResult)
+    case heartbeat(Shmipc_Remote_V1_Heartbeat)
 
   }
+
+  package init() {}
+}
+
+/// "Still here", sent every second: a link that drops without a reset is known in the pool
+/// host's worker timeout, not TCP's minutes.
+package nonisolated struct Shmipc_Remote_V1_Heartbeat: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  package var unknownFields = SwiftProtobuf.UnknownStorage()
 
   package init() {}
 }
@@ -238,7 +261,7 @@ nonisolated extension Shmipc_Remote_V1_ChunkStatus: SwiftProtobuf._ProtoNameProv
 
 nonisolated extension Shmipc_Remote_V1_WorkerMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   package static let protoMessageName: String = _protobuf_package + ".WorkerMessage"
-  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}result\0")
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}result\0\u{1}heartbeat\0")
 
   package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -272,6 +295,19 @@ nonisolated extension Shmipc_Remote_V1_WorkerMessage: SwiftProtobuf.Message, Swi
           self.kind = .result(v)
         }
       }()
+      case 3: try {
+        var v: Shmipc_Remote_V1_Heartbeat?
+        var hadOneofValue = false
+        if let current = self.kind {
+          hadOneofValue = true
+          if case .heartbeat(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.kind = .heartbeat(v)
+        }
+      }()
       default: break
       }
     }
@@ -291,6 +327,10 @@ nonisolated extension Shmipc_Remote_V1_WorkerMessage: SwiftProtobuf.Message, Swi
       guard case .result(let v)? = self.kind else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     }()
+    case .heartbeat?: try {
+      guard case .heartbeat(let v)? = self.kind else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -298,6 +338,25 @@ nonisolated extension Shmipc_Remote_V1_WorkerMessage: SwiftProtobuf.Message, Swi
 
   package static func ==(lhs: Shmipc_Remote_V1_WorkerMessage, rhs: Shmipc_Remote_V1_WorkerMessage) -> Bool {
     if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Shmipc_Remote_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  package static let protoMessageName: String = _protobuf_package + ".Heartbeat"
+  package static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  package mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  package func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  package static func ==(lhs: Shmipc_Remote_V1_Heartbeat, rhs: Shmipc_Remote_V1_Heartbeat) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
