@@ -170,7 +170,7 @@ public final class RemotePool: Sendable {
         completion: @escaping @Sendable (Result<[Output], PoolError>) -> Void = { _ in }
     ) throws(PoolError) -> AsyncResult<[Output]> {
         let handle = AsyncResult<[Output]>()
-        let size = chunkSize ?? Self.defaultChunkSize(arguments.count, processes: max(1, processes))
+        let size = chunkSize ?? Pool.defaultChunkSize(arguments.count, processes: max(1, processes))
         precondition(size >= 1, "chunkSize must be at least 1")
         let count = (arguments.count + size - 1) / size
         guard count > 0 else {
@@ -310,11 +310,6 @@ public final class RemotePool: Sendable {
     }
 
     // MARK: internals
-
-    static func defaultChunkSize(_ count: Int, processes: Int) -> Int {
-        let (size, extra) = count.quotientAndRemainder(dividingBy: processes * 4)
-        return max(1, extra > 0 ? size + 1 : size)
-    }
 
     static func chunk<Argument, Output>(
         _ entry: Entry<Argument, Output>, _ arguments: [Argument],

@@ -222,7 +222,11 @@ import Testing
         defer { worker.end() }
         try await pool.waitForWorkerHosts(1, timeout: Self.watchdog)
         let long = try pool.applyAsync(TestEntries.sleepsThenReportsPID, 600_000)
-        while pool.scheduler.remoteRuns.load(ordering: .relaxed) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let sent = ContinuousClock.now
+        while pool.scheduler.remoteRuns.load(ordering: .relaxed) == 0 {
+            try #require(ContinuousClock.now - sent < Self.watchdog, "the task never went to the worker host")
+            try await Task.sleep(for: .milliseconds(5))
+        }
         await pool.terminate()
         await #expect(throws: PoolError.terminated) { _ = try await long.get(timeout: Self.watchdog) }
 

@@ -238,7 +238,8 @@ public final class Pool: Sendable {
 
     // MARK: internals
 
-    static func defaultChunkSize(_ count: Int, processes: Int) -> Int {
+    /// Python's default chunk size: `count` split into about four chunks per process.
+    package static func defaultChunkSize(_ count: Int, processes: Int) -> Int {
         let (size, extra) = count.quotientAndRemainder(dividingBy: processes * 4)
         return max(1, extra > 0 ? size + 1 : size)
     }
