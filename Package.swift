@@ -48,7 +48,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
-        // gRPC's own transport, named for shm-bench-remote's bare NIO echo (remote.rtt.nio).
+        // gRPC's own transport, named for ShmIPCRemote's closing of server connections and for
+        // shm-bench-remote's bare NIO echo (remote.rtt.nio).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // Micro benchmarks (allocations per operation); resolves here only with this trait.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
@@ -120,6 +121,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Only to close a server's connections outright (Transports.swift).
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

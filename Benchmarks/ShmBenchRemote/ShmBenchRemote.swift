@@ -27,16 +27,20 @@ struct ShmBenchRemote: AsyncParsableCommand {
 }
 
 /// The worker host of the `remote.pool.*` rows: a RemoteWorker with `processes` local workers
-/// (this program), dialling the pool host at `connect`, until its standard input closes.
+/// (this program), or as many threads with `--threads`, dialling the pool host at `connect`,
+/// until its standard input closes.
 struct PoolWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pool-worker")
     @Option var connect: String
     @Option var processes = 2
+    @Flag var threads = false
     @Option var cpu: Int?
 
     func run() async throws {
         if let cpu { _ = Sys.pinCurrentThread(to: cpu) }  // before any thread starts: all inherit it
-        let worker = RemoteWorker(connectingTo: try RemoteAddress(connect), authKey: Bench.key, processes: processes, name: "bench")
+        let worker = RemoteWorker(
+            connectingTo: try RemoteAddress(connect), authKey: Bench.key, workers: threads ? .threads(processes) : .processes(processes),
+            name: "bench")
         let serving = Task { try await worker.run() }
         _ = await Task.detached { FileHandle.standardInput.readDataToEndOfFile() }.value
         serving.cancel()
@@ -144,15 +148,8 @@ struct Run: AsyncParsableCommand {
         let queue = try await client.queue("queue", of: UInt64.self)
         // A pool with no local workers (every chunk crosses gRPC) and one worker host of two
         // processes, on the server's CPU.
-        let pool = try await RemotePool.start(localProcesses: 0, address: try RemoteAddress("127.0.0.1:0"), authKey: Bench.key)
-        let worker = Process()
-        worker.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        worker.arguments = ["pool-worker", "--connect", pool.address.description, "--processes", "2"] + (noPin ? [] : ["--cpu", "\(pair[1])"])
-        let workerInput = Pipe()
-        worker.standardInput = workerInput
-        try worker.run()
-        defer { try? workerInput.fileHandleForWriting.close(); worker.waitUntilExit() }
-        try await pool.waitForWorkerHosts(1, timeout: .seconds(60))
+        let (pool, workerHost) = try await remotePool(threads: false, cpu: noPin ? nil : pair[1])
+        defer { workerHost.end() }
         let echoTransport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: echoPort), transportSecurity: .plaintext, config: Transports.client)
         let rows: [(String, (Int) async throws -> Void)] = [
             ("remote.dict.get", { i in _ = try await dict.value(forKey: i % 1000) }),
@@ -203,18 +200,15 @@ struct Run: AsyncParsableCommand {
         let stream = try await client.queue("stream", of: Payload64.self)
         var throughput: [Double] = []
         for _ in 0..<runs { throughput.append(try await Self.throughput(stream, items: items, batch: batch)) }
-        // A map of 100k squares, every chunk through the worker host (default chunks).
-        let mapItems = Array(0..<100_000)
-        var maps: [Double] = []
-        _ = try await pool.map(Bench.square, mapItems, chunkSize: mapChunkSize)  // warm: the worker host's processes started
-        for _ in 0..<(runs * 4) {
-            let start = ContinuousClock.now
-            let squares = try await pool.map(Bench.square, mapItems, chunkSize: mapChunkSize)
-            let elapsed = ContinuousClock.now - start
-            guard squares.count == mapItems.count, squares[99_999] == 99_999 * 99_999 else { throw ValidationError("the map is wrong") }
-            maps.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
-        }
+        // A map of 100k squares, every chunk through the worker host (default chunks), whose
+        // chunks run on its pool's processes; then the same through a worker host whose chunks
+        // run on two threads of its own.
+        let maps = try await mapTimes(pool, runs: runs * 4)
         await pool.terminate()
+        let (threaded, threadedHost) = try await remotePool(threads: true, cpu: noPin ? nil : pair[1])
+        defer { threadedHost.end() }
+        let threadedMaps = try await mapTimes(threaded, runs: runs * 4)
+        await threaded.terminate()
         let python = noPython ? nil : Self.python()
         let pythonRow = ["remote.dict.get": "dict.get", "remote.dict.set": "dict.set", "remote.queue.put_get": "queue.put_get",
                          "remote.queue.put_get.pipelined": "queue.put_get", "remote.pool.apply.rtt": "pool.apply.managed"]
@@ -243,7 +237,58 @@ struct Run: AsyncParsableCommand {
             mapLine += String(format: "   %6.1f× Python's local Pool(2).map (%.2f ms)", figure / Self.middle(maps), figure)
         }
         print(mapLine)
+        var threadsLine = Self.pad("remote.pool.map.100k.threads", 30) + String(format: "%12.2f ms (%.2f–%.2f), one worker host of 2 threads, no local",
+            Self.middle(threadedMaps), threadedMaps.min() ?? 0, threadedMaps.max() ?? 0)
+        if let python, let figure = python["pool.map.100k"] {
+            threadsLine += String(format: "   %6.1f× Python's local Pool(2).map (%.2f ms)", figure / Self.middle(threadedMaps), figure)
+        }
+        print(threadsLine)
         if python == nil && !noPython { print("(no python3 here: the Python reference was skipped)") }
+    }
+
+    /// A pool with no local workers (every chunk crosses gRPC) and one worker host, a process
+    /// of this program, whose chunks run on two processes or two threads (on `cpu`, if given).
+    func remotePool(threads: Bool, cpu: Int?) async throws -> (RemotePool, WorkerHost) {
+        let pool = try await RemotePool.start(localProcesses: 0, address: try RemoteAddress("127.0.0.1:0"), authKey: Bench.key)
+        let worker = Process()
+        worker.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        worker.arguments = ["pool-worker", "--connect", pool.address.description, "--processes", "2"]
+            + (threads ? ["--threads"] : []) + (cpu.map { ["--cpu", "\($0)"] } ?? [])
+        let input = Pipe()
+        worker.standardInput = input
+        try worker.run()
+        let host = WorkerHost(process: worker, input: input)
+        do { try await pool.waitForWorkerHosts(1, timeout: .seconds(60)) } catch {
+            host.end()
+            await pool.terminate()
+            throw error
+        }
+        return (pool, host)
+    }
+
+    /// A worker host process, which ends when its standard input closes.
+    struct WorkerHost {
+        let process: Foundation.Process
+        let input: Foundation.Pipe
+        func end() {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
+    /// `runs` maps of 100k squares through `pool` (after one to warm it), in milliseconds.
+    func mapTimes(_ pool: RemotePool, runs: Int) async throws -> [Double] {
+        let items = Array(0..<100_000)
+        _ = try await pool.map(Bench.square, items, chunkSize: mapChunkSize)  // warm: the worker host's workers started
+        var maps: [Double] = []
+        for _ in 0..<runs {
+            let start = ContinuousClock.now
+            let squares = try await pool.map(Bench.square, items, chunkSize: mapChunkSize)
+            let elapsed = ContinuousClock.now - start
+            guard squares.count == items.count, squares[99_999] == 99_999 * 99_999 else { throw ValidationError("the map is wrong") }
+            maps.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
+        }
+        return maps
     }
 
     /// Items a second through `queue`: a put stream and a get stream at once, timed from the

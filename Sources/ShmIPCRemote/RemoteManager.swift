@@ -122,14 +122,16 @@ public final class RemoteManager: Service, Sendable {
         }
     }
 
-    /// Serves until graceful shutdown (or cancellation); calls in flight finish first.
+    /// Serves until graceful shutdown (or cancellation); calls in flight get 5 s to finish, then
+    /// the connections left are closed.
     /// Throws ``RemoteError/invalidAddress(_:)`` or ``RemoteError/unavailable(_:)`` if it cannot
     /// listen (and ``listeningAddress`` then throws the same).
     public func run() async throws {
         do {
+            let connections = ServerConnections()
             let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
                 address: try address.bindAddress(), transportSecurity: tls.serverSecurity,
-                config: Transports.server(maxRequestBytes: maxMessageSize + Listener.frameOverhead))
+                config: Transports.server(maxRequestBytes: maxMessageSize + Listener.frameOverhead, connections: connections))
             let server = GRPCServer(
                 transport: transport, services: [AuthService(sessions: sessions), ObjectService(manager: self)],
                 interceptors: [AuthInterceptor(sessions: sessions)])
@@ -149,6 +151,12 @@ public final class RemoteManager: Service, Sendable {
             } onGracefulShutdown: {
                 server.beginGracefulShutdown()
                 self.streams.end()
+                // Calls in flight get a grace; then what is left (a client the network dropped
+                // answers no GOAWAY, see ServerConnections) is closed, so that serving ends.
+                Task {
+                    try? await Task.sleep(for: Self.shutdownGrace)
+                    connections.closeAll()
+                }
             }
         } catch {
             bound.finish(RemoteConnection.remoteError(error))  // askers of the address learn it too
@@ -156,6 +164,9 @@ public final class RemoteManager: Service, Sendable {
         }
         bound.finish(.closed)
     }
+
+    /// How long a graceful shutdown lets connections close before it closes them.
+    static let shutdownGrace: Duration = .seconds(5)
 
     /// The export of `name`, or NOT_FOUND.
     func exported(_ name: String) throws -> Exported {

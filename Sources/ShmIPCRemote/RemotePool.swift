@@ -40,11 +40,13 @@ public final class RemotePool: Sendable {
     private let local: Pool?
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let streams: StreamRegistry
+    let connections: ServerConnections
     private let serving: Mutex<Task<Void, Never>?>
 
     private init(
         localProcesses: Int, address: RemoteAddress, scheduler: PoolScheduler, local: Pool?,
-        server: GRPCServer<HTTP2ServerTransport.Posix>, streams: StreamRegistry, serving: Task<Void, Never>
+        server: GRPCServer<HTTP2ServerTransport.Posix>, streams: StreamRegistry, connections: ServerConnections,
+        serving: Task<Void, Never>
     ) {
         self.localProcesses = localProcesses
         self.address = address
@@ -52,6 +54,7 @@ public final class RemotePool: Sendable {
         self.local = local
         self.server = server
         self.streams = streams
+        self.connections = connections
         self.serving = Mutex(serving)
     }
 
@@ -78,13 +81,17 @@ public final class RemotePool: Sendable {
             : nil
         let scheduler = PoolScheduler(local: local)
         let streams = StreamRegistry()
+        let connections = ServerConnections()
         let sessions = Sessions(key: authKey)
         let transport: HTTP2ServerTransport.Posix = .http2NIOPosix(
             address: try address.bindAddress(), transportSecurity: tls.serverSecurity,
-            config: Transports.server(maxRequestBytes: maxMessageSize + Listener.frameOverhead))
+            config: Transports.server(maxRequestBytes: maxMessageSize + Listener.frameOverhead, connections: connections))
         let server = GRPCServer(
             transport: transport,
-            services: [AuthService(sessions: sessions), WorkersService(scheduler: scheduler, streams: streams, workerTimeout: workerTimeout)],
+            services: [
+                AuthService(sessions: sessions),
+                WorkersService(scheduler: scheduler, streams: streams, connections: connections, workerTimeout: workerTimeout),
+            ],
             interceptors: [AuthInterceptor(sessions: sessions)])
         let serving = Task { _ = try? await server.serve() }
         let bound: GRPCNIOTransportCore.SocketAddress?
@@ -102,7 +109,7 @@ public final class RemotePool: Sendable {
         }
         return RemotePool(
             localProcesses: localProcesses, address: reported, scheduler: scheduler, local: local, server: server,
-            streams: streams, serving: serving)
+            streams: streams, connections: connections, serving: serving)
     }
 
     /// Processes on every side: the local ones and those the connected worker hosts announced.
@@ -289,7 +296,7 @@ public final class RemotePool: Sendable {
         await shutDown()
     }
 
-    /// How long a shutdown waits for the transport's connections to close before it closes
+    /// How long a shutdown waits for the worker hosts' connections to close before it closes
     /// them itself (a worker host cut off by the network cannot answer a GOAWAY).
     static let shutdownGrace: Duration = .seconds(5)
 
@@ -297,16 +304,30 @@ public final class RemotePool: Sendable {
         streams.end()
         server.beginGracefulShutdown()
         guard let task = serving.withLock({ $0 }) else { return }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await task.value }
-            group.addTask {
-                try? await Task.sleep(for: Self.shutdownGrace)
-                task.cancel()  // GRPCServer: cancelling serve() closes every connection now
+        if await Self.ends(task, within: Self.shutdownGrace) { return }
+        // Cancelling serve() is not enough: it waits for every stream, and a stream on a
+        // connection whose peer is gone never ends (see ServerConnections).
+        connections.closeAll()
+        task.cancel()
+        // Bounded even so: nothing of the pool's waits on the transport past this point.
+        _ = await Self.ends(task, within: Self.shutdownGrace)
+    }
+
+    /// Whether `task` ends within `limit` (waiting no longer, even if it never ends).
+    static func ends(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
+        final class Once: Sendable { let done = Atomic(false) }
+        let once = Once()
+        return await withCheckedContinuation { (result: CheckedContinuation<Bool, Never>) in
+            let timer = Task {
+                try? await Task.sleep(for: limit)
+                if !once.done.exchange(true, ordering: .acquiringAndReleasing) { result.resume(returning: false) }
             }
-            await group.next()
-            group.cancelAll()
+            Task {
+                await task.value
+                timer.cancel()
+                if !once.done.exchange(true, ordering: .acquiringAndReleasing) { result.resume(returning: true) }
+            }
         }
-        await task.value
     }
 
     // MARK: internals

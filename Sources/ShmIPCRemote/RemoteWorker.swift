@@ -7,7 +7,8 @@ import Synchronization
 
 /// A worker host of a ``RemotePool`` on another machine: it dials the pool host, proves it
 /// holds the authkey, and runs the chunks it is sent on a local `Pool` of its own (its
-/// processes, crash replacement and shared memory), answering each with its outputs.
+/// processes, crash replacement and shared memory), or on threads of its own process
+/// (``Workers/threads(_:)``), answering each with its outputs.
 ///
 /// ```swift
 /// // in main, after Multiprocessing.bootstrap([square, …]) (the entries the pool host uses):
@@ -24,10 +25,30 @@ import Synchronization
 /// doubling to 5 s). A terminate from the pool host kills the chunks running here (the local
 /// pool is terminated and a new one started).
 public final class RemoteWorker: Service, Sendable {
+    /// Where a worker host runs the chunks it is sent.
+    public enum Workers: Sendable, Equatable {
+        /// On a local `Pool` of this many processes: a chunk that crashes its process is lost
+        /// (as the pool host learns), and the worker host goes on with a new process.
+        case processes(Int)
+        /// On this many threads of the worker host's own process (Python's `ThreadPool`; Swift
+        /// has no GIL): no hop through shared memory to a worker process and back, and no
+        /// process per worker. A chunk that crashes takes the worker host down with it, and a
+        /// terminate cannot stop a chunk that is running (its answer is dropped).
+        case threads(Int)
+
+        var count: Int {
+            switch self {
+            case .processes(let count), .threads(let count): count
+            }
+        }
+    }
+
     /// The pool host's address.
     public let address: RemoteAddress
-    /// The local pool's processes.
-    public let processes: Int
+    /// Where its chunks run.
+    public let workers: Workers
+    /// Its workers (processes or threads): what it announces to the pool host.
+    public var processes: Int { workers.count }
     /// How this worker host names itself to the pool host (its errors name it).
     public let name: String
     private let authKey: AuthKey
@@ -37,18 +58,42 @@ public final class RemoteWorker: Service, Sendable {
     private let startMethod: StartMethod?
     private let pool = Mutex<Pool?>(nil)
     private let connected = Atomic<Int>(0)
+    /// With ``Workers/threads(_:)``: the threads, and the terminates seen (a chunk started
+    /// before the last one is answered by nobody).
+    private let threads: OperationQueue?
+    private let terminates = Atomic<Int>(0)
 
     /// A worker host for the pool host at `address`, with `processes` local workers.
     /// `maxMessageSize` must be the pool host's; `executable` and `startMethod` are the local
     /// pool's (default: this program, which must register the entries).
-    public init(
+    public convenience init(
         connectingTo address: RemoteAddress, authKey: AuthKey, processes: Int = Multiprocessing.cpuCount, name: String? = nil,
         maxMessageSize: Int = 1 << 20, tls: RemoteTLS? = nil, executable: String? = nil, startMethod: StartMethod? = nil
     ) {
-        precondition((1...WorkersService.maxProcesses).contains(processes), "a worker host needs 1–\(WorkersService.maxProcesses) processes")
+        self.init(connectingTo: address, authKey: authKey, workers: .processes(processes), name: name, maxMessageSize: maxMessageSize,
+                  tls: tls, executable: executable, startMethod: startMethod)
+    }
+
+    /// A worker host for the pool host at `address` whose chunks run on `workers`.
+    /// `maxMessageSize` must be the pool host's; `executable` and `startMethod` are the local
+    /// pool's, if it has one (default: this program). With threads, this program runs the
+    /// entries itself and must register them.
+    public init(
+        connectingTo address: RemoteAddress, authKey: AuthKey, workers: Workers, name: String? = nil,
+        maxMessageSize: Int = 1 << 20, tls: RemoteTLS? = nil, executable: String? = nil, startMethod: StartMethod? = nil
+    ) {
+        precondition((1...WorkersService.maxProcesses).contains(workers.count), "a worker host needs 1–\(WorkersService.maxProcesses) workers")
         self.address = address
         self.authKey = authKey
-        self.processes = processes
+        self.workers = workers
+        if case .threads(let count) = workers {
+            let queue = OperationQueue()
+            queue.name = "ShmIPCRemote.RemoteWorker"
+            queue.maxConcurrentOperationCount = count
+            threads = queue
+        } else {
+            threads = nil
+        }
         self.name = name ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
         self.maxMessageSize = maxMessageSize
         self.tls = tls
@@ -83,9 +128,10 @@ public final class RemoteWorker: Service, Sendable {
         }
     }
 
-    /// The local pool, started on first use (and again after a terminate).
-    private func localPool() throws(PoolError) -> Pool {
-        try pool.withLock { pool throws(PoolError) in
+    /// The local pool, started on first use (and again after a terminate); nil with threads.
+    private func localPool() throws(PoolError) -> Pool? {
+        guard threads == nil else { return nil }
+        return try pool.withLock { pool throws(PoolError) in
             if let pool { return pool }
             let started = try Pool(processes: processes, startMethod: startMethod, executable: executable, maxMessageSize: maxMessageSize)
             pool = started
@@ -103,7 +149,7 @@ public final class RemoteWorker: Service, Sendable {
         options.maxResponseMessageBytes = maxMessageSize + Listener.frameOverhead
         let (results, answer) = AsyncStream<Shmipc_Remote_V1_WorkerMessage>.makeStream()
         let hello = Shmipc_Remote_V1_WorkerMessage.with {
-            $0.hello = .with { $0.name = name; $0.processes = UInt32(processes) }
+            $0.hello = .with { $0.name = name; $0.processes = UInt32(workers.count) }
         }
         connected.add(1, ordering: .relaxed)
         try await Shmipc_Remote_V1_Workers.Client(wrapping: client).work(
@@ -128,9 +174,12 @@ public final class RemoteWorker: Service, Sendable {
                     self.run(chunk, on: current, answer: answer)
                 case .terminate?:
                     // Kill what runs for the ended pool: its chunks are answered by nobody.
-                    self.pool.withLock { $0 = nil }
-                    current.terminate()
-                    current = try self.localPool()
+                    self.terminates.add(1, ordering: .relaxed)
+                    if let running = current {
+                        self.pool.withLock { $0 = nil }
+                        running.terminate()
+                        current = try self.localPool()
+                    }
                 case nil:
                     break
                 }
@@ -138,8 +187,9 @@ public final class RemoteWorker: Service, Sendable {
         }
     }
 
-    /// Runs `chunk` on `pool`; its answer goes into `answer` (dropped if the stream is gone).
-    private func run(_ chunk: Shmipc_Remote_V1_WorkChunk, on pool: Pool, answer: AsyncStream<Shmipc_Remote_V1_WorkerMessage>.Continuation) {
+    /// Runs `chunk` on `pool`, or on a thread if there is none; its answer goes into `answer`
+    /// (dropped if the stream is gone).
+    private func run(_ chunk: Shmipc_Remote_V1_WorkChunk, on pool: Pool?, answer: AsyncStream<Shmipc_Remote_V1_WorkerMessage>.Continuation) {
         let id = chunk.id
         let reply: @Sendable (Result<[UInt8], PoolError>) -> Void = { result in
             let (status, payload): (Shmipc_Remote_V1_ChunkStatus, [UInt8])
@@ -152,6 +202,16 @@ public final class RemoteWorker: Service, Sendable {
             case .failure(let error): (status, payload) = (.chunkLost, Array(error.description.utf8))
             }
             answer.yield(.with { $0.result = .with { $0.id = id; $0.status = status; $0.payload = .init(payload) } })
+        }
+        guard let pool else {
+            let (entry, arguments, name) = (chunk.entry, Array(chunk.arguments), name)
+            let generation = terminates.load(ordering: .relaxed)
+            threads!.addOperation { [self] in
+                guard terminates.load(ordering: .relaxed) == generation else { return }
+                let result = Pool.runEncoded(entry: entry, arguments: arguments, name: name)
+                if terminates.load(ordering: .relaxed) == generation { reply(result) }
+            }
+            return
         }
         do {
             try pool.submitEncoded(entry: chunk.entry, arguments: Array(chunk.arguments), completion: reply)

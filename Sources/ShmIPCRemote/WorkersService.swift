@@ -8,6 +8,8 @@ import Synchronization
 struct WorkersService: Shmipc_Remote_V1_Workers.SimpleServiceProtocol {
     let scheduler: PoolScheduler
     let streams: StreamRegistry
+    /// The server's connections: a silent host's is closed (its peer may be gone for good).
+    let connections: ServerConnections
     /// A stream silent this long (no heartbeat, no result) is ended: its host is gone.
     let workerTimeout: Duration
     /// The most processes a hello may announce (its credits are twice as many).
@@ -22,6 +24,7 @@ struct WorkersService: Shmipc_Remote_V1_Workers.SimpleServiceProtocol {
         let peer = context.remotePeer
         let stream = WorkStream()
         let timeout = workerTimeout
+        let connections = connections
         // The reader is not a child task: on a connection the network dropped, a read may not
         // end when cancelled, and the handler must still end (the worker host's chunks go
         // elsewhere, the server can stop). It ends when the RPC does.
@@ -62,6 +65,10 @@ struct WorkersService: Shmipc_Remote_V1_Workers.SimpleServiceProtocol {
                 while true {
                     try await Task.sleep(for: .milliseconds(250))
                     if ContinuousClock.now - stream.lastHeard > timeout {
+                        // A peer the network dropped never answers the graceful close gRPC
+                        // would start: the connection, and this stream's last writes, would
+                        // stay for good. A frozen host that wakes finds it closed and dials again.
+                        connections.close(peer: peer)
                         throw RPCError(code: .unavailable, message: "the worker host was silent for \(timeout)")
                     }
                 }

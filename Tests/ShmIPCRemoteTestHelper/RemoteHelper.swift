@@ -55,12 +55,14 @@ enum RemoteHelper {
                 for value in values { try await queue.put(value, timeout: .seconds(60)) }
                 say("put \(values.count)")
             case "pool-worker":
-                // pool-worker ADDRESS KEY PROCESSES NAME: a RemotePool's worker host, with
-                // PROCESSES local workers, serving until killed.
-                guard arguments.count == 4, let processes = Int(arguments[2]) else { fail("pool-worker ADDRESS KEY PROCESSES NAME") }
+                // pool-worker ADDRESS KEY PROCESSES NAME [threads]: a RemotePool's worker host,
+                // with PROCESSES local workers (or as many threads), serving until killed.
+                guard (4...5).contains(arguments.count), let processes = Int(arguments[2]),
+                      arguments.count == 4 || arguments[4] == "threads"
+                else { fail("pool-worker ADDRESS KEY PROCESSES NAME [threads]") }
                 let worker = RemoteWorker(
-                    connectingTo: try RemoteAddress(arguments[0]), authKey: try AuthKey(arguments[1]), processes: processes,
-                    name: arguments[3])
+                    connectingTo: try RemoteAddress(arguments[0]), authKey: try AuthKey(arguments[1]),
+                    workers: arguments.count == 5 ? .threads(processes) : .processes(processes), name: arguments[3])
                 say("working")
                 try await worker.run()
             default:

@@ -28,9 +28,17 @@ import Testing
             RemoteNamespaceTests.ip(["-n", namespace, "link", "set", link, "down"])
         }
 
+        /// Brings the link up again.
+        func restore() {
+            guard let namespace, let link else { return }
+            RemoteNamespaceTests.ip(["-n", namespace, "link", "set", link, "up"])
+        }
+
         /// A worker host with `processes` workers, dialling `address` with `key`.
-        func startWorker(_ address: RemoteAddress, processes: Int, name: String, key: String = "pool secret") throws -> RemoteHelper.Running {
-            let arguments = ["pool-worker", address.description, key, "\(processes)", name]
+        func startWorker(
+            _ address: RemoteAddress, processes: Int, name: String, key: String = "pool secret", threads: Bool = false
+        ) throws -> RemoteHelper.Running {
+            let arguments = ["pool-worker", address.description, key, "\(processes)", name] + (threads ? ["threads"] : [])
             guard let namespace else { return try RemoteHelper.start(arguments) }
             let (read, write) = try Sys.makePipe().get()
             defer { try? read.close() }
@@ -69,9 +77,12 @@ import Testing
 
     /// Runs `body` with a pool of `local` local workers (the helper is their program) at
     /// `hosts`' address, terminated after it however it ends.
-    static func withPool(_ hosts: Hosts, local: Int, _ body: (RemotePool) async throws -> Void) async throws {
+    static func withPool(
+        _ hosts: Hosts, local: Int, workerTimeout: Duration = .seconds(10), _ body: (RemotePool) async throws -> Void
+    ) async throws {
         let pool = try await RemotePool.start(
-            localProcesses: local, address: try RemoteAddress(hosts.poolAddress), authKey: key, executable: RemoteHelper.path)
+            localProcesses: local, address: try RemoteAddress(hosts.poolAddress), authKey: key, executable: RemoteHelper.path,
+            workerTimeout: workerTimeout)
         do { try await body(pool) } catch {
             await pool.terminate()
             throw error
@@ -113,6 +124,35 @@ import Testing
                 }
                 try await pool.join(timeout: Self.watchdog)
                 await #expect(throws: PoolError.closed) { _ = try await pool.apply(TestEntries.square, 1) }
+            }
+        }
+    }
+
+    /// A worker host whose chunks run on threads of its own process: exact results, and the
+    /// same typed failures as a worker host with processes.
+    @Test func aWorkerHostOnThreadsRunsChunksWithTheSameResults() async throws {
+        try await Self.withHosts { hosts in
+            try await Self.withPool(hosts, local: 0) { pool in
+                let worker = try hosts.startWorker(pool.address, processes: 2, name: "threaded", threads: true)
+                defer { worker.end() }
+                try await pool.waitForWorkerHosts(1, timeout: Self.watchdog)
+                #expect(pool.processes == 2)
+                let items = Array(0..<100_000)
+                #expect(try await pool.map(TestEntries.square, items, chunkSize: 1000, timeout: Self.watchdog) == items.map { $0 * $0 })
+                #expect(try await pool.starmap(TestEntries.power, [(2, 10), (3, 3)], timeout: Self.watchdog) == [1024, 27])
+                await #expect(throws: PoolError.taskFailed("TestEntries.Failure: no")) {
+                    _ = try await pool.map(TestEntries.throwing, Array(repeating: "no", count: 20), chunkSize: 1, timeout: Self.watchdog)
+                }
+                let unknown = Entry("t.not-registered-anywhere") { (x: Int) in x }
+                do {
+                    _ = try await pool.apply(unknown, 1, timeout: Self.watchdog)
+                    Issue.record("an unknown entry ran")
+                } catch PoolError.coding(let reason) {
+                    #expect(reason.contains("threaded") && reason.contains("t.not-registered-anywhere"), "\(reason)")
+                }
+                // Its process is the worker host's: every task reports the same pid, not the pool host's.
+                let pids = Set(try await pool.map(TestEntries.sleepsThenReportsPID, [1_000, 1_000, 1_000, 1_000], chunkSize: 1, timeout: Self.watchdog))
+                #expect(pids == [worker.child.pid])
             }
         }
     }
@@ -194,6 +234,77 @@ import Testing
         }
     }
 
+    /// The link to a worker host is cut mid-map, twice, with no reset sent either way. First the
+    /// host's silence ends it after the worker timeout, and its chunks of an idempotent entry
+    /// run again on the local worker: exact results. With the link back, the host dials again;
+    /// cut once more mid-map, the pool is terminated at once: terminate returns (the connection
+    /// nobody answers for is closed after the shutdown's grace) and the map fails typed.
+    @Test func aWorkerHostCutOffMidMapIsEndedByItsSilenceAndTerminateStillReturns() async throws {
+        guard RemoteNamespaceTests.available else { return }  // a cut needs a link
+        let timeout: Duration = .seconds(4)
+        try await Self.withHosts { hosts in
+            try await Self.withPool(hosts, local: 1, workerTimeout: timeout) { pool in
+                let worker = try hosts.startWorker(pool.address, processes: 2, name: "cut-off")
+                defer { worker.end() }
+                try await pool.waitForWorkerHosts(1, timeout: Self.watchdog)
+                let entry = TestEntries.squareSlowly.idempotent()
+                let items = Array(0..<2000)
+
+                let mapped = try pool.mapAsync(entry, items, chunkSize: 6)
+                try await Self.waitForRemoteRuns(pool, above: 0)
+                hosts.cut()
+                let cut = ContinuousClock.now
+                #expect(try await mapped.get(timeout: Self.watchdog) == items.map { $0 * $0 })
+                let losses = pool.scheduler.losses.load(ordering: .relaxed)
+                #expect(losses > 0, "the cut came after the host's last chunk")
+                // Its chunks came back only when its silence ended it, not before.
+                if losses > 0 { #expect(ContinuousClock.now - cut >= timeout - .milliseconds(300)) }
+                #expect(pool.workerHosts.isEmpty)
+                // And its connection was closed (gRPC would keep it: nobody answers its GOAWAY).
+                try await Self.waitForNoConnections(pool)
+
+                hosts.restore()
+                try await pool.waitForWorkerHosts(1, timeout: Self.watchdog)
+                let runs = pool.scheduler.remoteRuns.load(ordering: .relaxed)
+                let second = try pool.mapAsync(entry, items, chunkSize: 6)
+                try await Self.waitForRemoteRuns(pool, above: runs)
+                hosts.cut()
+                // A watchdog on terminate: a hung one fails the test instead of wedging it.
+                final class Ended: Sendable { let flag = Atomic(false) }
+                let ended = Ended()
+                let terminating = Task {
+                    await pool.terminate()
+                    ended.flag.store(true, ordering: .releasing)
+                }
+                let deadline = ContinuousClock.now + Self.watchdog
+                while !ended.flag.load(ordering: .acquiring) && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let returned = ended.flag.load(ordering: .acquiring)
+                try #require(returned, "terminate did not return within \(Self.watchdog)")
+                await terminating.value
+                await #expect(throws: PoolError.terminated) { _ = try await second.get(timeout: Self.watchdog) }
+                try await Self.waitForNoConnections(pool)
+            }
+        }
+    }
+
+    /// Waits (a little) until the pool's server holds no connection.
+    static func waitForNoConnections(_ pool: RemotePool) async throws {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while pool.connections.count > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(pool.connections.count == 0, "a connection to a worker host that is cut off stays open")
+    }
+
+    /// Waits until the pool has sent a worker host more than `count` chunks in all.
+    static func waitForRemoteRuns(_ pool: RemotePool, above count: Int) async throws {
+        let deadline = ContinuousClock.now + watchdog
+        while pool.scheduler.remoteRuns.load(ordering: .relaxed) <= count {
+            try #require(ContinuousClock.now < deadline, "no chunk went to the worker host")
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     /// A worker host with another key never connects (it stops, saying why); the pool sees no
     /// host and its work stays local.
     @Test func aWorkerHostWithAWrongKeyIsRefused() async throws {
@@ -222,11 +333,7 @@ import Testing
         defer { worker.end() }
         try await pool.waitForWorkerHosts(1, timeout: Self.watchdog)
         let long = try pool.applyAsync(TestEntries.sleepsThenReportsPID, 600_000)
-        let sent = ContinuousClock.now
-        while pool.scheduler.remoteRuns.load(ordering: .relaxed) == 0 {
-            try #require(ContinuousClock.now - sent < Self.watchdog, "the task never went to the worker host")
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try await Self.waitForRemoteRuns(pool, above: 0)
         await pool.terminate()
         await #expect(throws: PoolError.terminated) { _ = try await long.get(timeout: Self.watchdog) }
 
@@ -242,15 +349,15 @@ import Testing
         #expect(try await again.apply(TestEntries.square, 9, timeout: Self.watchdog) == 81)
     }
 
-    /// `shmipc-remote worker` is a worker host: its local workers are the program it is
-    /// given; SIGTERM ends it and its workers.
+    /// `shmipc worker` (`shmipc-remote worker`) is a worker host: its local workers are the
+    /// program it is given; SIGTERM ends it and its workers.
     @Test func theWorkerCommandIsAWorkerHost() async throws {
         let keyPath = try RemoteToolTests.keyFile("pool secret")
         defer { try? FileManager.default.removeItem(atPath: keyPath) }
         try await Self.withHosts { hosts in
             try await Self.withPool(hosts, local: 0) { pool in
                 let command = try ChildProcess(
-                    executable: "\(RemoteToolTests.directory)/shmipc-remote",
+                    executable: "\(RemoteToolTests.directory)/shmipc",  // which hands over to shmipc-remote
                     arguments: ["worker", "--connect", pool.address.description, "--authkey-file", keyPath, "--processes", "2",
                                 "--executable", RemoteHelper.path, "--name", "tool"])
                 defer { if command.status == nil { _ = command.kill() } }

@@ -9,10 +9,11 @@ struct ShmIPCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shmipc",
         abstract: "Inspect and clean up ShmIPC's shared objects in /dev/shm.",
-        subcommands: [List.self, Inspect.self, Remove.self, Clean.self, RemoteHandOver.Serve.self, RemoteHandOver.Remote.self])
+        subcommands: [List.self, Inspect.self, Remove.self, Clean.self, RemoteHandOver.Serve.self, RemoteHandOver.Remote.self,
+                      RemoteHandOver.Worker.self])
 }
 
-/// `shmipc serve` and `shmipc remote …` hand over to `shmipc-remote` beside this executable
+/// `shmipc serve`, `shmipc remote …` and `shmipc worker` hand over to `shmipc-remote` beside this executable
 /// (as git runs git-NAME), so that `shmipc` itself builds nothing of gRPC.
 enum RemoteHandOver {
     struct Serve: ParsableCommand {
@@ -27,6 +28,13 @@ enum RemoteHandOver {
             abstract: "Ask a remote server: remote list (runs shmipc-remote remote; --help there).")
         @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
         func run() throws { try handOver(["remote"] + arguments) }
+    }
+
+    struct Worker: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Be a worker host of a RemotePool on another host (runs shmipc-remote worker; --help there).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() throws { try handOver(["worker"] + arguments) }
     }
 
     static func handOver(_ arguments: [String]) throws {

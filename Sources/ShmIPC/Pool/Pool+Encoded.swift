@@ -21,3 +21,23 @@ extension Pool {
         try core.submit([PoolTask(message: message, job: job, chunk: 0)], detached: true)
     }
 }
+
+extension Pool {
+    /// Runs a chunk in the form ``submitEncoded(entry:arguments:completion:)`` takes, here, on
+    /// the calling thread, with no worker process: what a worker host that runs its chunks on
+    /// threads does. The same outcomes as `submitEncoded`'s completion: the outputs' bytes,
+    /// ``PoolError/taskFailed(_:)`` if the entry threw, ``PoolError/coding(_:)`` if it cannot
+    /// run (not registered in this program, arguments that do not decode as its type).
+    package static func runEncoded(entry name: String, arguments: [UInt8], name process: String) -> Result<[UInt8], PoolError> {
+        guard let entry = EntryRegistry.lookUp(name) else {
+            return .failure(.coding("\(ProcessError.entryNotRegistered(name)) in the worker"))
+        }
+        do {
+            return .success(try arguments.withUnsafeBytes { try entry.runChunk(encoded: $0, context: ChildContext(descriptors: [], name: process)) })
+        } catch let error as ChannelError {
+            return .failure(.coding("\(error)"))
+        } catch {
+            return .failure(.taskFailed(String(describing: error)))
+        }
+    }
+}
