@@ -223,8 +223,10 @@ import Testing
         let lock = LeaseLock()
         try await Self.withClient({ $0.export("mutex", lock) }) { client, _ in
             let remote = try await client.lock("mutex")
-            let token = try await remote.withLock(lease: .milliseconds(600)) { grant in
-                try await Task.sleep(for: .seconds(2))  // past three leases
+            // A lease long enough that a renewal (every third of it) late by a loaded machine's
+            // scheduling still lands in time: 600 ms lost it once in a CI run beside a build.
+            let token = try await remote.withLock(lease: .seconds(2)) { grant in
+                try await Task.sleep(for: .seconds(7))  // past three leases
                 await #expect(throws: RemoteError.timedOut) { _ = try await remote.acquire(timeout: .zero) }
                 return grant.token
             }

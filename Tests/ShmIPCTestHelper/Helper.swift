@@ -47,6 +47,15 @@ enum Helper {
             }
             say("descriptors \(open.sorted().map(String.init).joined(separator: ","))")
         },
+        "read-descriptors": { arguments in
+            // read-descriptors FD…: one byte from each, as "read A B …".
+            let bytes = arguments.map { argument -> String in
+                var byte: UInt8 = 0
+                guard let fd = Int32(argument), read(fd, &byte, 1) == 1 else { return "?" }
+                return String(UnicodeScalar(byte))
+            }
+            say("read \(bytes.joined(separator: " "))")
+        },
         "hang": { _ in
             say("hanging")
             while true { Sys.sleep(.seconds(1)) }

@@ -72,6 +72,20 @@ extension ShmIPCTests {
             #expect(output.contains("descriptors 0,1,2,5\n"), "\(output)")
         }
 
+        /// Each descriptor arrives at its number even when sources and targets cross: two
+        /// pipes' read ends, each given the other's number.
+        @Test func descriptorsWhoseNumbersCrossArriveEachAtItsTarget() throws {
+            var a: [Int32] = [0, 0], b: [Int32] = [0, 0]
+            #expect(pipe(&a) == 0 && pipe(&b) == 0)
+            defer { for fd in a + b { close(fd) } }
+            #expect(write(a[1], "A", 1) == 1 && write(b[1], "B", 1) == 1)
+            let (status, output) = try Helper.run(
+                "read-descriptors", ["\(b[0])", "\(a[0])"],
+                descriptors: [(FileDescriptor(rawValue: a[0]), b[0]), (FileDescriptor(rawValue: b[0]), a[0])])
+            #expect(status == .exited(0), "\(output)")
+            #expect(output.contains("read A B\n"), "\(output)")
+        }
+
         @Test func theHelpersExitStatusIsReported() throws {
             let (status, _) = try Helper.run("exit", ["7"])
             #expect(status == .exited(7))

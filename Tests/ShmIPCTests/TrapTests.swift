@@ -7,7 +7,7 @@ extension ShmIPCTests {
     /// The deliberate traps: programming errors ShmIPC refuses with a precondition (as Swift's
     /// own collections trap on a bad index), each proved in a child process (exit tests). Every
     /// object here is inheritable (a memfd), so a trapping child leaves nothing in /dev/shm.
-    @Suite struct TrapTests {
+    @Suite(.tags(.awaits)) struct TrapTests {
         /// How a Swift trap ends a process here: x86-64 traps with `ud2` (SIGILL), arm64 with
         /// `brk` (SIGTRAP). A thrown error would exit with a status instead: it does not count.
         #if arch(x86_64)

@@ -32,8 +32,9 @@ extension Sys {
     ///
     /// - Parameters:
     ///   - descriptors: (source in this process, number in the child) pairs, dup2'ed in the
-    ///     child; the sources may be close-on-exec here. Targets must not collide with sources.
-    ///     The child has these and 0–2, nothing else.
+    ///     child; the sources may be close-on-exec here, and numbered anything (a source whose
+    ///     number is another's target is moved out of the way first). The child has these and
+    ///     0–2, nothing else.
     ///   - environment: extra variables, added to this process's environment.
     ///   - output: where the child's stdout and stderr go (nil: where ours go).
     package static func spawn(
@@ -69,14 +70,29 @@ extension Sys {
             posix_spawn_file_actions_adddup2(&actions, output.rawValue, 1)
             posix_spawn_file_actions_adddup2(&actions, output.rawValue, 2)
         }
+        // The dup2s run in order in the child: a source numbered as an earlier pair's target
+        // would be overwritten before it is copied (the child got the wrong object). Every
+        // source at or below the highest target goes through a duplicate above it.
+        let firstUnused = max(3, (descriptors.map(\.target).max() ?? 2) + 1)
+        var moved: [FileDescriptor] = []
+        defer { for fd in moved { Sys.close(fd) } }
         for (source, target) in descriptors {
-            posix_spawn_file_actions_adddup2(&actions, source.rawValue, target)
+            var from = source
+            if source.rawValue < firstUnused, source.rawValue != target {
+                switch duplicate(source, atLeast: firstUnused) {
+                case .success(let copy):
+                    moved.append(copy)
+                    from = copy
+                case .failure(let error):
+                    return .failure(error)
+                }
+            }
+            posix_spawn_file_actions_adddup2(&actions, from.rawValue, target)
         }
         // Nothing else crosses: descriptors this process holds without close-on-exec (every
         // socket swift-nio opens, a listener among them) would stay open in the child for its
         // whole life, holding a port, a connection's end or a pipe's writer open after this
-        // process closed it (Python's subprocess: close_fds=True).
-        let firstUnused = max(3, (descriptors.map(\.target).max() ?? 2) + 1)
+        // process closed it (Python's subprocess: close_fds=True). The duplicates above go too.
         shmipc_spawn_add_closefrom(&actions, firstUnused)
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]

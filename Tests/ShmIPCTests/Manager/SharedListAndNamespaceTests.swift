@@ -38,7 +38,7 @@ extension ShmIPCTests {
             #expect(try sut.snapshot() == [1, 2, 3])
         }
 
-        @Test func theSubscriptTrapsOutOfRange() async {
+        @Test(.tags(.awaits)) func theSubscriptTrapsOutOfRange() async {
             await #expect(processExitsWith: .failure) {
                 let list = try SharedList<Int>()
                 try list.append(1)

@@ -211,7 +211,7 @@ extension ShmIPCTests {
         }
 
         /// `await apply` has no timeout of its own: the time limit is this test's watchdog.
-        @Test(.timeLimit(ShmIPCTests.hangWatchdog)) func asyncApplyAndCallbacksDeliverResults() async throws {
+        @Test(.timeLimit(ShmIPCTests.hangWatchdog), .tags(.awaits)) func asyncApplyAndCallbacksDeliverResults() async throws {
             let sut = try Self.makeSUT()
             defer { sut.terminate() }
             #expect(try await sut.apply(TestEntries.square, 12) == 144)

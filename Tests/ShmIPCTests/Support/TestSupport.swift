@@ -198,3 +198,74 @@ enum SpawningThread {
         return try result!.get()
     }
 }
+
+/// A suite trait, recursive: the tests under it that block their thread take turns, one at a
+/// time.
+///
+/// swift-testing runs a synchronous test on the cooperative pool, which has one thread per
+/// CPU: two here. Most of these tests are synchronous and wait for helper processes (a chaos
+/// test blocks its thread for a minute), so two of them at once held both threads, and every
+/// async test (and the remote suites' servers, in the same process) stood still meanwhile: in
+/// one CI run for over two minutes, long enough to fail a watchdog and a 600 ms lease. Taking
+/// turns leaves one thread to the async tests. A test waiting for its turn is suspended, not
+/// blocking. Tests and suites tagged `.awaits` (async ones, which yield their thread) skip it.
+struct BlockingTestsTakeTurns: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+        testCase == nil || test.tags.contains(.awaits) ? nil : self
+    }
+
+    func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        await Self.turn.acquire()
+        defer { Self.turn.release() }
+        try await function()
+    }
+
+    private static let turn = AsyncGate()
+}
+
+extension Trait where Self == BlockingTestsTakeTurns {
+    static var blockingTestsTakeTurns: Self { Self() }
+}
+
+extension Tag {
+    /// An async test (or suite of them): it yields its thread while it waits.
+    @Tag static var awaits: Self
+}
+
+/// One holder at a time; waiters suspend, first come first served.
+final class AsyncGate: Sendable {
+    private struct State {
+        var held = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func acquire() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let granted = state.withLock { state -> Bool in
+                guard state.held else {
+                    state.held = true
+                    return true
+                }
+                state.waiters.append(waiter)
+                return false
+            }
+            if granted { waiter.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.waiters.isEmpty else {
+                state.held = false
+                return nil
+            }
+            return state.waiters.removeFirst()  // the gate stays held, by the next
+        }
+        next?.resume()
+    }
+}

@@ -9,7 +9,7 @@ extension ShmIPCTests {
     /// Awaiting the locks, conditions, barriers, joinable queues, connections and pool
     /// results: each suspended and resumed by another thread or process, timed out, and
     /// cancelled (CancellationError, nothing taken, no registration left behind).
-    @Suite struct AsyncPrimitivesTests {
+    @Suite(.tags(.awaits)) struct AsyncPrimitivesTests {
         /// The watchdog on every wait here that should succeed: 10 minutes, a backstop, not a
         /// time limit. The whole suite runs in parallel on the two cooperative pool threads,
         /// and the chaos suites' synchronous tests hold them for over two minutes at a time

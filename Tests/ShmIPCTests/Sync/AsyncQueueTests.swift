@@ -6,7 +6,7 @@ import Testing
 extension ShmIPCTests {
     /// Awaiting queues: the fast path, suspension through the process's async waiter,
     /// timeouts, cancellation, close, the elements sequence, and a thousand suspended tasks.
-    @Suite struct AsyncQueueTests {
+    @Suite(.tags(.awaits)) struct AsyncQueueTests {
         @Test func anElementAlreadyThereIsTakenWithoutSuspending() async throws {
             let sut = try Queue<Int>(capacity: 4)
             try await sut.put(7)
