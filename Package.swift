@@ -140,6 +140,9 @@ let package = Package(
                 // To speak to a listener as a peer that skips the handshake would.
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                // To stop a RemoteManager as a ServiceGroup does.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -122,8 +122,8 @@ public final class RemoteManager: Service, Sendable {
         }
     }
 
-    /// Serves until graceful shutdown (or cancellation); calls in flight get 5 s to finish, then
-    /// the connections left are closed.
+    /// Serves until graceful shutdown, which gives calls in flight 5 s to finish and then
+    /// closes the connections left, or until cancellation, which closes them at once.
     /// Throws ``RemoteError/invalidAddress(_:)`` or ``RemoteError/unavailable(_:)`` if it cannot
     /// listen (and ``listeningAddress`` then throws the same).
     public func run() async throws {
@@ -135,28 +135,34 @@ public final class RemoteManager: Service, Sendable {
             let server = GRPCServer(
                 transport: transport, services: [AuthService(sessions: sessions), ObjectService(manager: self)],
                 interceptors: [AuthInterceptor(sessions: sessions)])
-            try await withGracefulShutdownHandler {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await server.serve() }
-                    let listening: GRPCNIOTransportCore.SocketAddress?
-                    do { listening = try await server.listeningAddress } catch {
-                        throw RemoteError.unavailable("cannot listen at \(address): \(error)")
+            // Cancelled, it stops at once: gRPC would wait for every stream, and a stream to a
+            // client the network dropped never ends (see ServerConnections).
+            try await withTaskCancellationHandler {
+                try await withGracefulShutdownHandler {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await server.serve() }
+                        let listening: GRPCNIOTransportCore.SocketAddress?
+                        do { listening = try await server.listeningAddress } catch {
+                            throw RemoteError.unavailable("cannot listen at \(address): \(error)")
+                        }
+                        guard let listening, let reported = RemoteAddress(listening) else {
+                            throw RemoteError.unavailable("cannot listen at \(address)")
+                        }
+                        _ = bound.tryPut(reported)
+                        try await group.next()
                     }
-                    guard let listening, let reported = RemoteAddress(listening) else {
-                        throw RemoteError.unavailable("cannot listen at \(address)")
+                } onGracefulShutdown: {
+                    server.beginGracefulShutdown()
+                    self.streams.end()
+                    // Calls in flight get a grace; then what is left (a client the network dropped
+                    // answers no GOAWAY, see ServerConnections) is closed, so that serving ends.
+                    Task {
+                        try? await Task.sleep(for: Self.shutdownGrace)
+                        connections.closeAll()
                     }
-                    _ = bound.tryPut(reported)
-                    try await group.next()
                 }
-            } onGracefulShutdown: {
-                server.beginGracefulShutdown()
-                self.streams.end()
-                // Calls in flight get a grace; then what is left (a client the network dropped
-                // answers no GOAWAY, see ServerConnections) is closed, so that serving ends.
-                Task {
-                    try? await Task.sleep(for: Self.shutdownGrace)
-                    connections.closeAll()
-                }
+            } onCancel: {
+                connections.closeAll()
             }
         } catch {
             bound.finish(RemoteConnection.remoteError(error))  // askers of the address learn it too

@@ -54,6 +54,15 @@ enum RemoteHelper {
                 let values = arguments.dropFirst(3).compactMap { UInt64($0) }
                 for value in values { try await queue.put(value, timeout: .seconds(60)) }
                 say("put \(values.count)")
+            case "get-waiting":
+                // get-waiting ADDRESS KEY NAME: prints "getting", then waits (up to 10 minutes)
+                // for an item of the remote queue NAME and prints "got ITEM".
+                guard arguments.count == 3 else { fail("get-waiting ADDRESS KEY NAME") }
+                let manager = try await RemoteManager.connect(to: try RemoteAddress(arguments[0]), authKey: try AuthKey(arguments[1]))
+                defer { manager.close() }
+                let queue = try await manager.queue(arguments[2], of: UInt64.self)
+                say("getting")
+                say("got \(try await queue.get(timeout: .seconds(600)))")
             case "pool-worker":
                 // pool-worker ADDRESS KEY PROCESSES NAME [threads]: a RemotePool's worker host,
                 // with PROCESSES local workers (or as many threads), serving until killed.

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import ServiceLifecycle
 @testable import ShmIPC
 @testable import ShmIPCRemote
 import ShmIPCTestSupport
@@ -38,7 +40,11 @@ import Testing
         func startWorker(
             _ address: RemoteAddress, processes: Int, name: String, key: String = "pool secret", threads: Bool = false
         ) throws -> RemoteHelper.Running {
-            let arguments = ["pool-worker", address.description, key, "\(processes)", name] + (threads ? ["threads"] : [])
+            try start(["pool-worker", address.description, key, "\(processes)", name] + (threads ? ["threads"] : []))
+        }
+
+        /// The remote test helper with `arguments`, in the namespace if there is one.
+        func start(_ arguments: [String]) throws -> RemoteHelper.Running {
             guard let namespace else { return try RemoteHelper.start(arguments) }
             let (read, write) = try Sys.makePipe().get()
             defer { try? read.close() }
@@ -285,6 +291,43 @@ import Testing
                 await terminating.value
                 await #expect(throws: PoolError.terminated) { _ = try await second.get(timeout: Self.watchdog) }
                 try await Self.waitForNoConnections(pool)
+            }
+        }
+    }
+
+    /// A RemoteManager whose client is cut off by the network while it waits in a get stops
+    /// anyway: by a graceful shutdown (after its grace) and, served again, by cancellation.
+    @Test func aRemoteManagerWhoseClientIsCutOffStillStops() async throws {
+        guard RemoteNamespaceTests.available else { return }  // a cut needs a link
+        try await Self.withHosts { hosts in
+            let jobs = try Queue<UInt64>(capacity: 8, waitStrategy: .park)
+            for graceful in [true, false] {
+                hosts.restore()
+                let manager = RemoteManager(address: try RemoteAddress(hosts.poolAddress), authKey: Self.key)
+                manager.export("jobs", jobs)
+                let group = ServiceGroup(services: [manager], logger: Logger(label: "test"))
+                final class Ended: Sendable { let flag = Atomic(false) }
+                let ended = Ended()
+                let serving = Task {
+                    try? await group.run()
+                    ended.flag.store(true, ordering: .releasing)
+                }
+                let address = try await manager.listeningAddress
+                let client = try hosts.start(["get-waiting", address.description, "pool secret", "jobs"])
+                defer { client.end() }
+                _ = try await RemoteHelper.waitForLine(client.child, prefix: "getting", timeout: Self.watchdog)
+                let deadline = ContinuousClock.now + Self.watchdog
+                while jobs.control.notEmpty.waiters.load(ordering: .relaxed) == 0 {
+                    try #require(ContinuousClock.now < deadline, "the remote get never waited: \(client.child.output)")
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                hosts.cut()
+                if graceful { await group.triggerGracefulShutdown() } else { serving.cancel() }
+                while !ended.flag.load(ordering: .acquiring) && ContinuousClock.now < deadline + Self.watchdog {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let stopped = ended.flag.load(ordering: .acquiring)
+                try #require(stopped, "the manager did not stop (\(graceful ? "graceful shutdown" : "cancelled"))")
             }
         }
     }
