@@ -135,22 +135,27 @@ public final class RemoteManager: Service, Sendable {
             let server = GRPCServer(
                 transport: transport, services: [AuthService(sessions: sessions), ObjectService(manager: self)],
                 interceptors: [AuthInterceptor(sessions: sessions)])
-            // Cancelled, it stops at once: gRPC would wait for every stream, and a stream to a
-            // client the network dropped never ends (see ServerConnections).
+            // serve() runs in a task of its own, never cancelled: NIO traps when a listener is
+            // cancelled while it holds a connection accepted but not yet handed out
+            // (apple/swift-nio#2813). A cancelled run() shuts the server down instead, and at
+            // once: gRPC would wait for every stream, and a stream to a client the network
+            // dropped never ends (see ServerConnections).
+            let serving = Task { try await server.serve() }
             try await withTaskCancellationHandler {
                 try await withGracefulShutdownHandler {
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                        group.addTask { try await server.serve() }
-                        let listening: GRPCNIOTransportCore.SocketAddress?
-                        do { listening = try await server.listeningAddress } catch {
-                            throw RemoteError.unavailable("cannot listen at \(address): \(error)")
-                        }
-                        guard let listening, let reported = RemoteAddress(listening) else {
-                            throw RemoteError.unavailable("cannot listen at \(address)")
-                        }
-                        _ = bound.tryPut(reported)
-                        try await group.next()
+                    let listening: GRPCNIOTransportCore.SocketAddress?
+                    do { listening = try await server.listeningAddress } catch {
+                        server.beginGracefulShutdown()
+                        _ = await serving.result
+                        throw RemoteError.unavailable("cannot listen at \(address): \(error)")
                     }
+                    guard let listening, let reported = RemoteAddress(listening) else {
+                        server.beginGracefulShutdown()
+                        _ = await serving.result
+                        throw RemoteError.unavailable("cannot listen at \(address)")
+                    }
+                    _ = bound.tryPut(reported)
+                    try await serving.value
                 } onGracefulShutdown: {
                     server.beginGracefulShutdown()
                     self.streams.end()
@@ -162,6 +167,8 @@ public final class RemoteManager: Service, Sendable {
                     }
                 }
             } onCancel: {
+                server.beginGracefulShutdown()
+                self.streams.end()
                 connections.closeAll()
             }
         } catch {

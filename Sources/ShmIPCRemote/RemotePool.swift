@@ -305,10 +305,10 @@ public final class RemotePool: Sendable {
         server.beginGracefulShutdown()
         guard let task = serving.withLock({ $0 }) else { return }
         if await Self.ends(task, within: Self.shutdownGrace) { return }
-        // Cancelling serve() is not enough: it waits for every stream, and a stream on a
-        // connection whose peer is gone never ends (see ServerConnections).
+        // Not by cancelling serve(): it waits for every stream anyway, a stream on a connection
+        // whose peer is gone never ends (see ServerConnections), and NIO traps when a listener
+        // is cancelled while it holds an accepted connection (apple/swift-nio#2813).
         connections.closeAll()
-        task.cancel()
         // Bounded even so: nothing of the pool's waits on the transport past this point.
         _ = await Self.ends(task, within: Self.shutdownGrace)
     }

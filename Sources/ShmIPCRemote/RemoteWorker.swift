@@ -59,9 +59,13 @@ public final class RemoteWorker: Service, Sendable {
     private let pool = Mutex<Pool?>(nil)
     private let connected = Atomic<Int>(0)
     /// With ``Workers/threads(_:)``: the threads, and the terminates seen (a chunk started
-    /// before the last one is answered by nobody).
+    /// before the last one is answered by nobody). In-process; relaxed everywhere: a count
+    /// compared with itself, through which no other data is published.
     private let threads: OperationQueue?
     private let terminates = Atomic<Int>(0)
+
+    /// The most workers a worker host may have (the pool host refuses a hello with more).
+    public static let maxWorkers = WorkersService.maxProcesses
 
     /// A worker host for the pool host at `address`, with `processes` local workers.
     /// `maxMessageSize` must be the pool host's; `executable` and `startMethod` are the local
@@ -82,7 +86,7 @@ public final class RemoteWorker: Service, Sendable {
         connectingTo address: RemoteAddress, authKey: AuthKey, workers: Workers, name: String? = nil,
         maxMessageSize: Int = 1 << 20, tls: RemoteTLS? = nil, executable: String? = nil, startMethod: StartMethod? = nil
     ) {
-        precondition((1...WorkersService.maxProcesses).contains(workers.count), "a worker host needs 1–\(WorkersService.maxProcesses) workers")
+        precondition((1...Self.maxWorkers).contains(workers.count), "a worker host needs 1–\(Self.maxWorkers) workers")
         self.address = address
         self.authKey = authKey
         self.workers = workers

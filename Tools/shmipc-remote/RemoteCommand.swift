@@ -141,7 +141,9 @@ struct Worker: AsyncParsableCommand {
     var tlsCA: String?
 
     func validate() throws {
-        if let processes, !(1...4096).contains(processes) { throw ValidationError("--processes must be 1–4096") }
+        if let processes, !(1...RemoteWorker.maxWorkers).contains(processes) {
+            throw ValidationError("--processes must be 1–\(RemoteWorker.maxWorkers)")
+        }
         guard access(executable, X_OK) == 0 else { throw ValidationError("--executable \(executable) is not an executable file") }
     }
 
